@@ -1,0 +1,77 @@
+//! The shared state of the control plane and its one composed router.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::watch;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use vchat_sfu::Sfu;
+
+use crate::auth::token::TokenSigner;
+use crate::config::{Config, Secret};
+use crate::metrics::Metrics;
+use crate::{api, web, ws};
+
+/// What every handler can reach.
+pub struct App {
+    /// The loaded configuration.
+    pub config: Config,
+    /// The media server.
+    pub sfu: Sfu,
+    /// Signs and checks join tokens.
+    pub signer: TokenSigner,
+    /// The REST API's bearer token.
+    pub api_token: Secret,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Becomes `true` when the server starts draining.
+    pub draining: watch::Receiver<bool>,
+}
+
+impl App {
+    /// Whether the server stopped taking new work.
+    pub fn is_draining(&self) -> bool {
+        *self.draining.borrow()
+    }
+}
+
+/// Every route of the server.
+pub fn router(app: Arc<App>) -> Router {
+    // Only plain requests get a deadline: the signaling socket lives as long as a call.
+    let api = Router::new()
+        .route("/api/rooms", post(api::rooms::create))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)));
+    Router::new()
+        .merge(api)
+        .route("/ws", get(ws::session::upgrade))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(get(web::serve))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+/// `200 ok` while serving, `503 draining` once shutdown began (so load balancers stop
+/// sending new people here).
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    if app.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else {
+        (StatusCode::OK, "ok\n").into_response()
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        app.metrics.render(),
+    )
+        .into_response()
+}

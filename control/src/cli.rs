@@ -1,0 +1,39 @@
+//! The command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// vchat: self-hosted real-time video for customer service and intercoms.
+#[derive(Debug, Parser)]
+#[command(name = "vchat", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: web pages, API, signaling and media, in one process.
+    Serve(ServeArgs),
+    /// Print the configuration `serve` would use (secrets redacted), then exit.
+    Config(ServeArgs),
+}
+
+/// Where `serve` takes its settings from. Every other setting is a `VCHAT_*` variable
+/// or a key in the config file.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// A TOML config file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// HTTP listen address [env: VCHAT_HTTP] [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Data folder [env: VCHAT_DATA_DIR] [default: ./data]
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}

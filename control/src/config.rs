@@ -1,0 +1,497 @@
+//! vchat's one configuration struct, and how it is loaded.
+//!
+//! Sources, each overriding the one before: built-in defaults, the TOML file given with
+//! `--config`, `VCHAT_*` environment variables, then command-line flags. Every setting
+//! has an environment name made of its path: `media.announce_ip` is
+//! `VCHAT_MEDIA_ANNOUNCE_IP`. A value that does not fit fails start-up with the key and
+//! where the value came from.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Prefix of every environment variable vchat reads.
+pub const ENV_PREFIX: &str = "VCHAT_";
+
+/// Everything `vchat serve` can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the HTTP server (pages, API, WebSocket) listens.
+    pub http: SocketAddr,
+    /// Folder for the server's state: secrets now, recordings and the store later.
+    pub data_dir: PathBuf,
+    /// The address people open, used in join links (`https://vchat.example.com`).
+    /// Default: `http://<http>`.
+    pub public_url: Option<String>,
+    /// Log filter, as `RUST_LOG` (`info`, `vchat_sfu=debug,info`, ...).
+    pub log: String,
+    /// Signs join tokens; at least 32 characters. Default: generated once into
+    /// `<data_dir>/secret`.
+    pub secret: Option<Secret>,
+    /// Bearer token for the REST API until users and roles exist. Default: generated
+    /// once into `<data_dir>/api-token`.
+    pub api_token: Option<Secret>,
+    /// Origins (scheme://host[:port]) whose pages may open the signaling WebSocket,
+    /// besides the server's own.
+    pub allowed_origins: Vec<String>,
+    /// The SFU's media sockets.
+    pub media: MediaConfig,
+    /// Rooms and join tokens.
+    pub rooms: RoomsConfig,
+    /// The signaling WebSocket.
+    pub signaling: SignalingConfig,
+    /// Stopping.
+    pub shutdown: ShutdownConfig,
+    /// `VCHAT_*` variables that name no setting (typos, most likely), for a warning.
+    #[serde(skip)]
+    pub ignored_env: Vec<String>,
+}
+
+/// The SFU's UDP media listeners.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Address the media sockets bind to.
+    pub bind_ip: IpAddr,
+    /// First UDP port; worker `i` uses `port + i`. 0 lets the OS choose.
+    pub port: u16,
+    /// Address announced in ICE candidates, when browsers reach the server at another
+    /// address than it binds (NAT, a public IP). Default: `bind_ip`.
+    pub announce_ip: Option<IpAddr>,
+    /// Media worker threads. 0 means one per core.
+    pub workers: usize,
+    /// Seconds a peer may take to connect before it is dropped.
+    pub connect_timeout_secs: u64,
+    /// Seconds a connected peer may be unreachable before it is dropped.
+    pub disconnect_timeout_secs: u64,
+}
+
+/// Rooms and join tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoomsConfig {
+    /// Most participants in one room.
+    pub max_participants: usize,
+    /// Seconds a join token stays valid.
+    pub token_ttl_secs: u64,
+}
+
+/// The signaling WebSocket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalingConfig {
+    /// Largest message accepted; larger ones close the socket with 1009.
+    pub max_message_bytes: usize,
+    /// Seconds a new socket has to send `join`.
+    pub join_timeout_secs: u64,
+    /// Messages per second a session may send, sustained; bursts of twice that pass.
+    pub max_messages_per_second: u32,
+}
+
+/// Stopping.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// On SIGTERM, seconds to let running calls finish before closing them. New joins
+    /// are refused meanwhile. A second SIGTERM stops at once.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            data_dir: PathBuf::from("data"),
+            public_url: None,
+            log: "info".into(),
+            secret: None,
+            api_token: None,
+            allowed_origins: Vec::new(),
+            media: MediaConfig::default(),
+            rooms: RoomsConfig::default(),
+            signaling: SignalingConfig::default(),
+            shutdown: ShutdownConfig::default(),
+            ignored_env: Vec::new(),
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        let sfu = vchat_sfu::SfuConfig::default();
+        MediaConfig {
+            bind_ip: sfu.bind_ip,
+            port: sfu.port,
+            announce_ip: None,
+            workers: 0,
+            connect_timeout_secs: sfu.connect_timeout.as_secs(),
+            disconnect_timeout_secs: sfu.disconnect_timeout.as_secs(),
+        }
+    }
+}
+
+impl Default for RoomsConfig {
+    fn default() -> Self {
+        RoomsConfig { max_participants: 16, token_ttl_secs: 24 * 3600 }
+    }
+}
+
+impl Default for SignalingConfig {
+    fn default() -> Self {
+        SignalingConfig { max_message_bytes: 64 * 1024, join_timeout_secs: 10, max_messages_per_second: 50 }
+    }
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig { drain_timeout_secs: 0 }
+    }
+}
+
+/// A secret value: never printed, never logged.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    /// The secret itself, for signing and comparing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not TOML.
+    #[error("config file {path} is not valid TOML: {message}")]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value does not fit its key.
+    #[error("config key `{key}` (from {origin}): {message}")]
+    Value {
+        /// Dotted path of the key.
+        key: String,
+        /// Where the value came from.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Settings given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--http`.
+    pub http: Option<SocketAddr>,
+    /// `--data`.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads defaults, then `file`, then the environment `env`, then `overrides`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut tree = serde_json::to_value(Config::default()).expect("defaults serialize");
+        let mut sources: BTreeMap<String, String> = BTreeMap::new();
+
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+            let parsed: toml::Table = toml::from_str(&text)
+                .map_err(|e| ConfigError::Toml { path: path.into(), message: e.to_string() })?;
+            let parsed = serde_json::to_value(parsed).expect("TOML converts to JSON");
+            merge(&mut tree, parsed, "", &mut sources, &format!("config file {}", path.display()));
+        }
+
+        let env: BTreeMap<String, String> =
+            env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        let mut used = Vec::new();
+        apply_env(&mut tree, "", &env, &mut sources, &mut used);
+        let ignored_env =
+            env.keys().filter(|k| !used.contains(k) && !k.starts_with("VCHAT_TEST_")).cloned().collect();
+
+        if let Some(http) = overrides.http {
+            tree["http"] = Value::String(http.to_string());
+            sources.insert("http".into(), "--http".into());
+        }
+        if let Some(dir) = &overrides.data_dir {
+            tree["data_dir"] = Value::String(dir.display().to_string());
+            sources.insert("data_dir".into(), "--data".into());
+        }
+
+        let mut config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
+            let key = e.path().to_string();
+            let source = source_of(&sources, &key);
+            ConfigError::Value { key, origin: source, message: e.into_inner().to_string() }
+        })?;
+        config.validate(&sources)?;
+        config.ignored_env = ignored_env;
+        Ok(config)
+    }
+
+    fn validate(&self, sources: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+        let fail = |key: &str, message: String| ConfigError::Value {
+            key: key.into(),
+            origin: source_of(sources, key),
+            message,
+        };
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
+                return Err(fail("public_url", format!("{url:?} is not an http(s) URL")));
+            }
+        }
+        if self.log.trim().is_empty() {
+            return Err(fail("log", "empty log filter".into()));
+        }
+        if let Some(secret) = &self.secret {
+            if secret.expose().len() < 32 {
+                return Err(fail("secret", "must be at least 32 characters".into()));
+            }
+        }
+        if let Some(token) = &self.api_token {
+            if token.expose().len() < 16 {
+                return Err(fail("api_token", "must be at least 16 characters".into()));
+            }
+        }
+        for origin in &self.allowed_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
+                return Err(fail("allowed_origins", format!("{origin:?} is not an origin like https://example.com")));
+            }
+        }
+        let media = &self.media;
+        let announce = media.announce_ip.unwrap_or(media.bind_ip);
+        if announce.is_unspecified() || announce.is_multicast() {
+            let key = if media.announce_ip.is_some() { "media.announce_ip" } else { "media.bind_ip" };
+            return Err(fail(
+                key,
+                format!("{announce} cannot go into ICE candidates; set media.announce_ip to the address browsers reach"),
+            ));
+        }
+        if media.workers > 1024 {
+            return Err(fail("media.workers", "at most 1024".into()));
+        }
+        let workers = if media.workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { media.workers };
+        if media.port != 0 && usize::from(media.port) + workers > 65536 {
+            return Err(fail("media.port", format!("{} ports from {} do not fit below 65536", workers, media.port)));
+        }
+        if let Err(e) = self.sfu_config().resolve() {
+            return Err(fail("media", e.to_string()));
+        }
+        if !(2..=1000).contains(&self.rooms.max_participants) {
+            return Err(fail("rooms.max_participants", "must be between 2 and 1000".into()));
+        }
+        if !(60..=30 * 24 * 3600).contains(&self.rooms.token_ttl_secs) {
+            return Err(fail("rooms.token_ttl_secs", "must be between 60 and 2592000 (30 days)".into()));
+        }
+        if !(4096..=1 << 20).contains(&self.signaling.max_message_bytes) {
+            return Err(fail("signaling.max_message_bytes", "must be between 4096 and 1048576".into()));
+        }
+        if !(1..=300).contains(&self.signaling.join_timeout_secs) {
+            return Err(fail("signaling.join_timeout_secs", "must be between 1 and 300".into()));
+        }
+        if self.signaling.max_messages_per_second == 0 {
+            return Err(fail("signaling.max_messages_per_second", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The SFU's part of the configuration.
+    pub fn sfu_config(&self) -> vchat_sfu::SfuConfig {
+        vchat_sfu::SfuConfig {
+            bind_ip: self.media.bind_ip,
+            port: self.media.port,
+            announce_ip: self.media.announce_ip,
+            workers: self.media.workers,
+            max_participants_per_room: self.rooms.max_participants,
+            connect_timeout: Duration::from_secs(self.media.connect_timeout_secs),
+            disconnect_timeout: Duration::from_secs(self.media.disconnect_timeout_secs),
+            ..vchat_sfu::SfuConfig::default()
+        }
+    }
+
+    /// The base of links people open.
+    pub fn public_base(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.http),
+        }
+    }
+}
+
+/// The environment variable of a dotted key.
+pub fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+fn source_of(sources: &BTreeMap<String, String>, key: &str) -> String {
+    // serde_path_to_error names list items `key[0]`; their source is the list's.
+    let base = key.split('[').next().unwrap_or(key);
+    sources.get(base).cloned().unwrap_or_else(|| "the defaults".into())
+}
+
+fn merge(tree: &mut Value, from: Value, prefix: &str, sources: &mut BTreeMap<String, String>, source: &str) {
+    match (tree, from) {
+        (Value::Object(into), Value::Object(from)) => {
+            for (k, v) in from {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                match into.get_mut(&k) {
+                    Some(slot @ Value::Object(_)) if v.is_object() => merge(slot, v, &key, sources, source),
+                    _ => {
+                        // Unknown keys stay in the tree: deserializing names them.
+                        sources.insert(key, source.into());
+                        into.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => {
+            sources.insert(prefix.into(), source.into());
+            *slot = v;
+        }
+    }
+}
+
+/// Sets each leaf of `tree` whose environment variable is present.
+fn apply_env(
+    tree: &mut Value,
+    prefix: &str,
+    env: &BTreeMap<String, String>,
+    sources: &mut BTreeMap<String, String>,
+    used: &mut Vec<String>,
+) {
+    let Value::Object(map) = tree else { return };
+    for (k, slot) in map.iter_mut() {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        if slot.is_object() {
+            apply_env(slot, &key, env, sources, used);
+            continue;
+        }
+        let name = env_name(&key);
+        let Some(raw) = env.get(&name) else { continue };
+        used.push(name.clone());
+        sources.insert(key, format!("environment variable {name}"));
+        *slot = match slot {
+            // Text settings (and unset optional ones, which are all text) take the raw
+            // value; numbers and booleans are parsed, so "abc" for a port fails loudly.
+            Value::String(_) | Value::Null => Value::String(raw.clone()),
+            Value::Array(_) => Value::Array(
+                raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect(),
+            ),
+            Value::Bool(_) => match raw.as_str() {
+                "true" | "1" | "yes" => Value::Bool(true),
+                "false" | "0" | "no" => Value::Bool(false),
+                _ => Value::String(raw.clone()),
+            },
+            Value::Number(_) => raw.trim().parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(raw.clone())),
+            Value::Object(_) => continue,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let config = Config::load(None, env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(config.http, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("data"));
+        assert_eq!(config.public_base(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("vchat.toml");
+        std::fs::write(&file, "http = \"127.0.0.1:1000\"\n[media]\nport = 5000\nworkers = 3\n").unwrap();
+        let config = Config::load(
+            Some(&file),
+            env(&[("VCHAT_HTTP", "127.0.0.1:2000"), ("VCHAT_MEDIA_WORKERS", "2"), ("VCHAT_MEDIA_ANNOUNCE_IP", "192.0.2.1")]),
+            &Overrides { http: Some("127.0.0.1:3000".parse().unwrap()), data_dir: None },
+        )
+        .unwrap();
+        assert_eq!(config.http.port(), 3000);
+        assert_eq!(config.media.port, 5000);
+        assert_eq!(config.media.workers, 2);
+        assert_eq!(config.media.announce_ip, Some("192.0.2.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_source() {
+        let err = Config::load(None, env(&[("VCHAT_MEDIA_PORT", "seventy")]), &Overrides::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("media.port") && text.contains("VCHAT_MEDIA_PORT"), "{text}");
+
+        let err = Config::load(None, env(&[("VCHAT_MEDIA_PORT", "70000")]), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("media.port"), "{err}");
+
+        let err = Config::load(None, env(&[("VCHAT_SECRET", "short")]), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("`secret`"), "{err}");
+
+        let err = Config::load(None, env(&[("VCHAT_MEDIA_BIND_IP", "0.0.0.0")]), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("announce"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("vchat.toml");
+        std::fs::write(&file, "[media]\nprot = 5000\n").unwrap();
+        let err = Config::load(Some(&file), env(&[]), &Overrides::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("prot") && text.contains("vchat.toml"), "{text}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let config = Config::load(
+            None,
+            env(&[("VCHAT_SECRET", "0123456789abcdef0123456789abcdef-very-secret")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert!(!format!("{config:?}").contains("very-secret"));
+        assert!(!serde_json::to_string(&config).unwrap().contains("very-secret"));
+    }
+}

@@ -1,0 +1,19 @@
+//! vchat's control plane, and the wiring of every part into the one `vchat` process.
+//!
+//! - [`config`]: the one typed configuration (file, `VCHAT_*` variables, flags);
+//! - [`server`]: start and graceful stop of the whole server;
+//! - [`app`]: shared state and the composed axum router;
+//! - [`api`]: the REST API; [`ws`]: the signaling WebSocket;
+//! - [`auth`]: join tokens and secrets; [`metrics`]: Prometheus; [`web`]: embedded pages.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod metrics;
+pub mod server;
+pub mod web;
+pub mod ws;

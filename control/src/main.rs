@@ -1,0 +1,73 @@
+//! The `vchat` binary.
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use vchat_control::cli::{Cli, Command, ServeArgs};
+use vchat_control::config::{Config, Overrides};
+use vchat_control::server;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("vchat: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = load(&args)?;
+            init_logging(&config.log);
+            for name in &config.ignored_env {
+                tracing::warn!("{name} is not a vchat setting; ignored");
+            }
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("vchat-control")
+                .build()?
+                .block_on(serve(config))
+        }
+        Command::Config(args) => {
+            let config = load(&args)?;
+            print!("{}", toml::to_string_pretty(&config)?);
+            Ok(())
+        }
+    }
+}
+
+fn load(args: &ServeArgs) -> anyhow::Result<Config> {
+    let overrides = Overrides { http: args.http, data_dir: args.data.clone() };
+    Config::load(args.config.as_deref(), std::env::vars(), &overrides).context("invalid configuration")
+}
+
+fn init_logging(filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|e| {
+        eprintln!("log filter {filter:?} is invalid ({e}); using \"info\"");
+        EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = server::start(config).await?;
+    stop_requested().await;
+    tracing::info!("stopping: new joins are refused (signal again to stop at once)");
+    tokio::spawn(async {
+        stop_requested().await;
+        tracing::warn!("second stop signal: exiting now");
+        std::process::exit(1);
+    });
+    running.shutdown().await
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stop_requested() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,116 @@
+//! Prometheus metrics: what `/metrics` shows.
+//!
+//! SFU workers do not touch these: each reports its counters once a second as an
+//! [`SfuEvent::Stats`] message, and [`Metrics::record`] folds them in here, off the
+//! packet path.
+
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use vchat_sfu::{SfuEvent, WorkerStats};
+
+/// Every metric the server exports.
+pub struct Metrics {
+    registry: Registry,
+    rooms: IntGaugeVec,
+    peers: IntGaugeVec,
+    packets_in: IntCounter,
+    packets_out: IntCounter,
+    bytes_in: IntCounter,
+    bytes_out: IntCounter,
+    rtp_forwarded: IntCounter,
+    forward_drops: IntCounter,
+    send_drops: IntCounter,
+    unknown_source: IntCounter,
+    channel_messages: IntCounter,
+    peer_panics: IntCounter,
+    peers_connected: IntCounter,
+    peers_gone: IntCounterVec,
+    tracks_published: IntCounterVec,
+    /// Open signaling WebSockets.
+    pub signaling_sessions: IntGauge,
+    /// Signaling messages, by direction (`in`, `out`).
+    pub signaling_messages: IntCounterVec,
+    /// Signaling sockets closed by the server, by reason.
+    pub signaling_rejected: IntCounterVec,
+    /// Rooms created through the API.
+    pub rooms_created: IntCounter,
+    /// Whether the server is draining (1) or serving (0).
+    pub draining: IntGauge,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> T {
+            r.register(Box::new(m.clone())).expect("metric names are unique");
+            m
+        }
+        let counter = |name: &str, help: &str| reg(&registry, IntCounter::new(name, help).expect("valid metric"));
+        let metrics = Metrics {
+            rooms: reg(&registry, IntGaugeVec::new(Opts::new("vchat_sfu_rooms", "Rooms a media worker owns."), &["worker"]).expect("valid metric")),
+            peers: reg(&registry, IntGaugeVec::new(Opts::new("vchat_sfu_peers", "Peers (participants) a media worker owns."), &["worker"]).expect("valid metric")),
+            packets_in: counter("vchat_sfu_packets_received_total", "Datagrams received on the media sockets."),
+            packets_out: counter("vchat_sfu_packets_sent_total", "Datagrams sent from the media sockets."),
+            bytes_in: counter("vchat_sfu_bytes_received_total", "Bytes received on the media sockets."),
+            bytes_out: counter("vchat_sfu_bytes_sent_total", "Bytes sent from the media sockets."),
+            rtp_forwarded: counter("vchat_sfu_rtp_forwarded_total", "RTP packets handed to subscribers."),
+            forward_drops: counter("vchat_sfu_forward_drops_total", "RTP packets that could not be forwarded (no shared codec, stream not ready)."),
+            send_drops: counter("vchat_sfu_send_drops_total", "Datagrams the kernel did not take (send buffer full or unreachable)."),
+            unknown_source: counter("vchat_sfu_unknown_source_packets_total", "Datagrams from addresses that belong to no peer."),
+            channel_messages: counter("vchat_sfu_channel_messages_total", "Data-channel messages relayed, counted per receiver."),
+            peer_panics: counter("vchat_sfu_peer_panics_total", "Peers dropped because they hit a bug."),
+            peers_connected: counter("vchat_sfu_peers_connected_total", "Peers whose ICE and DTLS came up."),
+            peers_gone: reg(&registry, IntCounterVec::new(Opts::new("vchat_sfu_peers_gone_total", "Peers that left, by reason."), &["reason"]).expect("valid metric")),
+            tracks_published: reg(&registry, IntCounterVec::new(Opts::new("vchat_sfu_tracks_published_total", "Tracks participants started sending, by kind."), &["kind"]).expect("valid metric")),
+            signaling_sessions: reg(&registry, IntGauge::new("vchat_signaling_sessions", "Open signaling WebSockets.").expect("valid metric")),
+            signaling_messages: reg(&registry, IntCounterVec::new(Opts::new("vchat_signaling_messages_total", "Signaling messages, by direction."), &["direction"]).expect("valid metric")),
+            signaling_rejected: reg(&registry, IntCounterVec::new(Opts::new("vchat_signaling_closed_by_server_total", "Signaling sockets the server closed, by reason."), &["reason"]).expect("valid metric")),
+            rooms_created: counter("vchat_rooms_created_total", "Rooms created through the API."),
+            draining: reg(&registry, IntGauge::new("vchat_draining", "1 while the server drains before stopping.").expect("valid metric")),
+            registry,
+        };
+        let info = IntGaugeVec::new(Opts::new("vchat_build_info", "The running vchat version."), &["version"]).expect("valid metric");
+        info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        metrics.registry.register(Box::new(info)).expect("metric names are unique");
+        metrics
+    }
+
+    /// Folds an SFU event into the metrics.
+    pub fn record(&self, event: &SfuEvent) {
+        match event {
+            SfuEvent::Stats(stats) => self.record_stats(stats),
+            SfuEvent::PeerConnected { .. } => self.peers_connected.inc(),
+            SfuEvent::PeerGone { reason, .. } => self.peers_gone.with_label_values(&[reason.as_str()]).inc(),
+            SfuEvent::TrackPublished { kind, .. } => self.tracks_published.with_label_values(&[kind.as_str()]).inc(),
+        }
+    }
+
+    fn record_stats(&self, s: &WorkerStats) {
+        let worker = s.worker.to_string();
+        self.rooms.with_label_values(&[&worker]).set(s.rooms as i64);
+        self.peers.with_label_values(&[&worker]).set(s.peers as i64);
+        self.packets_in.inc_by(s.packets_in);
+        self.packets_out.inc_by(s.packets_out);
+        self.bytes_in.inc_by(s.bytes_in);
+        self.bytes_out.inc_by(s.bytes_out);
+        self.rtp_forwarded.inc_by(s.rtp_forwarded);
+        self.forward_drops.inc_by(s.forward_drops);
+        self.send_drops.inc_by(s.send_drops);
+        self.unknown_source.inc_by(s.unknown_source);
+        self.channel_messages.inc_by(s.channel_messages);
+        self.peer_panics.inc_by(s.peer_panics);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("encoding to memory");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,136 @@
+//! Starting and stopping the whole server: storage folder, secrets, SFU, HTTP.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use vchat_sfu::Sfu;
+
+use crate::app::{App, router};
+use crate::auth::secrets;
+use crate::auth::token::TokenSigner;
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// How long the HTTP server may take to close its connections once calls are closed.
+const HTTP_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// A started server.
+pub struct Running {
+    /// Where HTTP listens (the real port, when the config said 0).
+    pub http_addr: SocketAddr,
+    /// The SFU's media addresses, one per worker.
+    pub media_addrs: Vec<SocketAddr>,
+    /// The data folder.
+    pub data_dir: PathBuf,
+    app: Arc<App>,
+    draining: watch::Sender<bool>,
+    stop_http: watch::Sender<bool>,
+    http: JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts everything `config` describes. Returns once every socket is bound.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+    let data_dir = config.data_dir.canonicalize()?;
+    let secret = match &config.secret {
+        Some(secret) => secret.clone(),
+        None => secrets::load_or_create(&data_dir.join("secret"))?,
+    };
+    let api_token = match &config.api_token {
+        Some(token) => token.clone(),
+        None => {
+            let path = data_dir.join("api-token");
+            let existed = path.exists();
+            let token = secrets::load_or_create(&path)?;
+            if !existed {
+                tracing::info!("the REST API token is in {}", path.display());
+            }
+            token
+        }
+    };
+
+    let metrics = Arc::new(Metrics::new());
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let sfu = Sfu::start(config.sfu_config(), events_tx).context("cannot start the SFU")?;
+    let media_addrs = sfu.media_addrs();
+    {
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                metrics.record(&event);
+            }
+        });
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.http)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", config.http))?;
+    let http_addr = listener.local_addr()?;
+    let (draining, draining_rx) = watch::channel(false);
+    let (stop_http, mut stop_http_rx) = watch::channel(false);
+    let app = Arc::new(App {
+        signer: TokenSigner::new(secret.expose().as_bytes()),
+        api_token,
+        sfu,
+        metrics,
+        draining: draining_rx,
+        config,
+    });
+    let http = tokio::spawn(
+        axum::serve(listener, router(app.clone()))
+            .with_graceful_shutdown(async move {
+                let _ = stop_http_rx.wait_for(|stop| *stop).await;
+            })
+            .into_future(),
+    );
+    tracing::info!(
+        http = %http_addr,
+        media = ?media_addrs,
+        data = %data_dir.display(),
+        "vchat is serving; open http://{http_addr}/"
+    );
+    Ok(Running { http_addr, media_addrs, data_dir, app, draining, stop_http, http })
+}
+
+impl Running {
+    /// The REST API token.
+    pub fn api_token(&self) -> &str {
+        self.app.api_token.expose()
+    }
+
+    /// Stops gracefully: refuse new joins, let calls run up to `shutdown.drain_timeout_secs`,
+    /// close every peer (each session is told why), then close HTTP.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.draining.send(true);
+        self.app.metrics.draining.set(1);
+        let drain = Duration::from_secs(self.app.config.shutdown.drain_timeout_secs);
+        if !drain.is_zero() {
+            tracing::info!("draining: new joins are refused; waiting up to {drain:?} for calls to end");
+            let deadline = tokio::time::Instant::now() + drain;
+            while self.app.metrics.signaling_sessions.get() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        tracing::info!("closing calls");
+        let app = self.app.clone();
+        tokio::task::spawn_blocking(move || app.sfu.shutdown()).await?;
+        // Sessions close their sockets as the SFU's goodbyes reach them.
+        let deadline = tokio::time::Instant::now() + HTTP_CLOSE_GRACE;
+        while self.app.metrics.signaling_sessions.get() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = self.stop_http.send(true);
+        match tokio::time::timeout(HTTP_CLOSE_GRACE, self.http).await {
+            Ok(joined) => joined??,
+            Err(_) => tracing::warn!("HTTP connections still open after {HTTP_CLOSE_GRACE:?}; stopping anyway"),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,54 @@
+//! The pages of `web/`, embedded at build time and served from memory.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+struct WebFile {
+    path: &'static str,
+    body: &'static [u8],
+    mime: &'static str,
+    etag: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/web_files.rs"));
+
+/// The page's content-security policy: our own scripts only, media from WebRTC.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+                   media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'";
+
+/// Serves an embedded file; `/x/` serves `/x/index.html`.
+pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
+    let mut path = uri.path().to_string();
+    if path.ends_with('/') {
+        path.push_str("index.html");
+    }
+    let Some(file) = FILES.iter().find(|f| f.path == path) else {
+        // `/room` without the slash: send the browser where relative imports work.
+        if FILES.iter().any(|f| f.path == format!("{path}/index.html")) {
+            return (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, format!("{path}/"))]).into_response();
+        }
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let mut response = if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == file.etag.as_bytes()) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        file.body.into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(file.mime));
+    h.insert(header::ETAG, HeaderValue::from_static(file.etag));
+    // Revalidate every time: the ETag makes that a 304, and a new binary never serves
+    // stale scripts.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if file.mime.starts_with("text/html") {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    }
+    response
+}
+
+/// The paths of every embedded file.
+pub fn paths() -> impl Iterator<Item = &'static str> {
+    FILES.iter().map(|f| f.path)
+}

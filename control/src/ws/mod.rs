@@ -1,0 +1,4 @@
+//! WebSockets: the browser's signaling session.
+
+pub mod messages;
+pub mod session;

@@ -1,0 +1,186 @@
+//! vchat's selective forwarding unit, on [str0m].
+//!
+//! Participants join rooms; each publishes audio (Opus) and video (VP8 or H.264) and
+//! receives every other participant's tracks, forwarded as RTP (no depacketizing), with
+//! NACK/RTX, RTCP feedback and keyframe requests passed between the two legs. Data
+//! channels are relayed to the other participants of the room (see [`relay`]).
+//!
+//! # Layout
+//!
+//! - [`Sfu`] starts the workers and routes control-plane [`Command`]s to them; a
+//!   [`Session`] is one participant's handle.
+//! - Each worker (a thread) owns a UDP socket, the rooms hashed onto it and their peers.
+//!   Nothing on the packet path is shared between threads or locked.
+//! - [`Engine`] is a worker's sans-IO core: commands, datagrams and time in; datagrams,
+//!   signals and events out. Tests and benches drive it without sockets.
+//!
+//! # Run loop of a worker
+//!
+//! ```text
+//! loop {
+//!     wait for: a datagram | a command | engine.poll_timeout()
+//!     engine.handle_command(now, command)      for each queued command
+//!     engine.handle_datagram(now, from, bytes) for each datagram of a recvmmsg batch
+//!     engine.handle_timeout(now)
+//!     send everything engine.poll_transmit() gives
+//! }
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod config;
+mod demux;
+mod engine;
+mod error;
+mod forward;
+mod ids;
+mod message;
+mod net;
+mod peer;
+pub mod relay;
+mod slab;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+mod worker;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use config::SfuConfig;
+pub use engine::{Engine, EngineLimits};
+pub use error::SfuError;
+pub use ids::{MAX_ID_LEN, ParticipantId, RoomId, SessionId};
+pub use message::{
+    Command, ErrorCode, EventSink, LeaveReason, ParticipantInfo, PeerSignal, SfuEvent,
+    SignalSink, TrackKind, WorkerStats,
+};
+
+use worker::WorkerHandle;
+
+/// The running SFU: its worker threads.
+///
+/// Dropping it closes every peer and stops the workers.
+pub struct Sfu {
+    workers: Vec<WorkerHandle>,
+    next_session: AtomicU64,
+}
+
+impl Sfu {
+    /// Binds the media sockets and starts one worker per configured thread. Workers
+    /// report to `events`.
+    pub fn start(config: SfuConfig, events: EventSink) -> Result<Sfu, SfuError> {
+        let config = config.resolve()?;
+        let workers = (0..config.workers)
+            .map(|index| worker::spawn(index, &config, events.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Sfu { workers, next_session: AtomicU64::new(1) })
+    }
+
+    /// The media addresses browsers connect to, one per worker.
+    pub fn media_addrs(&self) -> Vec<SocketAddr> {
+        self.workers.iter().map(|w| w.local_addr).collect()
+    }
+
+    /// Which worker owns `room`.
+    ///
+    /// A hash of the room id: every node and thread agrees without shared state, and a
+    /// room never spans workers.
+    pub fn worker_for(&self, room: &RoomId) -> usize {
+        // FNV-1a: stable across processes, unlike std's randomly seeded hasher.
+        let hash = room.as_str().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        (hash % self.workers.len() as u64) as usize
+    }
+
+    /// Joins `participant` to `room`. Signals for the session arrive on `signals`; the
+    /// first is [`PeerSignal::Joined`] or [`PeerSignal::Closed`].
+    pub fn join(
+        &self,
+        room: RoomId,
+        participant: ParticipantId,
+        name: String,
+        signals: SignalSink,
+    ) -> Result<Session, SfuError> {
+        let session = SessionId(self.next_session.fetch_add(1, Ordering::Relaxed));
+        let worker = &self.workers[self.worker_for(&room)];
+        worker.send(Command::Join { session, room, participant, name, signals })?;
+        Ok(Session {
+            id: session,
+            commands: worker.commands.clone(),
+            waker: worker.waker.clone(),
+            left: false,
+        })
+    }
+
+    /// Closes every peer (telling each session why) and waits for the workers to stop.
+    pub fn shutdown(&self) {
+        for worker in &self.workers {
+            let _ = worker.send(Command::Shutdown);
+        }
+        for worker in &self.workers {
+            let thread = worker.thread.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+            if let Some(thread) = thread {
+                if thread.join().is_err() {
+                    tracing::error!("an SFU worker panicked");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Sfu {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// One participant's signaling session with the SFU. Dropping it leaves the room.
+pub struct Session {
+    id: SessionId,
+    commands: std::sync::mpsc::Sender<Command>,
+    waker: std::sync::Arc<mio::Waker>,
+    left: bool,
+}
+
+impl Session {
+    /// This session's id.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    fn send(&self, command: Command) -> Result<(), SfuError> {
+        self.commands.send(command).map_err(|_| SfuError::ShuttingDown)?;
+        self.waker.wake().map_err(|_| SfuError::ShuttingDown)
+    }
+
+    /// Hands the browser's SDP offer to the SFU; the answer comes as a signal.
+    pub fn offer(&self, sdp: String) -> Result<(), SfuError> {
+        self.send(Command::Offer { session: self.id, sdp })
+    }
+
+    /// Hands the browser's answer to the SFU's last offer.
+    pub fn answer(&self, sdp: String) -> Result<(), SfuError> {
+        self.send(Command::Answer { session: self.id, sdp })
+    }
+
+    /// Hands a trickled ICE candidate to the SFU.
+    pub fn candidate(&self, candidate: String) -> Result<(), SfuError> {
+        self.send(Command::Candidate { session: self.id, candidate })
+    }
+
+    /// Leaves the room now.
+    pub fn leave(mut self) {
+        self.left = true;
+        let _ = self.send(Command::Leave { session: self.id });
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if !self.left {
+            let _ = self.send(Command::Leave { session: self.id });
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! One participant's WebRTC connection: a str0m `Rtc` in RTP mode and what the SFU
+//! knows about it — the tracks it publishes, the tracks it receives and where each of
+//! those stands in SDP negotiation.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::channel::ChannelId;
+use str0m::format::PayloadParams;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
+use str0m::rtp::Ssrc;
+use str0m::{Candidate, Rtc};
+
+use crate::forward::ForwardState;
+use crate::ids::{RoomId, SessionId};
+use crate::message::{ErrorCode, ParticipantInfo, PeerSignal, SignalSink, TrackKind};
+use crate::slab::Key;
+
+/// An unanswered offer of ours is dropped after this long and made again.
+const OFFER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Keyframe requests to one publisher track are sent at most this often.
+const KEYFRAME_INTERVAL: Duration = Duration::from_millis(250);
+
+pub(crate) struct Peer {
+    pub(crate) key: Key,
+    pub(crate) session: SessionId,
+    pub(crate) room: RoomId,
+    pub(crate) info: ParticipantInfo,
+    pub(crate) rtc: Rtc,
+    signals: SignalSink,
+    pub(crate) ufrag: String,
+    /// Addresses the demux routes to this peer.
+    pub(crate) addrs: Vec<SocketAddr>,
+    /// Where the last datagram went; a new address is learnt only when this changes.
+    pub(crate) last_destination: Option<SocketAddr>,
+    /// When str0m wants `Input::Timeout` next, if that is in the engine's timer heap.
+    pub(crate) next_timeout: Option<Instant>,
+    pub(crate) created: Instant,
+    pub(crate) connected: bool,
+    pub(crate) unreachable_since: Option<Instant>,
+    /// Our outstanding offer and when it was made.
+    pending: Option<(SdpPendingOffer, Instant)>,
+    /// Set once the browser's first offer is applied; we offer nothing before.
+    has_remote_description: bool,
+    pub(crate) tracks_in: Vec<TrackIn>,
+    pub(crate) tracks_out: Vec<TrackOut>,
+    pub(crate) channels: Vec<(ChannelId, String)>,
+    /// First outgoing sequence number of every stream to this peer.
+    pub(crate) start_seq: u16,
+    /// Maps the publisher's sender-report clock onto ours: (capture time, our instant).
+    pub(crate) ntp_anchor: Option<(std::time::SystemTime, Instant)>,
+}
+
+/// A track this peer publishes.
+pub(crate) struct TrackIn {
+    pub(crate) mid: Mid,
+    pub(crate) kind: TrackKind,
+    pub(crate) ssrc: Option<Ssrc>,
+    /// Payload params of the PTs seen, so forwarding need not search the codec table.
+    pub(crate) params: Vec<PayloadParams>,
+    /// Peers that receive this track.
+    pub(crate) subscribers: Vec<Key>,
+    last_keyframe_request: Option<Instant>,
+}
+
+/// A track of another peer that this peer receives.
+pub(crate) struct TrackOut {
+    pub(crate) publisher: Key,
+    pub(crate) publisher_info: ParticipantInfo,
+    pub(crate) source_mid: Mid,
+    pub(crate) kind: TrackKind,
+    pub(crate) state: OutState,
+    pub(crate) forward: ForwardState,
+}
+
+/// Where an outgoing track stands in negotiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutState {
+    /// Waiting for the next offer.
+    ToOpen,
+    /// In our outstanding offer on this mid.
+    Negotiating(Mid),
+    /// Answered: media flows on this mid.
+    Open(Mid),
+    /// To be stopped in the next offer.
+    ToStop(Mid),
+    /// Stopped in our outstanding offer.
+    NegotiatingStop(Mid),
+}
+
+impl OutState {
+    fn mid(self) -> Option<Mid> {
+        match self {
+            OutState::ToOpen => None,
+            OutState::Negotiating(m)
+            | OutState::Open(m)
+            | OutState::ToStop(m)
+            | OutState::NegotiatingStop(m) => Some(m),
+        }
+    }
+}
+
+/// What an offer from the browser led to.
+pub(crate) enum OfferOutcome {
+    Answered,
+    /// Our own offer is outstanding; the browser (the polite side) rolls back its own.
+    IgnoredForGlare,
+    Refused,
+}
+
+impl Peer {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        key: Key,
+        session: SessionId,
+        room: RoomId,
+        info: ParticipantInfo,
+        mut rtc: Rtc,
+        signals: SignalSink,
+        now: Instant,
+        start_seq: u16,
+    ) -> Peer {
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        Peer {
+            key,
+            session,
+            room,
+            info,
+            rtc,
+            signals,
+            ufrag,
+            addrs: Vec::new(),
+            last_destination: None,
+            next_timeout: None,
+            created: now,
+            connected: false,
+            unreachable_since: None,
+            pending: None,
+            has_remote_description: false,
+            tracks_in: Vec::new(),
+            tracks_out: Vec::new(),
+            channels: Vec::new(),
+            start_seq,
+            ntp_anchor: None,
+        }
+    }
+
+    pub(crate) fn signal(&self, signal: PeerSignal) {
+        // A closed session just missed the news; the peer is being removed anyway.
+        let _ = self.signals.send(signal);
+    }
+
+    pub(crate) fn error(&self, code: ErrorCode, message: impl Into<String>) {
+        self.signal(PeerSignal::Error { code, message: message.into() });
+    }
+
+    pub(crate) fn accept_offer(&mut self, sdp: &str) -> OfferOutcome {
+        if self.pending.is_some() {
+            return OfferOutcome::IgnoredForGlare;
+        }
+        let offer = match SdpOffer::from_sdp_string(sdp) {
+            Ok(offer) => offer,
+            Err(e) => {
+                self.error(ErrorCode::BadSdp, format!("offer does not parse: {e}"));
+                return OfferOutcome::Refused;
+            }
+        };
+        match self.rtc.sdp_api().accept_offer(offer) {
+            Ok(answer) => {
+                self.has_remote_description = true;
+                self.signal(PeerSignal::Answer { sdp: answer.to_sdp_string() });
+                OfferOutcome::Answered
+            }
+            Err(e) => {
+                self.error(ErrorCode::BadSdp, format!("offer refused: {e}"));
+                OfferOutcome::Refused
+            }
+        }
+    }
+
+    pub(crate) fn accept_answer(&mut self, sdp: &str) {
+        let Some((pending, _)) = self.pending.take() else {
+            self.error(ErrorCode::UnexpectedAnswer, "no offer of ours is outstanding");
+            return;
+        };
+        let answer = match SdpAnswer::from_sdp_string(sdp) {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.rollback_offer();
+                self.error(ErrorCode::BadSdp, format!("answer does not parse: {e}"));
+                return;
+            }
+        };
+        if let Err(e) = self.rtc.sdp_api().accept_answer(pending, answer) {
+            self.rollback_offer();
+            self.error(ErrorCode::BadSdp, format!("answer refused: {e}"));
+            return;
+        }
+        for track in &mut self.tracks_out {
+            if let OutState::Negotiating(mid) = track.state {
+                track.state = OutState::Open(mid);
+            }
+        }
+        // A stopped m-line is free for str0m to recycle; we forget the track.
+        self.tracks_out.retain(|t| !matches!(t.state, OutState::NegotiatingStop(_)));
+    }
+
+    /// Forgets our outstanding offer: what it carried goes into the next one.
+    fn rollback_offer(&mut self) {
+        self.pending = None;
+        for track in &mut self.tracks_out {
+            track.state = match track.state {
+                OutState::Negotiating(_) => OutState::ToOpen,
+                OutState::NegotiatingStop(mid) => OutState::ToStop(mid),
+                other => other,
+            };
+        }
+    }
+
+    pub(crate) fn add_remote_candidate(&mut self, candidate: &str) {
+        let line = candidate.trim().trim_start_matches("a=");
+        if line.is_empty() {
+            return; // end of candidates
+        }
+        match Candidate::from_sdp_string(line) {
+            Ok(candidate) => self.rtc.add_remote_candidate(candidate),
+            // Browsers hide host addresses behind mDNS names, which we cannot resolve and
+            // do not need: as ICE-lite we learn addresses from the browser's checks.
+            Err(_) if line.contains(".local") => {}
+            Err(e) => self.error(ErrorCode::BadCandidate, format!("{e}")),
+        }
+    }
+
+    /// Makes an offer if tracks wait to be added or stopped and no offer is outstanding.
+    pub(crate) fn negotiate(&mut self, now: Instant) {
+        if let Some((_, since)) = &self.pending {
+            if now.duration_since(*since) < OFFER_TIMEOUT {
+                return;
+            }
+            tracing::debug!(participant = %self.info.id, "offer unanswered, offering again");
+            self.rollback_offer();
+        }
+        if !self.has_remote_description {
+            return;
+        }
+        if !self.tracks_out.iter().any(|t| matches!(t.state, OutState::ToOpen | OutState::ToStop(_)))
+        {
+            return;
+        }
+        let mut added = Vec::new();
+        let mut removed = Vec::new();
+        let mut change = self.rtc.sdp_api();
+        for track in &mut self.tracks_out {
+            match track.state {
+                OutState::ToOpen => {
+                    let kind = match track.kind {
+                        TrackKind::Audio => MediaKind::Audio,
+                        TrackKind::Video => MediaKind::Video,
+                    };
+                    // The stream id is the publisher, so the browser groups a person's
+                    // audio and video into one MediaStream.
+                    let stream_id = track.publisher_info.id.to_string();
+                    let track_id = format!("{}-{}", track.publisher_info.id, track.source_mid);
+                    let mid = change.add_media(
+                        kind,
+                        Direction::SendOnly,
+                        Some(stream_id),
+                        Some(track_id),
+                        None,
+                    );
+                    track.state = OutState::Negotiating(mid);
+                    added.push((track.publisher_info.id.clone(), mid, track.kind));
+                }
+                OutState::ToStop(mid) => {
+                    change.stop_media(mid);
+                    track.state = OutState::NegotiatingStop(mid);
+                    removed.push((track.publisher_info.id.clone(), mid));
+                }
+                _ => {}
+            }
+        }
+        let Some((offer, pending)) = change.apply() else {
+            return;
+        };
+        self.pending = Some((pending, now));
+        for (participant, mid, kind) in added {
+            self.signal(PeerSignal::TrackAdded { participant, mid: mid.to_string(), kind });
+        }
+        for (participant, mid) in removed {
+            self.signal(PeerSignal::TrackRemoved { participant, mid: mid.to_string() });
+        }
+        self.signal(PeerSignal::Offer { sdp: offer.to_sdp_string() });
+    }
+
+    /// Starts receiving `source_mid` of `publisher`.
+    pub(crate) fn subscribe(&mut self, publisher: Key, info: &ParticipantInfo, source_mid: Mid, kind: TrackKind) {
+        if self.tracks_out.iter().any(|t| t.publisher == publisher && t.source_mid == source_mid) {
+            return;
+        }
+        self.tracks_out.push(TrackOut {
+            publisher,
+            publisher_info: info.clone(),
+            source_mid,
+            kind,
+            state: OutState::ToOpen,
+            forward: ForwardState::default(),
+        });
+    }
+
+    /// Stops receiving `source_mid` of `publisher` (or all its tracks, for `None`).
+    pub(crate) fn unsubscribe(&mut self, publisher: Key, source_mid: Option<Mid>) {
+        self.tracks_out.retain_mut(|t| {
+            if t.publisher != publisher || source_mid.is_some_and(|m| m != t.source_mid) {
+                return true;
+            }
+            match t.state {
+                // Never offered: nothing to undo.
+                OutState::ToOpen => false,
+                OutState::Open(mid) | OutState::Negotiating(mid) => {
+                    t.state = OutState::ToStop(mid);
+                    true
+                }
+                OutState::ToStop(_) | OutState::NegotiatingStop(_) => true,
+            }
+        });
+    }
+
+    pub(crate) fn track_out_by_mid(&self, mid: Mid) -> Option<&TrackOut> {
+        self.tracks_out.iter().find(|t| t.state.mid() == Some(mid))
+    }
+
+    pub(crate) fn is_own_out_mid(&self, mid: Mid) -> bool {
+        self.tracks_out.iter().any(|t| t.state.mid() == Some(mid))
+    }
+
+    /// Asks the browser for a keyframe on a track it publishes, at most every 250 ms.
+    pub(crate) fn request_keyframe(&mut self, mid: Mid, kind: KeyframeRequestKind, now: Instant) {
+        let Some(track) = self.tracks_in.iter_mut().find(|t| t.mid == mid) else {
+            return;
+        };
+        if track.kind != TrackKind::Video {
+            return;
+        }
+        if track.last_keyframe_request.is_some_and(|t| now.duration_since(t) < KEYFRAME_INTERVAL) {
+            return;
+        }
+        track.last_keyframe_request = Some(now);
+        if let Some(stream) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
+            stream.request_keyframe(kind);
+        }
+    }
+
+    pub(crate) fn add_track_in(&mut self, mid: Mid, kind: TrackKind) -> bool {
+        if self.tracks_in.iter().any(|t| t.mid == mid) {
+            return false;
+        }
+        self.tracks_in.push(TrackIn {
+            mid,
+            kind,
+            ssrc: None,
+            params: Vec::new(),
+            subscribers: Vec::new(),
+            last_keyframe_request: None,
+        });
+        true
+    }
+
+    /// The index of the published track an RTP packet with `ssrc` belongs to.
+    pub(crate) fn track_in_index(&mut self, ssrc: Ssrc) -> Option<usize> {
+        if let Some(i) = self.tracks_in.iter().position(|t| t.ssrc == Some(ssrc)) {
+            return Some(i);
+        }
+        // First packet of this SSRC: ask str0m which m-line it maps to.
+        let mid = self.rtc.direct_api().stream_rx(&ssrc)?.mid();
+        let i = self.tracks_in.iter().position(|t| t.mid == mid)?;
+        self.tracks_in[i].ssrc = Some(ssrc);
+        Some(i)
+    }
+
+    /// The codec behind payload type `pt` of published track `index`.
+    pub(crate) fn track_in_params(&mut self, index: usize, pt: str0m::media::Pt) -> Option<PayloadParams> {
+        let track = &self.tracks_in[index];
+        if let Some(p) = track.params.iter().find(|p| p.pt() == pt) {
+            return Some(*p);
+        }
+        let params = *self.rtc.codec_config().find(|p| p.pt() == pt)?;
+        self.tracks_in[index].params.push(params);
+        Some(params)
+    }
+
+    pub(crate) fn channel_for_label(&self, label: &str) -> Option<ChannelId> {
+        self.channels.iter().find(|(_, l)| l == label).map(|(id, _)| *id)
+    }
+}

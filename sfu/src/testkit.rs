@@ -1,0 +1,386 @@
+//! In-memory browsers for tests and benchmarks of the [`Engine`].
+//!
+//! A [`TestNet`] holds one engine and any number of [`TestClient`]s — str0m peers that
+//! play the browser's part (full ICE, DTLS client, SDP offerer) — and moves datagrams
+//! between them on a virtual clock. Nothing touches a socket or the real clock, so a
+//! minute-long call runs in milliseconds and runs the same every time.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::channel::ChannelId;
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid};
+use str0m::net::{Protocol, Receive, Transmit};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+
+use crate::engine::{Engine, EngineLimits};
+use crate::ids::{ParticipantId, RoomId, SessionId};
+use crate::message::{Command, PeerSignal, SfuEvent};
+
+/// The address the engine under test announces.
+pub const SFU_ADDR: &str = "192.0.2.1:40000";
+/// The data-channel label test clients open.
+pub const CHANNEL: &str = "vchat";
+
+/// What a test client sends.
+#[derive(Debug, Clone, Copy)]
+pub struct Publish {
+    /// An audio m-line.
+    pub audio: bool,
+    /// A video m-line.
+    pub video: bool,
+    /// Publish video as H.264 instead of VP8.
+    pub h264: bool,
+}
+
+impl Publish {
+    /// Audio and VP8 video.
+    pub fn audio_video() -> Publish {
+        Publish { audio: true, video: true, h264: false }
+    }
+}
+
+/// RTP received by a client on one m-line.
+#[derive(Debug, Default, Clone)]
+pub struct Received {
+    /// Packets.
+    pub packets: u64,
+    /// Payload bytes.
+    pub bytes: u64,
+    /// Payload of the last packet.
+    pub last_payload: Vec<u8>,
+    /// Codec of the last packet.
+    pub codec: Option<Codec>,
+}
+
+/// A browser stand-in.
+pub struct TestClient {
+    /// The client's str0m peer (RTP mode).
+    pub rtc: Rtc,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its participant id.
+    pub participant: ParticipantId,
+    /// Its signaling session.
+    pub session: SessionId,
+    /// Signals the engine sent it, in order.
+    pub signals: Vec<PeerSignal>,
+    inbox: UnboundedReceiver<PeerSignal>,
+    pending: Option<SdpPendingOffer>,
+    /// The audio m-line it sends on.
+    pub audio_mid: Option<Mid>,
+    /// The video m-line it sends on.
+    pub video_mid: Option<Mid>,
+    /// The codec it sends video in.
+    pub video_codec: Codec,
+    /// Whether ICE and DTLS are up.
+    pub connected: bool,
+    /// RTP received, by m-line.
+    pub received: HashMap<Mid, Received>,
+    /// The data channel, once open.
+    pub channel: Option<ChannelId>,
+    /// Data-channel messages received.
+    pub messages: Vec<Vec<u8>>,
+    /// When set, every datagram the client sends is kept here (STUN, DTLS, SRTP).
+    pub capture: Option<Vec<Vec<u8>>>,
+    /// Keyframe requests (PLI or FIR) the engine sent it.
+    pub keyframe_requests: u64,
+    /// Whether the engine dropped it.
+    pub closed: bool,
+    seq: u64,
+    next_timeout: Instant,
+}
+
+impl TestClient {
+    /// Writes one RTP packet on the video (or audio) m-line.
+    pub fn send_rtp(&mut self, video: bool, payload: &[u8], now: Instant) -> bool {
+        let Some(mid) = (if video { self.video_mid } else { self.audio_mid }) else {
+            return false;
+        };
+        let kind = if video { MediaKind::Video } else { MediaKind::Audio };
+        let want = if video { self.video_codec } else { Codec::Opus };
+        let negotiated = self.rtc.media(mid).map(|m| m.remote_pts().to_vec()).unwrap_or_default();
+        let Some(pt) = self
+            .rtc
+            .codec_config()
+            .find(|p| p.spec().codec == want && negotiated.contains(&p.pt()))
+            .map(|p| p.pt())
+        else {
+            return false;
+        };
+        let _ = kind;
+        self.seq += 1;
+        let seq: SeqNo = self.seq.into();
+        let time = (self.seq * if video { 3000 } else { 960 }) as u32;
+        let mut direct = self.rtc.direct_api();
+        let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
+            return false;
+        };
+        stream.write_rtp(RtpWrite::new(pt, seq, time, now, payload.to_vec()).marker(video).nackable(video));
+        true
+    }
+
+    /// Sends a text message on the data channel.
+    pub fn send_message(&mut self, text: &str) -> bool {
+        let Some(id) = self.channel else { return false };
+        self.rtc.channel(id).is_some_and(|mut c| c.write(false, text.as_bytes()).is_ok())
+    }
+
+    /// RTP packets received over all m-lines of `kind`.
+    pub fn received_of(&self, kind: MediaKind) -> u64 {
+        self.received
+            .iter()
+            .filter(|(mid, _)| self.rtc.media(**mid).is_some_and(|m| m.kind() == kind))
+            .map(|(_, r)| r.packets)
+            .sum()
+    }
+}
+
+/// An engine and its clients on a virtual clock.
+pub struct TestNet {
+    /// The virtual now.
+    pub now: Instant,
+    /// The engine under test.
+    pub engine: Engine,
+    /// The clients, in join order.
+    pub clients: Vec<TestClient>,
+    /// Events the engine reported.
+    pub events: Vec<SfuEvent>,
+    event_inbox: UnboundedReceiver<SfuEvent>,
+    next_session: u64,
+}
+
+impl TestNet {
+    /// An engine with default limits.
+    pub fn new() -> TestNet {
+        TestNet::with_limits(EngineLimits::default())
+    }
+
+    /// An engine with these limits.
+    pub fn with_limits(limits: EngineLimits) -> TestNet {
+        let (events, event_inbox) = unbounded_channel();
+        let addr = SFU_ADDR.parse().expect("valid address");
+        TestNet {
+            now: Instant::now(),
+            engine: Engine::new(0, addr, limits, events),
+            clients: Vec::new(),
+            events: Vec::new(),
+            event_inbox,
+            next_session: 1,
+        }
+    }
+
+    /// A client joins `room` and offers what `publish` says plus a data channel.
+    /// Returns its index in [`TestNet::clients`].
+    pub fn join(&mut self, room: &str, participant: &str, publish: Publish) -> usize {
+        let index = self.clients.len();
+        let addr: SocketAddr = format!("10.0.{}.{}:5000", index / 250, index % 250 + 1).parse().expect("address");
+        let mut builder = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_opus(true, false);
+        // Receiving, every client takes both codecs; the first one is what it sends.
+        builder = if publish.h264 { builder.enable_h264(true).enable_vp8(true) } else { builder.enable_vp8(true).enable_h264(true) };
+        let mut rtc = builder.build(self.now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").expect("host candidate"));
+
+        let (signals, inbox) = unbounded_channel();
+        let session = SessionId(self.next_session);
+        self.next_session += 1;
+        let participant = ParticipantId::new(participant).expect("test participant id");
+        self.engine.handle_command(
+            self.now,
+            Command::Join {
+                session,
+                room: RoomId::new(room).expect("test room id"),
+                participant: participant.clone(),
+                name: participant.to_string(),
+                signals,
+            },
+        );
+
+        let mut change = rtc.sdp_api();
+        let audio_mid = publish.audio.then(|| change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+        let video_mid = publish.video.then(|| change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+        change.add_channel(CHANNEL.into());
+        let (offer, pending) = change.apply().expect("an offer");
+        self.engine.handle_command(self.now, Command::Offer { session, sdp: offer.to_sdp_string() });
+
+        self.clients.push(TestClient {
+            rtc,
+            addr,
+            participant,
+            session,
+            signals: Vec::new(),
+            inbox,
+            pending: Some(pending),
+            audio_mid,
+            video_mid,
+            video_codec: if publish.h264 { Codec::H264 } else { Codec::Vp8 },
+            connected: false,
+            received: HashMap::new(),
+            channel: None,
+            messages: Vec::new(),
+            capture: None,
+            keyframe_requests: 0,
+            closed: false,
+            seq: 0,
+            next_timeout: self.now,
+        });
+        index
+    }
+
+    /// The client leaves.
+    pub fn leave(&mut self, index: usize) {
+        let session = self.clients[index].session;
+        self.engine.handle_command(self.now, Command::Leave { session });
+        self.clients[index].closed = true;
+    }
+
+    /// Moves every pending signal, datagram and timeout once, then advances the clock
+    /// by `step`.
+    pub fn progress(&mut self, step: Duration) {
+        self.exchange();
+        self.now += step;
+        let now = self.now;
+        for i in 0..self.clients.len() {
+            if !self.clients[i].closed && self.clients[i].next_timeout <= now {
+                let _ = self.clients[i].rtc.handle_input(Input::Timeout(now));
+                self.drain_client(i);
+            }
+        }
+        self.engine.handle_timeout(now);
+        self.exchange();
+    }
+
+    /// Progresses in 1 ms steps until `done` or `limit` of virtual time has passed.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&TestNet) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now < end {
+            if done(self) {
+                return true;
+            }
+            self.progress(Duration::from_millis(1));
+        }
+        done(self)
+    }
+
+    /// Whether every client that is still in has ICE and DTLS up.
+    pub fn all_connected(&self) -> bool {
+        self.clients.iter().filter(|c| !c.closed).all(|c| c.connected)
+    }
+
+    /// Hands a datagram from `from` to the engine, as if received now.
+    pub fn inject(&mut self, from: SocketAddr, datagram: &[u8]) {
+        self.engine.handle_datagram(self.now, from, datagram);
+    }
+
+    /// Moves signals and datagrams until there are none in flight.
+    pub fn exchange(&mut self) {
+        for _ in 0..1000 {
+            let mut moved = false;
+            for i in 0..self.clients.len() {
+                moved |= self.handle_signals(i);
+                moved |= self.drain_client(i);
+            }
+            while let Some(transmit) = self.engine.poll_transmit() {
+                moved = true;
+                self.deliver_to_client(transmit);
+            }
+            while let Ok(event) = self.event_inbox.try_recv() {
+                self.events.push(event);
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn handle_signals(&mut self, i: usize) -> bool {
+        let mut moved = false;
+        while let Ok(signal) = self.clients[i].inbox.try_recv() {
+            moved = true;
+            let client = &mut self.clients[i];
+            match &signal {
+                PeerSignal::Answer { sdp } => {
+                    if let (Some(pending), Ok(answer)) = (client.pending.take(), SdpAnswer::from_sdp_string(sdp)) {
+                        client.rtc.sdp_api().accept_answer(pending, answer).expect("client accepts the answer");
+                    }
+                }
+                PeerSignal::Offer { sdp } => {
+                    let offer = SdpOffer::from_sdp_string(sdp).expect("engine offers valid SDP");
+                    let answer = client.rtc.sdp_api().accept_offer(offer).expect("client accepts the offer");
+                    let session = client.session;
+                    self.engine.handle_command(self.now, Command::Answer { session, sdp: answer.to_sdp_string() });
+                }
+                PeerSignal::Closed { .. } => client.closed = true,
+                _ => {}
+            }
+            self.clients[i].signals.push(signal);
+        }
+        moved
+    }
+
+    fn drain_client(&mut self, i: usize) -> bool {
+        let mut moved = false;
+        loop {
+            let client = &mut self.clients[i];
+            if client.closed {
+                return moved;
+            }
+            let Ok(output) = client.rtc.poll_output() else { return moved };
+            match output {
+                Output::Timeout(at) => {
+                    client.next_timeout = at;
+                    return moved;
+                }
+                Output::Transmit(transmit) => {
+                    moved = true;
+                    if let Some(capture) = &mut client.capture {
+                        capture.push(transmit.contents.to_vec());
+                    }
+                    let from = client.addr;
+                    self.engine.handle_datagram(self.now, from, &transmit.contents);
+                }
+                Output::Event(event) => match event {
+                    Event::Connected => client.connected = true,
+                    Event::RtpPacket(packet) => {
+                        let mid = client.rtc.direct_api().stream_rx(&packet.header.ssrc).map(|s| s.mid());
+                        let codec = client.rtc.codec_config().find(|p| p.pt() == packet.header.payload_type).map(|p| p.spec().codec);
+                        if let Some(mid) = mid {
+                            let r = client.received.entry(mid).or_default();
+                            r.packets += 1;
+                            r.bytes += packet.payload.len() as u64;
+                            r.last_payload = packet.payload.to_vec();
+                            r.codec = codec;
+                        }
+                    }
+                    Event::ChannelOpen(id, _) => client.channel = Some(id),
+                    Event::KeyframeRequest(_) => client.keyframe_requests += 1,
+                    Event::ChannelData(data) => client.messages.push(data.data),
+                    _ => {}
+                },
+            }
+        }
+    }
+
+    fn deliver_to_client(&mut self, transmit: Transmit) {
+        let now = self.now;
+        let Some(i) = self.clients.iter().position(|c| c.addr == transmit.destination && !c.closed) else {
+            return;
+        };
+        let Ok(receive) = Receive::new(Protocol::Udp, transmit.source, transmit.destination, &transmit.contents) else {
+            return;
+        };
+        let _ = self.clients[i].rtc.handle_input(Input::Receive(now, receive));
+        self.drain_client(i);
+    }
+}
+
+impl Default for TestNet {
+    fn default() -> Self {
+        TestNet::new()
+    }
+}

@@ -1,0 +1,157 @@
+//! One worker thread: its UDP socket, its timers and its [`Engine`].
+//!
+//! The loop sleeps in `epoll` until a datagram, a command (signalled through a mio
+//! `Waker`) or the engine's next deadline. Commands arrive on a channel, one per worker;
+//! packets never cross threads.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::config::SfuConfig;
+use crate::engine::{Engine, EngineLimits};
+use crate::error::SfuError;
+use crate::message::{Command, EventSink, SfuEvent, WorkerStats};
+use crate::net::UdpIo;
+
+const SOCKET: Token = Token(0);
+const WAKER: Token = Token(1);
+/// How often a worker reports its counters.
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
+/// Receive batches handled before timers and commands get a turn.
+const BATCHES_PER_TURN: usize = 16;
+
+/// The control plane's end of a worker.
+pub(crate) struct WorkerHandle {
+    pub(crate) commands: Sender<Command>,
+    pub(crate) waker: Arc<Waker>,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl WorkerHandle {
+    pub(crate) fn send(&self, command: Command) -> Result<(), SfuError> {
+        self.commands.send(command).map_err(|_| SfuError::ShuttingDown)?;
+        self.waker.wake().map_err(|_| SfuError::ShuttingDown)
+    }
+}
+
+pub(crate) fn spawn(index: usize, config: &SfuConfig, events: EventSink) -> Result<WorkerHandle, SfuError> {
+    let bind = config.worker_bind_addr(index);
+    let socket = UdpSocket::bind(bind).map_err(|source| SfuError::Bind { addr: bind, source })?;
+    let mut io = UdpIo::new(socket, config.socket_buffer_bytes).map_err(|source| SfuError::Bind { addr: bind, source })?;
+    let bound = io.local_addr().map_err(|source| SfuError::Bind { addr: bind, source })?;
+    let announced = config.announced(bound);
+
+    let poll = Poll::new().map_err(SfuError::Thread)?;
+    poll.registry().register(io.socket_mut(), SOCKET, Interest::READABLE).map_err(SfuError::Thread)?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(SfuError::Thread)?);
+    let (commands, inbox) = mpsc::channel();
+    let limits = EngineLimits {
+        max_participants_per_room: config.max_participants_per_room,
+        connect_timeout: config.connect_timeout,
+        disconnect_timeout: config.disconnect_timeout,
+        max_channel_message: config.max_channel_message,
+    };
+    let thread = thread::Builder::new()
+        .name(format!("vchat-sfu-{index}"))
+        .spawn(move || {
+            let engine = Engine::new(index, announced, limits, events.clone());
+            run(engine, io, poll, inbox, events);
+        })
+        .map_err(SfuError::Thread)?;
+    tracing::info!(worker = index, %bound, %announced, "SFU worker listening");
+    Ok(WorkerHandle { commands, waker, local_addr: announced, thread: std::sync::Mutex::new(Some(thread)) })
+}
+
+fn run(mut engine: Engine, mut io: UdpIo, mut poll: Poll, inbox: Receiver<Command>, events: EventSink) {
+    let mut ready = Events::with_capacity(64);
+    let mut sent = WorkerStats::default();
+    let mut next_stats = Instant::now() + STATS_INTERVAL;
+    let mut more_to_read = false;
+    loop {
+        let timeout = if more_to_read {
+            Duration::ZERO
+        } else {
+            let wake_at = engine.poll_timeout().map_or(next_stats, |t| t.min(next_stats));
+            wake_at.saturating_duration_since(Instant::now())
+        };
+        if let Err(e) = poll.poll(&mut ready, Some(timeout)) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                tracing::error!("SFU worker cannot wait for events: {e}");
+                break;
+            }
+        }
+
+        let now = Instant::now();
+        loop {
+            match inbox.try_recv() {
+                Ok(command) => engine.handle_command(now, command),
+                Err(TryRecvError::Empty) => break,
+                // The Sfu handle is gone: nobody can reach these peers any more.
+                Err(TryRecvError::Disconnected) => {
+                    engine.handle_command(now, Command::Shutdown);
+                    break;
+                }
+            }
+        }
+        flush(&mut engine, &io, &mut sent);
+
+        more_to_read = false;
+        for turn in 0..BATCHES_PER_TURN {
+            let now = Instant::now();
+            match io.recv_batch(|source, datagram| engine.handle_datagram(now, source, datagram)) {
+                Ok(_) => {
+                    flush(&mut engine, &io, &mut sent);
+                    more_to_read = turn == BATCHES_PER_TURN - 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // ICMP errors surface here (a browser went away); they are not ours.
+                    tracing::debug!("media socket receive: {e}");
+                    break;
+                }
+            }
+        }
+
+        engine.handle_timeout(Instant::now());
+        flush(&mut engine, &io, &mut sent);
+
+        let now = Instant::now();
+        if now >= next_stats || engine.is_stopped() {
+            let mut stats = engine.take_stats();
+            stats.add_counts(&sent);
+            sent = WorkerStats::default();
+            let _ = events.send(SfuEvent::Stats(stats));
+            next_stats = now + STATS_INTERVAL;
+        }
+        if engine.is_stopped() {
+            break;
+        }
+    }
+}
+
+fn flush(engine: &mut Engine, io: &UdpIo, sent: &mut WorkerStats) {
+    while let Some(transmit) = engine.poll_transmit() {
+        match io.send(transmit.destination, &transmit.contents) {
+            Ok(()) => {
+                sent.packets_out += 1;
+                sent.bytes_out += transmit.contents.len() as u64;
+            }
+            Err(e) => {
+                // UDP may drop; a full send buffer or an unreachable browser is one more
+                // lost packet, which NACK and keyframe requests repair.
+                sent.send_drops += 1;
+                if e.kind() != io::ErrorKind::WouldBlock {
+                    tracing::debug!(destination = %transmit.destination, "media send: {e}");
+                }
+            }
+        }
+    }
+}
