@@ -22,6 +22,8 @@ use crate::{api, web, ws};
 pub struct App {
     /// The loaded configuration.
     pub config: Config,
+    /// The base URL of links people open (`public_url`, or this server's address).
+    pub public_base: String,
     /// The media server.
     pub sfu: Sfu,
     /// Signs and checks join tokens.

@@ -348,11 +348,11 @@ impl Config {
         }
     }
 
-    /// The base of links people open.
-    pub fn public_base(&self) -> String {
+    /// The base of links people open, for a server whose HTTP is bound at `bound`.
+    pub fn public_base(&self, bound: SocketAddr) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
-            None => format!("http://{}", self.http),
+            None => format!("http://{bound}"),
         }
     }
 }
@@ -440,7 +440,7 @@ mod tests {
         let config = Config::load(None, env(&[]), &Overrides::default()).unwrap();
         assert_eq!(config.http, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.data_dir, PathBuf::from("data"));
-        assert_eq!(config.public_base(), "http://127.0.0.1:8080");
+        assert_eq!(config.public_base(config.http), "http://127.0.0.1:8080");
     }
 
     #[test]

@@ -80,6 +80,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         sfu,
         metrics,
         draining: draining_rx,
+        public_base: config.public_base(http_addr),
         config,
     });
     let http = tokio::spawn(

@@ -162,6 +162,7 @@ impl Peer {
         let offer = match SdpOffer::from_sdp_string(sdp) {
             Ok(offer) => offer,
             Err(e) => {
+                tracing::info!(participant = %self.info.id, "offer does not parse: {e}");
                 self.error(ErrorCode::BadSdp, format!("offer does not parse: {e}"));
                 return OfferOutcome::Refused;
             }
@@ -173,6 +174,7 @@ impl Peer {
                 OfferOutcome::Answered
             }
             Err(e) => {
+                tracing::info!(participant = %self.info.id, "offer refused: {e}");
                 self.error(ErrorCode::BadSdp, format!("offer refused: {e}"));
                 OfferOutcome::Refused
             }

@@ -113,7 +113,7 @@ fn build(app: &App, request: CreateRoom) -> Result<RoomCreated, ApiError> {
         return Err(ApiError::bad_request(format!("ttl_secs must be between 60 and {}", app.config.rooms.token_ttl_secs)));
     }
     let now = unix_now();
-    let base = app.config.public_base();
+    let base = &app.public_base;
     let mut seen = Vec::new();
     let mut invitations = Vec::new();
     for p in participants {

@@ -51,7 +51,7 @@ fn check_origin(headers: &HeaderMap, app: &App) -> Result<(), String> {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let same_host = origin.split_once("://").is_some_and(|(_, rest)| rest == host);
     let listed = app.config.allowed_origins.iter().any(|o| o == origin);
-    let public = origin == app.config.public_base();
+    let public = origin == app.public_base;
     if same_host || listed || public { Ok(()) } else { Err(origin.to_string()) }
 }
 

@@ -1,0 +1,47 @@
+// A Firefox page and a Chromium page in one room: each decodes the other's video,
+// hears the other's audio, and chat crosses in both directions.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, loopbackAlias, launchChromium, launchFirefox, waitConnected, inboundStats, chatText, waitFor, sleep } from './harness.js';
+
+test('Firefox and Chromium see, hear and message each other', async () => {
+  // Firefox reaches media on an extra loopback address only (see loopbackAlias).
+  const server = await startServer({ VCHAT_MEDIA_BIND_IP: loopbackAlias() });
+  const chromium = await launchChromium();
+  const firefox = await launchFirefox();
+  try {
+    const room = await server.createRoom(['Chromium user', 'Firefox user']);
+    const [onChromium, onFirefox] = room.participants;
+    const c = await chromium.open(onChromium.join_url);
+    const f = await firefox.open(onFirefox.join_url);
+    await waitConnected(c);
+    await waitConnected(f);
+
+    const c0 = await inboundStats(c);
+    const f0 = await inboundStats(f);
+    await sleep(4000);
+    const c1 = await inboundStats(c);
+    const f1 = await inboundStats(f);
+    for (const [name, s0, s1] of [['Chromium', c0, c1], ['Firefox', f0, f1]]) {
+      assert.ok(s1.audio.bytes > s0.audio.bytes, `${name}'s inbound audio grows: ${s0.audio.bytes} -> ${s1.audio.bytes}`);
+      assert.ok(s1.video.bytes > s0.video.bytes, `${name}'s inbound video grows: ${s0.video.bytes} -> ${s1.video.bytes}`);
+      assert.ok(s1.video.framesDecoded > 30, `${name} decoded ${s1.video.framesDecoded} frames`);
+      assert.ok(s1.video.frameWidth > 0, `${name} sees a frame width of ${s1.video.frameWidth}`);
+      console.log(`${name}: audio ${s1.audio.bytes} B, video ${s1.video.bytes} B, ${s1.video.framesDecoded} frames at width ${s1.video.frameWidth}`);
+    }
+
+    await c.fill('#chat-input', 'hi from Chromium');
+    await c.click('#chat-form button');
+    await f.fill('#chat-input', 'hi from Firefox');
+    await f.click('#chat-form button');
+    await waitFor('Firefox to get the message', async () => (await chatText(f)).includes('hi from Chromium'));
+    await waitFor('Chromium to get the message', async () => (await chatText(c)).includes('hi from Firefox'));
+    await c.close();
+    await f.close();
+  } finally {
+    await chromium.close();
+    await firefox.close();
+    assert.equal(await server.stop(), 0, 'vchat exits cleanly');
+  }
+});

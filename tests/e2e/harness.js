@@ -1,0 +1,232 @@
+// Test rig for the browser suites: a real `vchat serve`, real Chromium and Firefox.
+//
+// The server binary comes from $VCHAT_BIN, else from the cargo target folder
+// ($CARGO_TARGET_DIR or ../../target) of a debug build.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import puppeteer from 'puppeteer-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export function vchatBinary() {
+  if (process.env.VCHAT_BIN) return process.env.VCHAT_BIN;
+  const target = process.env.CARGO_TARGET_DIR || path.join(here, '../../target');
+  const bin = path.join(target, 'debug', 'vchat');
+  if (!existsSync(bin)) throw new Error(`no vchat binary at ${bin}: run cargo build first or set VCHAT_BIN`);
+  return bin;
+}
+
+/**
+ * Starts `vchat serve` on free ports with a fresh data folder.
+ * @param {Record<string, string>} [env] Extra VCHAT_* settings.
+ */
+export async function startServer(env = {}) {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'vchat-e2e-'));
+  const child = spawn(vchatBinary(), ['serve', '--http', '127.0.0.1:0', '--data', dataDir], {
+    env: { ...process.env, NO_COLOR: '1', VCHAT_MEDIA_PORT: '0', VCHAT_LOG: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const onData = (chunk) => { log += chunk.toString(); };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const base = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`vchat did not start:\n${log}`)), 15000);
+    const check = () => {
+      const match = log.match(/vchat is serving; open (http:\/\/[^/\s]+)\//);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    child.stdout.on('data', check);
+    child.stderr.on('data', check);
+    child.on('exit', (code) => reject(new Error(`vchat exited with ${code}:\n${log}`)));
+  });
+  const apiToken = readFileSync(path.join(dataDir, 'api-token'), 'utf8').trim();
+  return {
+    base,
+    apiToken,
+    dataDir,
+    child,
+    log: () => log,
+    /** Creates a room; returns its join URLs by participant name. */
+    async createRoom(names) {
+      const response = await fetch(`${base}/api/rooms`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${apiToken}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ participants: names.map((name) => ({ name })) }),
+      });
+      if (response.status !== 201) throw new Error(`room creation: ${response.status} ${await response.text()}`);
+      return response.json();
+    },
+    async metrics() {
+      return (await fetch(`${base}/metrics`)).text();
+    },
+    /** Stops with SIGTERM; resolves with the exit code. */
+    stop() {
+      return new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve(child.exitCode);
+        child.on('exit', (code) => resolve(code));
+        child.kill('SIGTERM');
+      });
+    },
+  };
+}
+
+/**
+ * An address on the loopback interface outside 127.0.0.0/8, for media that Firefox
+ * must reach.
+ *
+ * Firefox's ICE agent never pairs a 127.x candidate with its own host candidates, so a
+ * server announcing 127.0.0.1 cannot reach it. An extra address on `lo` is as local as
+ * 127.0.0.1 — packets to it never leave the machine — but is not "loopback" by
+ * address, so Firefox pairs with it. `.ci/run` adds it; so does this function, if it
+ * may (root), when it is missing.
+ */
+export const LO_ALIAS = '10.203.0.1';
+
+export function loopbackAlias() {
+  const present = () => execFileSync('ip', ['-o', 'addr', 'show', 'dev', 'lo']).toString().includes(` ${LO_ALIAS}/`);
+  if (!present()) {
+    try {
+      execFileSync('ip', ['addr', 'add', `${LO_ALIAS}/32`, 'dev', 'lo']);
+    } catch (err) {
+      throw new Error(`${LO_ALIAS} is not on lo and cannot be added (${err.message}); run: ip addr add ${LO_ALIAS}/32 dev lo`);
+    }
+  }
+  return LO_ALIAS;
+}
+
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  '--autoplay-policy=no-user-gesture-required',
+  '--allow-loopback-in-peer-connection',
+];
+
+export async function launchChromium() {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  return {
+    name: 'chromium',
+    /** Opens a page in its own context (its own cookies, its own camera). */
+    async open(url) {
+      const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+      const page = await context.newPage();
+      page.on('console', (m) => { if (m.type() === 'error') console.log(`[chromium console] ${m.text()}`); });
+      await page.goto(url);
+      return wrapPlaywright(page, context);
+    },
+    close: () => browser.close(),
+  };
+}
+
+export async function launchFirefox() {
+  const browser = await puppeteer.launch({
+    browser: 'firefox',
+    executablePath: '/usr/bin/firefox-esr',
+    headless: true,
+    extraPrefsFirefox: {
+      'media.navigator.streams.fake': true,
+      'media.navigator.permission.disabled': true,
+      'media.autoplay.default': 0,
+      'media.autoplay.blocking_policy': 0,
+      // Firefox pairs nothing with a loopback candidate unless told to; the SFU under
+      // test announces 127.0.0.1.
+      'media.peerconnection.ice.loopback': true,
+      'media.peerconnection.ice.obfuscate_host_addresses': false,
+    },
+  });
+  return {
+    name: 'firefox',
+    async open(url) {
+      const page = await browser.newPage();
+      await page.goto(url);
+      return {
+        evaluate: (fn, arg) => page.evaluate(fn, arg),
+        fill: async (selector, text) => { await page.$eval(selector, (el, t) => { el.value = t; }, text); },
+        click: (selector) => page.click(selector),
+        close: () => page.close(),
+      };
+    },
+    close: () => browser.close(),
+  };
+}
+
+function wrapPlaywright(page, context) {
+  return {
+    evaluate: (fn, arg) => page.evaluate(fn, arg),
+    fill: (selector, text) => page.fill(selector, text),
+    click: (selector) => page.click(selector),
+    close: () => context.close(),
+  };
+}
+
+/** Waits until `check()` is truthy, polling. */
+export async function waitFor(what, check, timeoutMs = 20000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(250);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Inbound RTP totals of a page, per kind, from getStats(). */
+export function inboundStats(page) {
+  return page.evaluate(async () => {
+    const room = /** @type {any} */ (window).vchatRoom;
+    if (!room || !room.session.pc) return null;
+    const report = await room.session.pc.getStats();
+    const totals = {
+      audio: { bytes: 0, streams: 0 },
+      video: { bytes: 0, framesDecoded: 0, frameWidth: 0, streams: 0 },
+      byMid: {},
+      connection: room.session.pc.connectionState,
+    };
+    report.forEach((s) => {
+      if (s.type !== 'inbound-rtp') return;
+      const kind = s.kind || s.mediaType;
+      const t = totals[kind];
+      if (!t) return;
+      t.bytes += s.bytesReceived || 0;
+      t.streams += 1;
+      if (kind === 'video') {
+        t.framesDecoded += s.framesDecoded || 0;
+        t.frameWidth = Math.max(t.frameWidth, s.frameWidth || 0);
+      }
+      totals.byMid[s.mid || s.trackIdentifier || s.id] = { kind, bytes: s.bytesReceived || 0, framesDecoded: s.framesDecoded || 0 };
+    });
+    return totals;
+  });
+}
+
+/** Resolves when the page's session is connected and receives `streams` video streams. */
+export function waitConnected(page, videoStreams = 1) {
+  return waitFor('media to flow', async () => {
+    const s = await inboundStats(page);
+    return s && s.connection === 'connected' && s.video.streams >= videoStreams && s.video.framesDecoded > 0 && s;
+  }, 30000);
+}
+
+/** Text of the chat list of a page. */
+export function chatText(page) {
+  return page.evaluate(() => {
+    const list = document.getElementById('messages');
+    return list ? list.textContent || '' : '';
+  });
+}

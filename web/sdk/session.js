@@ -1,0 +1,343 @@
+// vchat browser session: one signaling WebSocket and one RTCPeerConnection to the SFU.
+//
+// Every page that joins a room (the test page, the agent's and the client's pages) uses
+// this module. It knows the signaling protocol (docs/signaling.md), negotiates with the
+// SFU as the polite peer, maps incoming tracks to participants, and wraps the SFU's
+// data-channel relay. It knows nothing about layout.
+//
+// Written for Chromium, Firefox and Safari 14+: no private class fields, no top-level
+// await, no Array.prototype.at.
+
+/** @typedef {{id: string, name: string}} Participant */
+/** @typedef {{urls: string[], username?: string, credential?: string}} IceServer */
+
+/**
+ * @typedef {object} SessionOptions
+ * @property {string} token Join token from `POST /api/rooms`.
+ * @property {string} [url] Signaling URL; default `ws(s)://<this host>/ws`.
+ * @property {RTCIceTransportPolicy} [iceTransportPolicy] `relay` forces TURN.
+ * @property {IceServer[]} [iceServers] Extra ICE servers, besides the ones the server sends.
+ */
+
+/** Data-channel labels: reliable (chat, files) and lossy (pointer). */
+export const CHANNELS = Object.freeze({ reliable: 'vchat', lossy: 'vchat-lossy' });
+
+const RELAY_VERSION = 1;
+const RELAY_FLAG_TEXT = 1;
+
+/**
+ * Reads a frame of the SFU's data-channel relay: version, flags, sender id, payload.
+ * @param {ArrayBuffer} buffer
+ * @returns {{from: string, text: boolean, payload: Uint8Array} | null}
+ */
+export function decodeRelayFrame(buffer) {
+  const bytes = new Uint8Array(buffer);
+  if (bytes.length < 3 || bytes[0] !== RELAY_VERSION) return null;
+  const idLength = bytes[2];
+  if (bytes.length < 3 + idLength) return null;
+  const from = new TextDecoder().decode(bytes.subarray(3, 3 + idLength));
+  return { from, text: (bytes[1] & RELAY_FLAG_TEXT) !== 0, payload: bytes.subarray(3 + idLength) };
+}
+
+/**
+ * One participant's session in a room.
+ *
+ * Events (all `CustomEvent`s, data in `detail`):
+ * - `welcome` {participant, room, participants}: joined;
+ * - `participant-joined` {participant}, `participant-left` {participant, reason};
+ * - `track` {participant, track, stream, kind, mid}: a track of another participant;
+ * - `track-removed` {participant, mid};
+ * - `message` {from, label, data}: a relayed data-channel message (string or Uint8Array);
+ * - `connection` {state}: the RTCPeerConnection's connection state;
+ * - `error` {code, message}: the server refused something; the session goes on;
+ * - `closed` {code, reason}: the session is over.
+ */
+export class Session extends EventTarget {
+  /** @param {SessionOptions} options */
+  constructor(options) {
+    super();
+    this.options = options;
+    /** @type {Participant | null} */
+    this.self = null;
+    /** @type {string | null} */
+    this.room = null;
+    /** @type {Map<string, Participant>} */
+    this.participants = new Map();
+    /** @type {RTCPeerConnection | null} */
+    this.pc = null;
+    /** @type {WebSocket | null} */
+    this.ws = null;
+    /** @type {Map<string, RTCDataChannel>} */
+    this.channels = new Map();
+    /** Which participant each incoming m-line (mid) belongs to. @type {Map<string, string>} */
+    this.midOwners = new Map();
+    this.closed = false;
+    this.makingOffer = false;
+    this.negotiationWanted = false;
+    this.welcomed = false;
+    /** Server messages are handled one at a time, in order. @type {Promise<void>} */
+    this.inbox = Promise.resolve();
+    /** @type {{stream: MediaStream, track: MediaStreamTrack}[]} */
+    this.pendingPublish = [];
+  }
+
+  /**
+   * Opens the socket and joins. Resolves with the welcome, rejects if the server
+   * closes the session first.
+   * @returns {Promise<{participant: Participant, room: string, participants: Participant[]}>}
+   */
+  join() {
+    const url = this.options.url || defaultSignalingUrl();
+    const ws = new WebSocket(url);
+    this.ws = ws;
+    return new Promise((resolve, reject) => {
+      ws.onopen = () => this.sendSignal({ type: 'join', token: this.options.token });
+      ws.onmessage = (e) => {
+        /** @type {any} */
+        let message;
+        try {
+          message = JSON.parse(String(e.data));
+        } catch (_) {
+          return;
+        }
+        if (message.type === 'welcome') resolve(message);
+        this.inbox = this.inbox
+          .then(() => this.handle(message))
+          .catch((err) => this.emit('error', { code: 'client', message: String(err) }));
+      };
+      ws.onclose = (e) => {
+        if (!this.welcomed) reject(new Error(`join refused (${e.code}): ${e.reason || 'connection closed'}`));
+        this.finish(e.code, e.reason || 'connection closed');
+      };
+    });
+  }
+
+  /**
+   * Sends a track to the room (camera, microphone, later a screen).
+   * @param {MediaStreamTrack} track
+   * @param {MediaStream} stream The stream it belongs to (groups audio with video).
+   * @returns {RTCRtpSender | null} null before the welcome; the track is sent once joined.
+   */
+  publish(track, stream) {
+    if (!this.pc) {
+      this.pendingPublish.push({ track, stream });
+      return null;
+    }
+    const transceiver = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    return transceiver.sender;
+  }
+
+  /**
+   * Stops sending a published track; the others' tiles drop it.
+   * @param {RTCRtpSender} sender
+   */
+  unpublish(sender) {
+    if (!this.pc) return;
+    const transceiver = this.pc.getTransceivers().find((t) => t.sender === sender);
+    if (transceiver) {
+      transceiver.direction = 'inactive';
+      sender.replaceTrack(null).catch(() => {});
+    }
+  }
+
+  /**
+   * Sends a message to every other participant through the SFU.
+   * @param {string | ArrayBuffer | Uint8Array} data
+   * @param {{label?: string}} [options] `CHANNELS.lossy` for pointer moves.
+   * @returns {boolean} false if the channel is not open (yet).
+   */
+  send(data, options) {
+    const label = (options && options.label) || CHANNELS.reliable;
+    const channel = this.channels.get(label);
+    if (!channel || channel.readyState !== 'open') return false;
+    if (typeof data === 'string') channel.send(data);
+    else if (data instanceof Uint8Array) channel.send(data.slice().buffer);
+    else channel.send(data);
+    return true;
+  }
+
+  /** Leaves the room and closes everything. */
+  leave() {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.sendSignal({ type: 'leave' });
+    this.finish(1000, 'left');
+  }
+
+  /**
+   * @param {string} type
+   * @param {object} detail
+   */
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** @param {object} message */
+  sendSignal(message) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  /**
+   * @param {number} code
+   * @param {string} reason
+   */
+  finish(code, reason) {
+    if (this.closed) return;
+    this.closed = true;
+    for (const channel of this.channels.values()) channel.close();
+    if (this.pc) this.pc.close();
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000);
+    this.emit('closed', { code, reason });
+  }
+
+  /** @param {any} message */
+  async handle(message) {
+    switch (message.type) {
+      case 'welcome':
+        await this.onWelcome(message);
+        break;
+      case 'answer':
+        if (this.pc && this.pc.signalingState === 'have-local-offer') {
+          await this.pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
+        }
+        this.negotiateIfWanted();
+        break;
+      case 'offer':
+        await this.onOffer(message.sdp);
+        break;
+      case 'participant-joined':
+        this.participants.set(message.participant.id, message.participant);
+        this.emit('participant-joined', { participant: message.participant });
+        break;
+      case 'participant-left': {
+        const participant = this.participants.get(message.participant) || { id: message.participant, name: '' };
+        this.participants.delete(message.participant);
+        this.emit('participant-left', { participant, reason: message.reason });
+        break;
+      }
+      case 'track-added':
+        this.midOwners.set(message.mid, message.participant);
+        break;
+      case 'track-removed':
+        this.emit('track-removed', { participant: message.participant, mid: message.mid });
+        break;
+      case 'error':
+        this.emit('error', { code: message.code, message: message.message });
+        break;
+      case 'bye':
+        // The close frame that follows carries the code; nothing to do yet.
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** @param {any} welcome */
+  async onWelcome(welcome) {
+    this.welcomed = true;
+    this.self = welcome.participant;
+    this.room = welcome.room;
+    for (const p of welcome.participants) this.participants.set(p.id, p);
+    const iceServers = (welcome.iceServers || []).concat(this.options.iceServers || []);
+    /** @type {RTCConfiguration} */
+    const config = { iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' };
+    if (this.options.iceTransportPolicy) config.iceTransportPolicy = this.options.iceTransportPolicy;
+    const pc = new RTCPeerConnection(config);
+    this.pc = pc;
+
+    pc.onicecandidate = (e) => this.sendSignal({ type: 'candidate', candidate: e.candidate ? e.candidate.toJSON() : null });
+    pc.onconnectionstatechange = () => this.emit('connection', { state: pc.connectionState });
+    pc.ontrack = (e) => this.onTrack(e);
+    pc.onnegotiationneeded = () => this.negotiate();
+
+    this.openChannel(CHANNELS.reliable, { ordered: true });
+    this.openChannel(CHANNELS.lossy, { ordered: false, maxRetransmits: 0 });
+    for (const { track, stream } of this.pendingPublish) this.publish(track, stream);
+    this.pendingPublish = [];
+    this.emit('welcome', { participant: welcome.participant, room: welcome.room, participants: welcome.participants });
+    await this.negotiate();
+  }
+
+  /**
+   * @param {string} label
+   * @param {RTCDataChannelInit} init
+   */
+  openChannel(label, init) {
+    if (!this.pc) return;
+    const channel = this.pc.createDataChannel(label, init);
+    channel.binaryType = 'arraybuffer';
+    channel.onmessage = (e) => {
+      if (!(e.data instanceof ArrayBuffer)) return;
+      const frame = decodeRelayFrame(e.data);
+      if (!frame) return;
+      const data = frame.text ? new TextDecoder().decode(frame.payload) : frame.payload;
+      this.emit('message', { from: frame.from, label, data });
+    };
+    this.channels.set(label, channel);
+  }
+
+  /** @param {RTCTrackEvent} e */
+  onTrack(e) {
+    const mid = e.transceiver && e.transceiver.mid;
+    const stream = e.streams[0] || new MediaStream([e.track]);
+    // The SFU names each forwarded stream after its publisher; the announced mid says
+    // the same and is used first.
+    const participant = (mid && this.midOwners.get(mid)) || stream.id;
+    this.emit('track', { participant, track: e.track, stream, kind: e.track.kind, mid });
+  }
+
+  /** Offers our changes, unless an exchange is under way (then later). */
+  async negotiate() {
+    const pc = this.pc;
+    if (!pc || this.closed) return;
+    if (this.makingOffer || pc.signalingState !== 'stable') {
+      this.negotiationWanted = true;
+      return;
+    }
+    this.negotiationWanted = false;
+    this.makingOffer = true;
+    try {
+      const offer = await pc.createOffer();
+      if (pc.signalingState !== 'stable') {
+        // The SFU's offer came in meanwhile and won; ours is made again after it.
+        this.negotiationWanted = true;
+        return;
+      }
+      await pc.setLocalDescription(offer);
+      const local = pc.localDescription;
+      if (local) this.sendSignal({ type: 'offer', sdp: local.sdp });
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  negotiateIfWanted() {
+    if (this.negotiationWanted && this.pc && this.pc.signalingState === 'stable') {
+      this.negotiate().catch((err) => this.emit('error', { code: 'client', message: String(err) }));
+    }
+  }
+
+  /**
+   * The SFU offers a change. We are the polite side: our own outstanding offer is
+   * rolled back and made again after answering (the SFU ignores offers that cross its own).
+   * @param {string} sdp
+   */
+  async onOffer(sdp) {
+    const pc = this.pc;
+    if (!pc) return;
+    if (pc.signalingState === 'have-local-offer') {
+      await pc.setLocalDescription({ type: 'rollback' });
+      this.negotiationWanted = true;
+    }
+    await pc.setRemoteDescription({ type: 'offer', sdp });
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    const local = pc.localDescription;
+    if (local) this.sendSignal({ type: 'answer', sdp: local.sdp });
+    this.negotiateIfWanted();
+  }
+}
+
+/** The signaling URL on the page's own server. */
+export function defaultSignalingUrl() {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}/ws`;
+}
