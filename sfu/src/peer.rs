@@ -204,6 +204,7 @@ impl Peer {
                 track.state = OutState::Open(mid);
             }
         }
+        tracing::debug!(participant = %self.info.id, "offer answered");
         // A stopped m-line is free for str0m to recycle; we forget the track.
         self.tracks_out.retain(|t| !matches!(t.state, OutState::NegotiatingStop(_)));
     }
@@ -286,6 +287,7 @@ impl Peer {
             return;
         };
         self.pending = Some((pending, now));
+        tracing::debug!(participant = %self.info.id, added = added.len(), removed = removed.len(), "offering");
         for (participant, mid, kind) in added {
             self.signal(PeerSignal::TrackAdded { participant, mid: mid.to_string(), kind });
         }
