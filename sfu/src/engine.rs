@@ -569,13 +569,15 @@ impl Engine {
                 .ext_vals(ext_vals.clone())
                 .nackable(nackable);
             let written = self.with_peer(sub_key, now, |sub| {
-                match sub.rtc.direct_api().stream_tx_by_mid(out_mid, None) {
-                    Some(stream) => {
-                        stream.write_rtp(write);
-                        true
-                    }
-                    None => false,
-                }
+                let mut direct = sub.rtc.direct_api();
+                let Some(stream) = direct.stream_tx_by_mid(out_mid, None) else {
+                    return false;
+                };
+                stream.write_rtp(write);
+                // str0m releases queued packets as time passes; passing `now` sends this
+                // one in the drain that follows, not a timer tick later.
+                let _ = sub.rtc.handle_input(Input::Timeout(now));
+                true
             });
             if written == Some(true) {
                 self.stats.rtp_forwarded += 1;

@@ -277,6 +277,29 @@ impl TestNet {
         self.engine.handle_datagram(self.now, from, datagram);
     }
 
+    /// Takes what client `index` wants to send, without delivering it (benchmarks hand
+    /// it to the engine themselves).
+    pub fn take_client_datagrams(&mut self, index: usize) -> Vec<Vec<u8>> {
+        let now = self.now;
+        let client = &mut self.clients[index];
+        if client.next_timeout <= now {
+            let _ = client.rtc.handle_input(Input::Timeout(now));
+        }
+        let mut out = Vec::new();
+        loop {
+            match client.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => out.push(t.contents.to_vec()),
+                Ok(Output::Timeout(at)) => {
+                    client.next_timeout = at;
+                    break;
+                }
+                Ok(Output::Event(_)) => {}
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
     /// Moves signals and datagrams until there are none in flight.
     pub fn exchange(&mut self) {
         for _ in 0..1000 {
