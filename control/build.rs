@@ -8,8 +8,12 @@ use std::path::{Path, PathBuf};
 use std::{env, fs};
 
 fn main() {
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let web = manifest.join("../web").canonicalize().expect("the web/ folder exists beside control/");
+    let manifest =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let web = manifest
+        .join("../web")
+        .canonicalize()
+        .expect("the web/ folder exists beside control/");
     println!("cargo:rerun-if-changed={}", web.display());
 
     let mut files = Vec::new();
@@ -20,7 +24,9 @@ fn main() {
     for (url, path) in &files {
         let Some(mime) = mime(path) else { continue };
         let bytes = fs::read(path).expect("readable web file");
-        let etag = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
+        let etag = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+        });
         writeln!(
             out,
             "    WebFile {{ path: {url:?}, body: include_bytes!({:?}), mime: {mime:?}, etag: \"\\\"{etag:016x}\\\"\" }},",
@@ -34,7 +40,9 @@ fn main() {
 }
 
 fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();

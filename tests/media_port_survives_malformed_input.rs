@@ -26,9 +26,17 @@ async fn truncated_and_random_datagrams_do_not_break_a_call() -> anyhow::Result<
     // What Alice sent while Bob joined: her consent checks (STUN), DTLS records, SRTP
     // and SRTCP.
     let samples = a.tap.captured();
-    let count = |range: std::ops::Range<u8>| samples.iter().filter(|s| s.first().is_some_and(|b| range.contains(b))).count();
+    let count = |range: std::ops::Range<u8>| {
+        samples
+            .iter()
+            .filter(|s| s.first().is_some_and(|b| range.contains(b)))
+            .count()
+    };
     let (stun, dtls, srtp) = (count(0..2), count(20..64), count(128..192));
-    assert!(stun > 0 && dtls > 0 && srtp > 0, "captured STUN {stun}, DTLS {dtls}, SRTP {srtp}");
+    assert!(
+        stun > 0 && dtls > 0 && srtp > 0,
+        "captured STUN {stun}, DTLS {dtls}, SRTP {srtp}"
+    );
 
     let media = server.media_addrs();
     let stranger = UdpSocket::bind("127.0.0.1:0").await?;
@@ -57,7 +65,10 @@ async fn truncated_and_random_datagrams_do_not_break_a_call() -> anyhow::Result<
             fed += 2;
         }
     }
-    eprintln!("fed {fed} malformed datagrams ({} captured: {stun} STUN, {dtls} DTLS, {srtp} SRTP)", samples.len());
+    eprintln!(
+        "fed {fed} malformed datagrams ({} captured: {stun} STUN, {dtls} DTLS, {srtp} SRTP)",
+        samples.len()
+    );
 
     // The call goes on: a fresh burst all arrives.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -65,13 +76,26 @@ async fn truncated_and_random_datagrams_do_not_break_a_call() -> anyhow::Result<
     stream_media(&[&a, &b], 30000, 100).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = b.received.video.load(Ordering::Relaxed);
-    assert!(after - mid >= 98, "bob got {} of 100 video packets after the garbage (before it: {before})", after - mid);
-    assert!(a.received.video.load(Ordering::Relaxed) > 100, "alice still receives");
+    assert!(
+        after - mid >= 98,
+        "bob got {} of 100 video packets after the garbage (before it: {before})",
+        after - mid
+    );
+    assert!(
+        a.received.video.load(Ordering::Relaxed) > 100,
+        "alice still receives"
+    );
 
     let health = reqwest::get(format!("{}/healthz", server.base)).await?;
     assert!(health.status().is_success(), "server healthy");
     assert_eq!(server.metric("vchat_sfu_peer_panics_total").await?, 0.0);
-    assert!(server.metric("vchat_sfu_unknown_source_packets_total").await? > 1000.0, "strangers are counted, not served");
+    assert!(
+        server
+            .metric("vchat_sfu_unknown_source_packets_total")
+            .await?
+            > 1000.0,
+        "strangers are counted, not served"
+    );
     a.close().await?;
     b.close().await?;
     server.stop().await

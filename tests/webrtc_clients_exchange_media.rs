@@ -18,27 +18,55 @@ async fn exchange(codec_a: VideoCodec, codec_b: VideoCodec) -> anyhow::Result<()
     // Until the SFU's offers are answered, nothing flows; wait for the first packets.
     let mut seq = 1;
     let started = tokio::time::Instant::now();
-    while [&a, &b].iter().any(|c| c.received.audio.load(Ordering::Relaxed) == 0 || c.received.video.load(Ordering::Relaxed) == 0) {
-        assert!(started.elapsed() < Duration::from_secs(10), "media never started flowing");
+    while [&a, &b].iter().any(|c| {
+        c.received.audio.load(Ordering::Relaxed) == 0
+            || c.received.video.load(Ordering::Relaxed) == 0
+    }) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "media never started flowing"
+        );
         stream_media(&[&a, &b], seq, 5).await?;
         seq += 5;
     }
-    let before: Vec<(u64, u64)> =
-        [&a, &b].iter().map(|c| (c.received.audio.load(Ordering::Relaxed), c.received.video.load(Ordering::Relaxed))).collect();
+    let before: Vec<(u64, u64)> = [&a, &b]
+        .iter()
+        .map(|c| {
+            (
+                c.received.audio.load(Ordering::Relaxed),
+                c.received.video.load(Ordering::Relaxed),
+            )
+        })
+        .collect();
 
     // Then 100 rounds of 20 ms: two seconds of media each way, all of which must arrive.
     stream_media(&[&a, &b], seq, 100).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    for ((me, other, other_codec), (audio0, video0)) in [(&a, "bob", codec_b), (&b, "alice", codec_a)].into_iter().zip(before) {
+    for ((me, other, other_codec), (audio0, video0)) in
+        [(&a, "bob", codec_b), (&b, "alice", codec_a)]
+            .into_iter()
+            .zip(before)
+    {
         let audio = me.received.audio.load(Ordering::Relaxed) - audio0;
         let video = me.received.video.load(Ordering::Relaxed) - video0;
-        assert!(audio >= 98, "{} got {audio} audio packets from {other}", me.tap.local_addr());
-        assert!(video >= 98, "{} got {video} video packets from {other}", me.tap.local_addr());
+        assert!(
+            audio >= 98,
+            "{} got {audio} audio packets from {other}",
+            me.tap.local_addr()
+        );
+        assert!(
+            video >= 98,
+            "{} got {video} video packets from {other}",
+            me.tap.local_addr()
+        );
         let last = me.received.last.lock().unwrap().clone();
         for (kind, mime, payload) in &last {
             let text = String::from_utf8_lossy(payload);
-            assert!(text.contains(&format!("{other}-")), "{kind} payload {text:?} comes from {other}");
+            assert!(
+                text.contains(&format!("{other}-")),
+                "{kind} payload {text:?} comes from {other}"
+            );
             if kind == "video" {
                 let expected = match other_codec {
                     VideoCodec::Vp8 => "video/vp8",
@@ -56,13 +84,22 @@ async fn exchange(codec_a: VideoCodec, codec_b: VideoCodec) -> anyhow::Result<()
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
             let messages = client.received.messages.lock().unwrap().clone();
-            if let Some(frame) = messages.iter().find_map(|m| relay::decode(m).map(|f| (f.from.to_string(), f.text, f.payload.to_vec()))) {
-                assert!(frame.0.len() == 16, "the sender is named by its participant id: {}", frame.0);
+            if let Some(frame) = messages.iter().find_map(|m| {
+                relay::decode(m).map(|f| (f.from.to_string(), f.text, f.payload.to_vec()))
+            }) {
+                assert!(
+                    frame.0.len() == 16,
+                    "the sender is named by its participant id: {}",
+                    frame.0
+                );
                 assert!(frame.1, "text stays text");
                 assert_eq!(frame.2, text.as_bytes(), "message from {from}");
                 break;
             }
-            assert!(tokio::time::Instant::now() < deadline, "no message reached the client from {from}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no message reached the client from {from}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -138,19 +138,28 @@ impl Default for MediaConfig {
 
 impl Default for RoomsConfig {
     fn default() -> Self {
-        RoomsConfig { max_participants: 16, token_ttl_secs: 24 * 3600 }
+        RoomsConfig {
+            max_participants: 16,
+            token_ttl_secs: 24 * 3600,
+        }
     }
 }
 
 impl Default for SignalingConfig {
     fn default() -> Self {
-        SignalingConfig { max_message_bytes: 64 * 1024, join_timeout_secs: 10, max_messages_per_second: 50 }
+        SignalingConfig {
+            max_message_bytes: 64 * 1024,
+            join_timeout_secs: 10,
+            max_messages_per_second: 50,
+        }
     }
 }
 
 impl Default for ShutdownConfig {
     fn default() -> Self {
-        ShutdownConfig { drain_timeout_secs: 0 }
+        ShutdownConfig {
+            drain_timeout_secs: 0,
+        }
     }
 }
 
@@ -234,20 +243,35 @@ impl Config {
         let mut sources: BTreeMap<String, String> = BTreeMap::new();
 
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.into(), source })?;
-            let parsed: toml::Table = toml::from_str(&text)
-                .map_err(|e| ConfigError::Toml { path: path.into(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.into(),
+                source,
+            })?;
+            let parsed: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Toml {
+                path: path.into(),
+                message: e.to_string(),
+            })?;
             let parsed = serde_json::to_value(parsed).expect("TOML converts to JSON");
-            merge(&mut tree, parsed, "", &mut sources, &format!("config file {}", path.display()));
+            merge(
+                &mut tree,
+                parsed,
+                "",
+                &mut sources,
+                &format!("config file {}", path.display()),
+            );
         }
 
-        let env: BTreeMap<String, String> =
-            env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        let env: BTreeMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
         let mut used = Vec::new();
         apply_env(&mut tree, "", &env, &mut sources, &mut used);
-        let ignored_env =
-            env.keys().filter(|k| !used.contains(k) && !k.starts_with("VCHAT_TEST_")).cloned().collect();
+        let ignored_env = env
+            .keys()
+            .filter(|k| !used.contains(k) && !k.starts_with("VCHAT_TEST_"))
+            .cloned()
+            .collect();
 
         if let Some(http) = overrides.http {
             tree["http"] = Value::String(http.to_string());
@@ -261,7 +285,11 @@ impl Config {
         let mut config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
             let key = e.path().to_string();
             let source = source_of(&sources, &key);
-            ConfigError::Value { key, origin: source, message: e.into_inner().to_string() }
+            ConfigError::Value {
+                key,
+                origin: source,
+                message: e.into_inner().to_string(),
+            }
         })?;
         config.validate(&sources)?;
         config.ignored_env = ignored_env;
@@ -275,7 +303,9 @@ impl Config {
             message,
         };
         if let Some(url) = &self.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.contains(char::is_whitespace)
+            {
                 return Err(fail("public_url", format!("{url:?} is not an http(s) URL")));
             }
         }
@@ -293,43 +323,79 @@ impl Config {
             }
         }
         for origin in &self.allowed_origins {
-            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
-                return Err(fail("allowed_origins", format!("{origin:?} is not an origin like https://example.com")));
+            if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || origin.ends_with('/')
+            {
+                return Err(fail(
+                    "allowed_origins",
+                    format!("{origin:?} is not an origin like https://example.com"),
+                ));
             }
         }
         let media = &self.media;
         let announce = media.announce_ip.unwrap_or(media.bind_ip);
         if announce.is_unspecified() || announce.is_multicast() {
-            let key = if media.announce_ip.is_some() { "media.announce_ip" } else { "media.bind_ip" };
+            let key = if media.announce_ip.is_some() {
+                "media.announce_ip"
+            } else {
+                "media.bind_ip"
+            };
             return Err(fail(
                 key,
-                format!("{announce} cannot go into ICE candidates; set media.announce_ip to the address browsers reach"),
+                format!(
+                    "{announce} cannot go into ICE candidates; set media.announce_ip to the address browsers reach"
+                ),
             ));
         }
         if media.workers > 1024 {
             return Err(fail("media.workers", "at most 1024".into()));
         }
-        let workers = if media.workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { media.workers };
+        let workers = if media.workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            media.workers
+        };
         if media.port != 0 && usize::from(media.port) + workers > 65536 {
-            return Err(fail("media.port", format!("{} ports from {} do not fit below 65536", workers, media.port)));
+            return Err(fail(
+                "media.port",
+                format!(
+                    "{} ports from {} do not fit below 65536",
+                    workers, media.port
+                ),
+            ));
         }
         if let Err(e) = self.sfu_config().resolve() {
             return Err(fail("media", e.to_string()));
         }
         if !(2..=1000).contains(&self.rooms.max_participants) {
-            return Err(fail("rooms.max_participants", "must be between 2 and 1000".into()));
+            return Err(fail(
+                "rooms.max_participants",
+                "must be between 2 and 1000".into(),
+            ));
         }
         if !(60..=30 * 24 * 3600).contains(&self.rooms.token_ttl_secs) {
-            return Err(fail("rooms.token_ttl_secs", "must be between 60 and 2592000 (30 days)".into()));
+            return Err(fail(
+                "rooms.token_ttl_secs",
+                "must be between 60 and 2592000 (30 days)".into(),
+            ));
         }
         if !(4096..=1 << 20).contains(&self.signaling.max_message_bytes) {
-            return Err(fail("signaling.max_message_bytes", "must be between 4096 and 1048576".into()));
+            return Err(fail(
+                "signaling.max_message_bytes",
+                "must be between 4096 and 1048576".into(),
+            ));
         }
         if !(1..=300).contains(&self.signaling.join_timeout_secs) {
-            return Err(fail("signaling.join_timeout_secs", "must be between 1 and 300".into()));
+            return Err(fail(
+                "signaling.join_timeout_secs",
+                "must be between 1 and 300".into(),
+            ));
         }
         if self.signaling.max_messages_per_second == 0 {
-            return Err(fail("signaling.max_messages_per_second", "must be at least 1".into()));
+            return Err(fail(
+                "signaling.max_messages_per_second",
+                "must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -365,16 +431,31 @@ pub fn env_name(key: &str) -> String {
 fn source_of(sources: &BTreeMap<String, String>, key: &str) -> String {
     // serde_path_to_error names list items `key[0]`; their source is the list's.
     let base = key.split('[').next().unwrap_or(key);
-    sources.get(base).cloned().unwrap_or_else(|| "the defaults".into())
+    sources
+        .get(base)
+        .cloned()
+        .unwrap_or_else(|| "the defaults".into())
 }
 
-fn merge(tree: &mut Value, from: Value, prefix: &str, sources: &mut BTreeMap<String, String>, source: &str) {
+fn merge(
+    tree: &mut Value,
+    from: Value,
+    prefix: &str,
+    sources: &mut BTreeMap<String, String>,
+    source: &str,
+) {
     match (tree, from) {
         (Value::Object(into), Value::Object(from)) => {
             for (k, v) in from {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 match into.get_mut(&k) {
-                    Some(slot @ Value::Object(_)) if v.is_object() => merge(slot, v, &key, sources, source),
+                    Some(slot @ Value::Object(_)) if v.is_object() => {
+                        merge(slot, v, &key, sources, source)
+                    }
                     _ => {
                         // Unknown keys stay in the tree: deserializing names them.
                         sources.insert(key, source.into());
@@ -400,7 +481,11 @@ fn apply_env(
 ) {
     let Value::Object(map) = tree else { return };
     for (k, slot) in map.iter_mut() {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         if slot.is_object() {
             apply_env(slot, &key, env, sources, used);
             continue;
@@ -414,14 +499,22 @@ fn apply_env(
             // value; numbers and booleans are parsed, so "abc" for a port fails loudly.
             Value::String(_) | Value::Null => Value::String(raw.clone()),
             Value::Array(_) => Value::Array(
-                raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect(),
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| Value::String(s.into()))
+                    .collect(),
             ),
             Value::Bool(_) => match raw.as_str() {
                 "true" | "1" | "yes" => Value::Bool(true),
                 "false" | "0" | "no" => Value::Bool(false),
                 _ => Value::String(raw.clone()),
             },
-            Value::Number(_) => raw.trim().parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(raw.clone())),
+            Value::Number(_) => raw
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::String(raw.clone())),
             Value::Object(_) => continue,
         };
     }
@@ -432,7 +525,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -447,11 +543,22 @@ mod tests {
     fn file_then_env_then_flags() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("vchat.toml");
-        std::fs::write(&file, "http = \"127.0.0.1:1000\"\n[media]\nport = 5000\nworkers = 3\n").unwrap();
+        std::fs::write(
+            &file,
+            "http = \"127.0.0.1:1000\"\n[media]\nport = 5000\nworkers = 3\n",
+        )
+        .unwrap();
         let config = Config::load(
             Some(&file),
-            env(&[("VCHAT_HTTP", "127.0.0.1:2000"), ("VCHAT_MEDIA_WORKERS", "2"), ("VCHAT_MEDIA_ANNOUNCE_IP", "192.0.2.1")]),
-            &Overrides { http: Some("127.0.0.1:3000".parse().unwrap()), data_dir: None },
+            env(&[
+                ("VCHAT_HTTP", "127.0.0.1:2000"),
+                ("VCHAT_MEDIA_WORKERS", "2"),
+                ("VCHAT_MEDIA_ANNOUNCE_IP", "192.0.2.1"),
+            ]),
+            &Overrides {
+                http: Some("127.0.0.1:3000".parse().unwrap()),
+                data_dir: None,
+            },
         )
         .unwrap();
         assert_eq!(config.http.port(), 3000);
@@ -462,17 +569,40 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key_and_the_source() {
-        let err = Config::load(None, env(&[("VCHAT_MEDIA_PORT", "seventy")]), &Overrides::default()).unwrap_err();
+        let err = Config::load(
+            None,
+            env(&[("VCHAT_MEDIA_PORT", "seventy")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("media.port") && text.contains("VCHAT_MEDIA_PORT"), "{text}");
+        assert!(
+            text.contains("media.port") && text.contains("VCHAT_MEDIA_PORT"),
+            "{text}"
+        );
 
-        let err = Config::load(None, env(&[("VCHAT_MEDIA_PORT", "70000")]), &Overrides::default()).unwrap_err();
+        let err = Config::load(
+            None,
+            env(&[("VCHAT_MEDIA_PORT", "70000")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("media.port"), "{err}");
 
-        let err = Config::load(None, env(&[("VCHAT_SECRET", "short")]), &Overrides::default()).unwrap_err();
+        let err = Config::load(
+            None,
+            env(&[("VCHAT_SECRET", "short")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("`secret`"), "{err}");
 
-        let err = Config::load(None, env(&[("VCHAT_MEDIA_BIND_IP", "0.0.0.0")]), &Overrides::default()).unwrap_err();
+        let err = Config::load(
+            None,
+            env(&[("VCHAT_MEDIA_BIND_IP", "0.0.0.0")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("announce"), "{err}");
 
         let dir = tempfile::tempdir().unwrap();
@@ -480,18 +610,28 @@ mod tests {
         std::fs::write(&file, "[media]\nprot = 5000\n").unwrap();
         let err = Config::load(Some(&file), env(&[]), &Overrides::default()).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("prot") && text.contains("vchat.toml"), "{text}");
+        assert!(
+            text.contains("prot") && text.contains("vchat.toml"),
+            "{text}"
+        );
     }
 
     #[test]
     fn secrets_never_print() {
         let config = Config::load(
             None,
-            env(&[("VCHAT_SECRET", "0123456789abcdef0123456789abcdef-very-secret")]),
+            env(&[(
+                "VCHAT_SECRET",
+                "0123456789abcdef0123456789abcdef-very-secret",
+            )]),
             &Overrides::default(),
         )
         .unwrap();
         assert!(!format!("{config:?}").contains("very-secret"));
-        assert!(!serde_json::to_string(&config).unwrap().contains("very-secret"));
+        assert!(
+            !serde_json::to_string(&config)
+                .unwrap()
+                .contains("very-secret")
+        );
     }
 }

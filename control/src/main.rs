@@ -38,8 +38,12 @@ fn run() -> anyhow::Result<()> {
 }
 
 fn load(args: &ServeArgs) -> anyhow::Result<Config> {
-    let overrides = Overrides { http: args.http, data_dir: args.data.clone() };
-    Config::load(args.config.as_deref(), std::env::vars(), &overrides).context("invalid configuration")
+    let overrides = Overrides {
+        http: args.http,
+        data_dir: args.data.clone(),
+    };
+    Config::load(args.config.as_deref(), std::env::vars(), &overrides)
+        .context("invalid configuration")
 }
 
 fn init_logging(filter: &str) {
@@ -47,7 +51,10 @@ fn init_logging(filter: &str) {
         eprintln!("log filter {filter:?} is invalid ({e}); using \"info\"");
         EnvFilter::new("info")
     });
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -4,7 +4,9 @@
 //! [`SfuEvent::Stats`] message, and [`Metrics::record`] folds them in here, off the
 //! packet path.
 
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use vchat_sfu::{SfuEvent, WorkerStats};
 
 /// Every metric the server exports.
@@ -42,36 +44,150 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> T {
-            r.register(Box::new(m.clone())).expect("metric names are unique");
+            r.register(Box::new(m.clone()))
+                .expect("metric names are unique");
             m
         }
-        let counter = |name: &str, help: &str| reg(&registry, IntCounter::new(name, help).expect("valid metric"));
+        let counter = |name: &str, help: &str| {
+            reg(
+                &registry,
+                IntCounter::new(name, help).expect("valid metric"),
+            )
+        };
         let metrics = Metrics {
-            rooms: reg(&registry, IntGaugeVec::new(Opts::new("vchat_sfu_rooms", "Rooms a media worker owns."), &["worker"]).expect("valid metric")),
-            peers: reg(&registry, IntGaugeVec::new(Opts::new("vchat_sfu_peers", "Peers (participants) a media worker owns."), &["worker"]).expect("valid metric")),
-            packets_in: counter("vchat_sfu_packets_received_total", "Datagrams received on the media sockets."),
-            packets_out: counter("vchat_sfu_packets_sent_total", "Datagrams sent from the media sockets."),
-            bytes_in: counter("vchat_sfu_bytes_received_total", "Bytes received on the media sockets."),
-            bytes_out: counter("vchat_sfu_bytes_sent_total", "Bytes sent from the media sockets."),
-            rtp_forwarded: counter("vchat_sfu_rtp_forwarded_total", "RTP packets handed to subscribers."),
-            forward_drops: counter("vchat_sfu_forward_drops_total", "RTP packets that could not be forwarded (no shared codec, stream not ready)."),
-            send_drops: counter("vchat_sfu_send_drops_total", "Datagrams the kernel did not take (send buffer full or unreachable)."),
-            unknown_source: counter("vchat_sfu_unknown_source_packets_total", "Datagrams from addresses that belong to no peer."),
-            channel_messages: counter("vchat_sfu_channel_messages_total", "Data-channel messages relayed, counted per receiver."),
-            peer_panics: counter("vchat_sfu_peer_panics_total", "Peers dropped because they hit a bug."),
-            peers_connected: counter("vchat_sfu_peers_connected_total", "Peers whose ICE and DTLS came up."),
-            peers_gone: reg(&registry, IntCounterVec::new(Opts::new("vchat_sfu_peers_gone_total", "Peers that left, by reason."), &["reason"]).expect("valid metric")),
-            tracks_published: reg(&registry, IntCounterVec::new(Opts::new("vchat_sfu_tracks_published_total", "Tracks participants started sending, by kind."), &["kind"]).expect("valid metric")),
-            signaling_sessions: reg(&registry, IntGauge::new("vchat_signaling_sessions", "Open signaling WebSockets.").expect("valid metric")),
-            signaling_messages: reg(&registry, IntCounterVec::new(Opts::new("vchat_signaling_messages_total", "Signaling messages, by direction."), &["direction"]).expect("valid metric")),
-            signaling_rejected: reg(&registry, IntCounterVec::new(Opts::new("vchat_signaling_closed_by_server_total", "Signaling sockets the server closed, by reason."), &["reason"]).expect("valid metric")),
-            rooms_created: counter("vchat_rooms_created_total", "Rooms created through the API."),
-            draining: reg(&registry, IntGauge::new("vchat_draining", "1 while the server drains before stopping.").expect("valid metric")),
+            rooms: reg(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new("vchat_sfu_rooms", "Rooms a media worker owns."),
+                    &["worker"],
+                )
+                .expect("valid metric"),
+            ),
+            peers: reg(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "vchat_sfu_peers",
+                        "Peers (participants) a media worker owns.",
+                    ),
+                    &["worker"],
+                )
+                .expect("valid metric"),
+            ),
+            packets_in: counter(
+                "vchat_sfu_packets_received_total",
+                "Datagrams received on the media sockets.",
+            ),
+            packets_out: counter(
+                "vchat_sfu_packets_sent_total",
+                "Datagrams sent from the media sockets.",
+            ),
+            bytes_in: counter(
+                "vchat_sfu_bytes_received_total",
+                "Bytes received on the media sockets.",
+            ),
+            bytes_out: counter(
+                "vchat_sfu_bytes_sent_total",
+                "Bytes sent from the media sockets.",
+            ),
+            rtp_forwarded: counter(
+                "vchat_sfu_rtp_forwarded_total",
+                "RTP packets handed to subscribers.",
+            ),
+            forward_drops: counter(
+                "vchat_sfu_forward_drops_total",
+                "RTP packets that could not be forwarded (no shared codec, stream not ready).",
+            ),
+            send_drops: counter(
+                "vchat_sfu_send_drops_total",
+                "Datagrams the kernel did not take (send buffer full or unreachable).",
+            ),
+            unknown_source: counter(
+                "vchat_sfu_unknown_source_packets_total",
+                "Datagrams from addresses that belong to no peer.",
+            ),
+            channel_messages: counter(
+                "vchat_sfu_channel_messages_total",
+                "Data-channel messages relayed, counted per receiver.",
+            ),
+            peer_panics: counter(
+                "vchat_sfu_peer_panics_total",
+                "Peers dropped because they hit a bug.",
+            ),
+            peers_connected: counter(
+                "vchat_sfu_peers_connected_total",
+                "Peers whose ICE and DTLS came up.",
+            ),
+            peers_gone: reg(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("vchat_sfu_peers_gone_total", "Peers that left, by reason."),
+                    &["reason"],
+                )
+                .expect("valid metric"),
+            ),
+            tracks_published: reg(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "vchat_sfu_tracks_published_total",
+                        "Tracks participants started sending, by kind.",
+                    ),
+                    &["kind"],
+                )
+                .expect("valid metric"),
+            ),
+            signaling_sessions: reg(
+                &registry,
+                IntGauge::new("vchat_signaling_sessions", "Open signaling WebSockets.")
+                    .expect("valid metric"),
+            ),
+            signaling_messages: reg(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "vchat_signaling_messages_total",
+                        "Signaling messages, by direction.",
+                    ),
+                    &["direction"],
+                )
+                .expect("valid metric"),
+            ),
+            signaling_rejected: reg(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "vchat_signaling_closed_by_server_total",
+                        "Signaling sockets the server closed, by reason.",
+                    ),
+                    &["reason"],
+                )
+                .expect("valid metric"),
+            ),
+            rooms_created: counter(
+                "vchat_rooms_created_total",
+                "Rooms created through the API.",
+            ),
+            draining: reg(
+                &registry,
+                IntGauge::new(
+                    "vchat_draining",
+                    "1 while the server drains before stopping.",
+                )
+                .expect("valid metric"),
+            ),
             registry,
         };
-        let info = IntGaugeVec::new(Opts::new("vchat_build_info", "The running vchat version."), &["version"]).expect("valid metric");
+        let info = IntGaugeVec::new(
+            Opts::new("vchat_build_info", "The running vchat version."),
+            &["version"],
+        )
+        .expect("valid metric");
         info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-        metrics.registry.register(Box::new(info)).expect("metric names are unique");
+        metrics
+            .registry
+            .register(Box::new(info))
+            .expect("metric names are unique");
         metrics
     }
 
@@ -80,8 +196,13 @@ impl Metrics {
         match event {
             SfuEvent::Stats(stats) => self.record_stats(stats),
             SfuEvent::PeerConnected { .. } => self.peers_connected.inc(),
-            SfuEvent::PeerGone { reason, .. } => self.peers_gone.with_label_values(&[reason.as_str()]).inc(),
-            SfuEvent::TrackPublished { kind, .. } => self.tracks_published.with_label_values(&[kind.as_str()]).inc(),
+            SfuEvent::PeerGone { reason, .. } => {
+                self.peers_gone.with_label_values(&[reason.as_str()]).inc()
+            }
+            SfuEvent::TrackPublished { kind, .. } => self
+                .tracks_published
+                .with_label_values(&[kind.as_str()])
+                .inc(),
         }
     }
 
@@ -104,7 +225,9 @@ impl Metrics {
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("encoding to memory");
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encoding to memory");
         String::from_utf8(out).expect("the text format is UTF-8")
     }
 }

@@ -35,8 +35,12 @@ pub struct Running {
 
 /// Starts everything `config` describes. Returns once every socket is bound.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            config.data_dir.display()
+        )
+    })?;
     let data_dir = config.data_dir.canonicalize()?;
     let secret = match &config.secret {
         Some(secret) => secret.clone(),
@@ -96,7 +100,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         data = %data_dir.display(),
         "vchat is serving; open http://{http_addr}/"
     );
-    Ok(Running { http_addr, media_addrs, data_dir, app, draining, stop_http, http })
+    Ok(Running {
+        http_addr,
+        media_addrs,
+        data_dir,
+        app,
+        draining,
+        stop_http,
+        http,
+    })
 }
 
 impl Running {
@@ -112,9 +124,13 @@ impl Running {
         self.app.metrics.draining.set(1);
         let drain = Duration::from_secs(self.app.config.shutdown.drain_timeout_secs);
         if !drain.is_zero() {
-            tracing::info!("draining: new joins are refused; waiting up to {drain:?} for calls to end");
+            tracing::info!(
+                "draining: new joins are refused; waiting up to {drain:?} for calls to end"
+            );
             let deadline = tokio::time::Instant::now() + drain;
-            while self.app.metrics.signaling_sessions.get() > 0 && tokio::time::Instant::now() < deadline {
+            while self.app.metrics.signaling_sessions.get() > 0
+                && tokio::time::Instant::now() < deadline
+            {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
@@ -123,13 +139,17 @@ impl Running {
         tokio::task::spawn_blocking(move || app.sfu.shutdown()).await?;
         // Sessions close their sockets as the SFU's goodbyes reach them.
         let deadline = tokio::time::Instant::now() + HTTP_CLOSE_GRACE;
-        while self.app.metrics.signaling_sessions.get() > 0 && tokio::time::Instant::now() < deadline {
+        while self.app.metrics.signaling_sessions.get() > 0
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = self.stop_http.send(true);
         match tokio::time::timeout(HTTP_CLOSE_GRACE, self.http).await {
             Ok(joined) => joined??,
-            Err(_) => tracing::warn!("HTTP connections still open after {HTTP_CLOSE_GRACE:?}; stopping anyway"),
+            Err(_) => tracing::warn!(
+                "HTTP connections still open after {HTTP_CLOSE_GRACE:?}; stopping anyway"
+            ),
         }
         tracing::info!("stopped");
         Ok(())

@@ -25,11 +25,18 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
     let Some(file) = FILES.iter().find(|f| f.path == path) else {
         // `/room` without the slash: send the browser where relative imports work.
         if FILES.iter().any(|f| f.path == format!("{path}/index.html")) {
-            return (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, format!("{path}/"))]).into_response();
+            return (
+                StatusCode::MOVED_PERMANENTLY,
+                [(header::LOCATION, format!("{path}/"))],
+            )
+                .into_response();
         }
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    let mut response = if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == file.etag.as_bytes()) {
+    let mut response = if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == file.etag.as_bytes())
+    {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         file.body.into_response()
@@ -40,10 +47,19 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
     // Revalidate every time: the ETag makes that a 304, and a new binary never serves
     // stale scripts.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if file.mime.starts_with("text/html") {
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
     }
     response
 }

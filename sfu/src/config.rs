@@ -52,7 +52,10 @@ impl SfuConfig {
             self.workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         }
         if self.workers > 1024 {
-            return Err(SfuError::Config(format!("{} workers is too many", self.workers)));
+            return Err(SfuError::Config(format!(
+                "{} workers is too many",
+                self.workers
+            )));
         }
         let announce = self.announce_ip.unwrap_or(self.bind_ip);
         if announce.is_unspecified() || announce.is_multicast() {
@@ -76,7 +79,11 @@ impl SfuConfig {
 
     /// Where worker `index` binds.
     pub(crate) fn worker_bind_addr(&self, index: usize) -> SocketAddr {
-        let port = if self.port == 0 { 0 } else { self.port + index as u16 };
+        let port = if self.port == 0 {
+            0
+        } else {
+            self.port + index as u16
+        };
         SocketAddr::new(self.bind_ip, port)
     }
 
@@ -92,9 +99,15 @@ mod tests {
 
     #[test]
     fn unspecified_bind_needs_an_announce_address() {
-        let config = SfuConfig { bind_ip: "0.0.0.0".parse().unwrap(), ..SfuConfig::default() };
+        let config = SfuConfig {
+            bind_ip: "0.0.0.0".parse().unwrap(),
+            ..SfuConfig::default()
+        };
         assert!(config.clone().resolve().is_err());
-        let config = SfuConfig { announce_ip: Some("192.0.2.7".parse().unwrap()), ..config };
+        let config = SfuConfig {
+            announce_ip: Some("192.0.2.7".parse().unwrap()),
+            ..config
+        };
         let config = config.resolve().unwrap();
         assert_eq!(
             config.announced("0.0.0.0:40001".parse().unwrap()),

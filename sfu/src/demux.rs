@@ -132,9 +132,16 @@ mod tests {
         demux.register_ufrag("abcd".into(), peer);
         let from: SocketAddr = "10.0.0.1:5000".parse().unwrap();
 
-        assert_eq!(demux.lookup(from, &binding_request("abcd:wxyz")), Some(peer));
+        assert_eq!(
+            demux.lookup(from, &binding_request("abcd:wxyz")),
+            Some(peer)
+        );
         assert_eq!(demux.lookup(from, &binding_request("zzzz:wxyz")), None);
-        assert_eq!(demux.lookup(from, &[0x80, 0x60, 0, 1]), None, "RTP from unknown address");
+        assert_eq!(
+            demux.lookup(from, &[0x80, 0x60, 0, 1]),
+            None,
+            "RTP from unknown address"
+        );
 
         let mut addrs = Vec::new();
         demux.learn(from, peer, &mut addrs);

@@ -29,8 +29,8 @@ use crate::demux::Demux;
 use crate::forward::{Rewrite, matching_pt};
 use crate::ids::{ParticipantId, RoomId, SessionId};
 use crate::message::{
-    Command, ErrorCode, EventSink, LeaveReason, ParticipantInfo, PeerSignal, SfuEvent,
-    SignalSink, TrackKind, WorkerStats,
+    Command, ErrorCode, EventSink, LeaveReason, ParticipantInfo, PeerSignal, SfuEvent, SignalSink,
+    TrackKind, WorkerStats,
 };
 use crate::peer::{OfferOutcome, OutState, Peer};
 use crate::relay;
@@ -67,13 +67,37 @@ impl Default for EngineLimits {
 }
 
 enum Work {
-    Rtp { from: Key, packet: RtpPacket },
-    TrackAdded { publisher: Key, mid: Mid, kind: TrackKind },
-    TrackRemoved { publisher: Key, mid: Mid },
-    Keyframe { publisher: Key, mid: Mid, kind: KeyframeRequestKind },
-    Relay { from: Key, channel: ChannelId, text: bool, data: Vec<u8> },
-    Negotiate { peer: Key },
-    Remove { peer: Key, reason: LeaveReason },
+    Rtp {
+        from: Key,
+        packet: RtpPacket,
+    },
+    TrackAdded {
+        publisher: Key,
+        mid: Mid,
+        kind: TrackKind,
+    },
+    TrackRemoved {
+        publisher: Key,
+        mid: Mid,
+    },
+    Keyframe {
+        publisher: Key,
+        mid: Mid,
+        kind: KeyframeRequestKind,
+    },
+    Relay {
+        from: Key,
+        channel: ChannelId,
+        text: bool,
+        data: Vec<u8>,
+    },
+    Negotiate {
+        peer: Key,
+    },
+    Remove {
+        peer: Key,
+        reason: LeaveReason,
+    },
 }
 
 /// One worker's rooms and peers, without I/O.
@@ -98,7 +122,12 @@ pub struct Engine {
 
 impl Engine {
     /// An engine whose media is reached at `local_addr` (the announced address).
-    pub fn new(worker: usize, local_addr: SocketAddr, limits: EngineLimits, events: EventSink) -> Engine {
+    pub fn new(
+        worker: usize,
+        local_addr: SocketAddr,
+        limits: EngineLimits,
+        events: EventSink,
+    ) -> Engine {
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
         // One certificate per worker: generating one per peer would cost a key pair
         // per join, and browsers pin the fingerprint from SDP either way.
@@ -119,7 +148,10 @@ impl Engine {
             timers: BinaryHeap::new(),
             transmits: VecDeque::new(),
             work: VecDeque::new(),
-            stats: WorkerStats { worker, ..WorkerStats::default() },
+            stats: WorkerStats {
+                worker,
+                ..WorkerStats::default()
+            },
             events,
             next_housekeeping: None,
             shutting_down: false,
@@ -140,7 +172,13 @@ impl Engine {
     pub fn take_stats(&mut self) -> WorkerStats {
         self.stats.rooms = self.rooms.len() as u64;
         self.stats.peers = self.peers.len() as u64;
-        std::mem::replace(&mut self.stats, WorkerStats { worker: self.worker, ..WorkerStats::default() })
+        std::mem::replace(
+            &mut self.stats,
+            WorkerStats {
+                worker: self.worker,
+                ..WorkerStats::default()
+            },
+        )
     }
 
     /// The next datagram to send.
@@ -172,14 +210,29 @@ impl Engine {
     /// Applies a command from the control plane.
     pub fn handle_command(&mut self, now: Instant, command: Command) {
         match command {
-            Command::Join { session, room, participant, name, signals } => {
-                self.join(now, session, room, ParticipantInfo { id: participant, name }, signals)
-            }
+            Command::Join {
+                session,
+                room,
+                participant,
+                name,
+                signals,
+            } => self.join(
+                now,
+                session,
+                room,
+                ParticipantInfo {
+                    id: participant,
+                    name,
+                },
+                signals,
+            ),
             Command::Offer { session, sdp } => {
                 if let Some(key) = self.sessions.get(&session).copied() {
                     let outcome = self.with_peer(key, now, |peer| peer.accept_offer(&sdp));
                     match outcome {
-                        Some(OfferOutcome::Answered) => self.work.push_back(Work::Negotiate { peer: key }),
+                        Some(OfferOutcome::Answered) => {
+                            self.work.push_back(Work::Negotiate { peer: key })
+                        }
                         Some(OfferOutcome::IgnoredForGlare) => {
                             tracing::debug!(%session, "offer crossed ours; the browser rolls back")
                         }
@@ -192,10 +245,17 @@ impl Engine {
                     let opened = self.with_peer(key, now, |peer| {
                         let before: Vec<(Key, Mid)> = opened_tracks(peer);
                         peer.accept_answer(&sdp);
-                        opened_tracks(peer).into_iter().filter(|t| !before.contains(t)).collect::<Vec<_>>()
+                        opened_tracks(peer)
+                            .into_iter()
+                            .filter(|t| !before.contains(t))
+                            .collect::<Vec<_>>()
                     });
                     for (publisher, mid) in opened.unwrap_or_default() {
-                        self.work.push_back(Work::Keyframe { publisher, mid, kind: KeyframeRequestKind::Pli });
+                        self.work.push_back(Work::Keyframe {
+                            publisher,
+                            mid,
+                            kind: KeyframeRequestKind::Pli,
+                        });
                     }
                     self.work.push_back(Work::Negotiate { peer: key });
                 }
@@ -268,14 +328,26 @@ impl Engine {
         self.run_work(now);
     }
 
-    fn join(&mut self, now: Instant, session: SessionId, room: RoomId, info: ParticipantInfo, signals: SignalSink) {
+    fn join(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        room: RoomId,
+        info: ParticipantInfo,
+        signals: SignalSink,
+    ) {
         if self.shutting_down {
-            let _ = signals.send(PeerSignal::Closed { reason: LeaveReason::Shutdown });
+            let _ = signals.send(PeerSignal::Closed {
+                reason: LeaveReason::Shutdown,
+            });
             return;
         }
         // The same participant again (a reload, a reconnect): the new session wins.
         let members = self.rooms.get(&room).cloned().unwrap_or_default();
-        if let Some(old) = members.iter().find(|k| self.peers.get(**k).is_some_and(|p| p.info.id == info.id)) {
+        if let Some(old) = members
+            .iter()
+            .find(|k| self.peers.get(**k).is_some_and(|p| p.info.id == info.id))
+        {
             self.remove(*old, LeaveReason::Replaced, now);
         }
         let members = self.rooms.get(&room).cloned().unwrap_or_default();
@@ -284,30 +356,54 @@ impl Engine {
                 code: ErrorCode::RoomFull,
                 message: format!("room is full ({} participants)", members.len()),
             });
-            let _ = signals.send(PeerSignal::Closed { reason: LeaveReason::RoomFull });
+            let _ = signals.send(PeerSignal::Closed {
+                reason: LeaveReason::RoomFull,
+            });
             return;
         }
 
         let rtc = self.new_rtc(now);
         let start_seq = rand::random::<u16>() & 0x7fff;
         let key = self.peers.insert_with(|key| {
-            Peer::new(key, session, room.clone(), info.clone(), rtc, signals, now, start_seq)
+            Peer::new(
+                key,
+                session,
+                room.clone(),
+                info.clone(),
+                rtc,
+                signals,
+                now,
+                start_seq,
+            )
         });
-        let Some(peer) = self.peers.get(key) else { return };
+        let Some(peer) = self.peers.get(key) else {
+            return;
+        };
         self.demux.register_ufrag(peer.ufrag.clone(), key);
         self.sessions.insert(session, key);
         self.rooms.entry(room.clone()).or_default().push(key);
 
-        let others: Vec<ParticipantInfo> =
-            members.iter().filter_map(|k| self.peers.get(*k)).map(|p| p.info.clone()).collect();
+        let others: Vec<ParticipantInfo> = members
+            .iter()
+            .filter_map(|k| self.peers.get(*k))
+            .map(|p| p.info.clone())
+            .collect();
         if let Some(peer) = self.peers.get(key) {
-            peer.signal(PeerSignal::Joined { participants: others });
+            peer.signal(PeerSignal::Joined {
+                participants: others,
+            });
         }
         for other in &members {
-            let Some(other_peer) = self.peers.get_mut(*other) else { continue };
+            let Some(other_peer) = self.peers.get_mut(*other) else {
+                continue;
+            };
             other_peer.signal(PeerSignal::ParticipantJoined(info.clone()));
             let other_info = other_peer.info.clone();
-            let tracks: Vec<(Mid, TrackKind)> = other_peer.tracks_in.iter().map(|t| (t.mid, t.kind)).collect();
+            let tracks: Vec<(Mid, TrackKind)> = other_peer
+                .tracks_in
+                .iter()
+                .map(|t| (t.mid, t.kind))
+                .collect();
             for track in other_peer.tracks_in.iter_mut() {
                 track.subscribers.push(key);
             }
@@ -345,7 +441,12 @@ impl Engine {
 
     /// Runs `f` on a peer, then drains it. A panic inside (a str0m bug) costs this peer,
     /// never the worker and its other rooms.
-    fn with_peer<R>(&mut self, key: Key, now: Instant, f: impl FnOnce(&mut Peer) -> R) -> Option<R> {
+    fn with_peer<R>(
+        &mut self,
+        key: Key,
+        now: Instant,
+        f: impl FnOnce(&mut Peer) -> R,
+    ) -> Option<R> {
         let peer = self.peers.get_mut(key)?;
         match catch_unwind(AssertUnwindSafe(|| f(peer))) {
             Ok(result) => {
@@ -372,12 +473,17 @@ impl Engine {
     /// Polls a peer's `Rtc` until it only has a timeout left.
     fn drain(&mut self, key: Key, now: Instant) {
         loop {
-            let Some(peer) = self.peers.get_mut(key) else { return };
+            let Some(peer) = self.peers.get_mut(key) else {
+                return;
+            };
             let output = match catch_unwind(AssertUnwindSafe(|| peer.rtc.poll_output())) {
                 Ok(Ok(output)) => output,
                 Ok(Err(e)) => {
                     tracing::info!(participant = %peer.info.id, "connection failed: {e}");
-                    self.work.push_back(Work::Remove { peer: key, reason: LeaveReason::Failed });
+                    self.work.push_back(Work::Remove {
+                        peer: key,
+                        reason: LeaveReason::Failed,
+                    });
                     return;
                 }
                 Err(_) => {
@@ -406,7 +512,9 @@ impl Engine {
     }
 
     fn on_event(&mut self, key: Key, event: Event, now: Instant) {
-        let Some(peer) = self.peers.get_mut(key) else { return };
+        let Some(peer) = self.peers.get_mut(key) else {
+            return;
+        };
         match event {
             Event::RtpPacket(packet) => self.work.push_back(Work::Rtp { from: key, packet }),
             Event::Connected => {
@@ -440,7 +548,11 @@ impl Engine {
                 if !peer.is_own_out_mid(added.mid) && added.direction.is_receiving() {
                     let kind = track_kind(added.kind);
                     if peer.add_track_in(added.mid, kind) {
-                        self.work.push_back(Work::TrackAdded { publisher: key, mid: added.mid, kind });
+                        self.work.push_back(Work::TrackAdded {
+                            publisher: key,
+                            mid: added.mid,
+                            kind,
+                        });
                     }
                 }
             }
@@ -450,12 +562,19 @@ impl Engine {
                 }
                 let publishing = peer.tracks_in.iter().any(|t| t.mid == changed.mid);
                 if publishing && !changed.direction.is_receiving() {
-                    self.work.push_back(Work::TrackRemoved { publisher: key, mid: changed.mid });
+                    self.work.push_back(Work::TrackRemoved {
+                        publisher: key,
+                        mid: changed.mid,
+                    });
                 } else if !publishing && changed.direction.is_receiving() {
                     let kind = peer.rtc.media(changed.mid).map(|m| track_kind(m.kind()));
                     if let Some(kind) = kind {
                         peer.add_track_in(changed.mid, kind);
-                        self.work.push_back(Work::TrackAdded { publisher: key, mid: changed.mid, kind });
+                        self.work.push_back(Work::TrackAdded {
+                            publisher: key,
+                            mid: changed.mid,
+                            kind,
+                        });
                     }
                 }
             }
@@ -486,7 +605,10 @@ impl Engine {
                 }
             }
             Event::ChannelClose(id) => peer.channels.retain(|(c, _)| *c != id),
-            Event::Closed => self.work.push_back(Work::Remove { peer: key, reason: LeaveReason::RemoteClosed }),
+            Event::Closed => self.work.push_back(Work::Remove {
+                peer: key,
+                reason: LeaveReason::RemoteClosed,
+            }),
             _ => {}
         }
     }
@@ -495,12 +617,25 @@ impl Engine {
         while let Some(work) = self.work.pop_front() {
             match work {
                 Work::Rtp { from, packet } => self.forward(from, packet, now),
-                Work::TrackAdded { publisher, mid, kind } => self.track_added(publisher, mid, kind, now),
+                Work::TrackAdded {
+                    publisher,
+                    mid,
+                    kind,
+                } => self.track_added(publisher, mid, kind, now),
                 Work::TrackRemoved { publisher, mid } => self.track_removed(publisher, mid, now),
-                Work::Keyframe { publisher, mid, kind } => {
+                Work::Keyframe {
+                    publisher,
+                    mid,
+                    kind,
+                } => {
                     self.with_peer(publisher, now, |peer| peer.request_keyframe(mid, kind, now));
                 }
-                Work::Relay { from, channel, text, data } => self.relay(from, channel, text, &data, now),
+                Work::Relay {
+                    from,
+                    channel,
+                    text,
+                    data,
+                } => self.relay(from, channel, text, &data, now),
                 Work::Negotiate { peer } => {
                     self.with_peer(peer, now, |peer| peer.negotiate(now));
                 }
@@ -511,7 +646,9 @@ impl Engine {
 
     /// Sends one RTP packet of `from` to everyone who receives that track.
     fn forward(&mut self, from: Key, packet: RtpPacket, now: Instant) {
-        let Some(publisher) = self.peers.get_mut(from) else { return };
+        let Some(publisher) = self.peers.get_mut(from) else {
+            return;
+        };
         let Some(track) = publisher.track_in_index(packet.header.ssrc) else {
             self.stats.forward_drops += 1;
             return;
@@ -535,16 +672,28 @@ impl Engine {
 
         let count = publisher.tracks_in[track].subscribers.len();
         for i in 0..count {
-            let Some(sub_key) = self.peers.get(from).and_then(|p| p.tracks_in.get(track)).and_then(|t| t.subscribers.get(i)).copied()
+            let Some(sub_key) = self
+                .peers
+                .get(from)
+                .and_then(|p| p.tracks_in.get(track))
+                .and_then(|t| t.subscribers.get(i))
+                .copied()
             else {
                 break;
             };
-            let Some(sub) = self.peers.get_mut(sub_key) else { continue };
-            let Some(out) = sub.tracks_out.iter().position(|t| t.publisher == from && t.source_mid == source_mid)
+            let Some(sub) = self.peers.get_mut(sub_key) else {
+                continue;
+            };
+            let Some(out) = sub
+                .tracks_out
+                .iter()
+                .position(|t| t.publisher == from && t.source_mid == source_mid)
             else {
                 continue;
             };
-            let OutState::Open(out_mid) = sub.tracks_out[out].state else { continue };
+            let OutState::Open(out_mid) = sub.tracks_out[out].state else {
+                continue;
+            };
             if !sub.connected {
                 continue;
             }
@@ -564,10 +713,16 @@ impl Engine {
                     continue;
                 }
             };
-            let write = RtpWrite::new(pt, seq_no, packet.header.timestamp, wallclock, packet.payload.clone())
-                .marker(packet.header.marker)
-                .ext_vals(ext_vals.clone())
-                .nackable(nackable);
+            let write = RtpWrite::new(
+                pt,
+                seq_no,
+                packet.header.timestamp,
+                wallclock,
+                packet.payload.clone(),
+            )
+            .marker(packet.header.marker)
+            .ext_vals(ext_vals.clone())
+            .nackable(nackable);
             let written = self.with_peer(sub_key, now, |sub| {
                 let mut direct = sub.rtc.direct_api();
                 let Some(stream) = direct.stream_tx_by_mid(out_mid, None) else {
@@ -588,18 +743,32 @@ impl Engine {
     }
 
     fn track_added(&mut self, publisher: Key, mid: Mid, kind: TrackKind, now: Instant) {
-        let Some(peer) = self.peers.get(publisher) else { return };
+        let Some(peer) = self.peers.get(publisher) else {
+            return;
+        };
         let info = peer.info.clone();
         let room = peer.room.clone();
-        let members: Vec<Key> = self.rooms.get(&room).map(|m| m.iter().copied().filter(|k| *k != publisher).collect()).unwrap_or_default();
+        let members: Vec<Key> = self
+            .rooms
+            .get(&room)
+            .map(|m| m.iter().copied().filter(|k| *k != publisher).collect())
+            .unwrap_or_default();
         tracing::info!(%room, participant = %info.id, %mid, kind = kind.as_str(), "track published");
-        let _ = self.events.send(SfuEvent::TrackPublished { room, participant: info.id.clone(), kind });
+        let _ = self.events.send(SfuEvent::TrackPublished {
+            room,
+            participant: info.id.clone(),
+            kind,
+        });
         for sub in &members {
             if let Some(sub_peer) = self.peers.get_mut(*sub) {
                 sub_peer.subscribe(publisher, &info, mid, kind);
             }
         }
-        if let Some(track) = self.peers.get_mut(publisher).and_then(|p| p.tracks_in.iter_mut().find(|t| t.mid == mid)) {
+        if let Some(track) = self
+            .peers
+            .get_mut(publisher)
+            .and_then(|p| p.tracks_in.iter_mut().find(|t| t.mid == mid))
+        {
             for sub in &members {
                 if !track.subscribers.contains(sub) {
                     track.subscribers.push(*sub);
@@ -612,8 +781,12 @@ impl Engine {
     }
 
     fn track_removed(&mut self, publisher: Key, mid: Mid, now: Instant) {
-        let Some(peer) = self.peers.get_mut(publisher) else { return };
-        let Some(index) = peer.tracks_in.iter().position(|t| t.mid == mid) else { return };
+        let Some(peer) = self.peers.get_mut(publisher) else {
+            return;
+        };
+        let Some(index) = peer.tracks_in.iter().position(|t| t.mid == mid) else {
+            return;
+        };
         let track = peer.tracks_in.remove(index);
         for sub in track.subscribers {
             self.with_peer(sub, now, |peer| {
@@ -626,8 +799,15 @@ impl Engine {
     /// Hands a data-channel message to every other participant, on their channel of
     /// the same label.
     fn relay(&mut self, from: Key, channel: ChannelId, text: bool, data: &[u8], now: Instant) {
-        let Some(sender) = self.peers.get(from) else { return };
-        let Some(label) = sender.channels.iter().find(|(c, _)| *c == channel).map(|(_, l)| l.clone()) else {
+        let Some(sender) = self.peers.get(from) else {
+            return;
+        };
+        let Some(label) = sender
+            .channels
+            .iter()
+            .find(|(c, _)| *c == channel)
+            .map(|(_, l)| l.clone())
+        else {
             return;
         };
         let frame = relay::encode(sender.info.id.as_str(), text, data);
@@ -647,7 +827,9 @@ impl Engine {
     }
 
     fn remove(&mut self, key: Key, reason: LeaveReason, now: Instant) {
-        let Some(mut peer) = self.peers.remove(key) else { return };
+        let Some(mut peer) = self.peers.remove(key) else {
+            return;
+        };
         if self.sessions.get(&peer.session) == Some(&key) {
             self.sessions.remove(&peer.session);
         }
@@ -696,7 +878,10 @@ impl Engine {
         }
         for other in members {
             self.with_peer(other, now, |p| {
-                p.signal(PeerSignal::ParticipantLeft { participant: peer.info.id.clone(), reason });
+                p.signal(PeerSignal::ParticipantLeft {
+                    participant: peer.info.id.clone(),
+                    reason,
+                });
                 p.negotiate(now);
             });
         }
@@ -707,7 +892,10 @@ impl Engine {
         for peer in self.peers.iter_mut() {
             if !peer.connected && now.duration_since(peer.created) > self.limits.connect_timeout {
                 expired.push((peer.key, LeaveReason::ConnectTimeout));
-            } else if peer.unreachable_since.is_some_and(|t| now.duration_since(t) > self.limits.disconnect_timeout) {
+            } else if peer
+                .unreachable_since
+                .is_some_and(|t| now.duration_since(t) > self.limits.disconnect_timeout)
+            {
                 expired.push((peer.key, LeaveReason::Unreachable));
             } else {
                 // Retries an offer the browser never answered.
@@ -723,7 +911,12 @@ impl Engine {
     pub fn participants(&self, room: &RoomId) -> Vec<ParticipantId> {
         self.rooms
             .get(room)
-            .map(|keys| keys.iter().filter_map(|k| self.peers.get(*k)).map(|p| p.info.id.clone()).collect())
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| self.peers.get(*k))
+                    .map(|p| p.info.id.clone())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -739,7 +932,10 @@ fn opened_tracks(peer: &Peer) -> Vec<(Key, Mid)> {
 /// The payload params a peer negotiated on its m-line `mid`.
 fn negotiated_params(rtc: &Rtc, mid: Mid) -> impl Iterator<Item = &str0m::format::PayloadParams> {
     let pts = rtc.media(mid).map(|m| m.remote_pts()).unwrap_or(&[]);
-    rtc.codec_config().params().iter().filter(move |p| pts.contains(&p.pt()))
+    rtc.codec_config()
+        .params()
+        .iter()
+        .filter(move |p| pts.contains(&p.pt()))
 }
 
 fn track_kind(kind: MediaKind) -> TrackKind {
@@ -761,16 +957,21 @@ fn capture_wallclock(publisher: &mut Peer, packet: &RtpPacket) -> Instant {
     };
     let since_report = packet.time.as_seconds() - info.rtp_time.as_seconds();
     let captured = if since_report >= 0.0 {
-        info.ntp_time.checked_add(Duration::from_secs_f64(since_report))
+        info.ntp_time
+            .checked_add(Duration::from_secs_f64(since_report))
     } else {
-        info.ntp_time.checked_sub(Duration::from_secs_f64(-since_report))
+        info.ntp_time
+            .checked_sub(Duration::from_secs_f64(-since_report))
     };
-    let Some(captured) = captured else { return packet.timestamp };
-    let (anchor_sys, anchor_instant) = *publisher.ntp_anchor.get_or_insert((captured, packet.timestamp));
+    let Some(captured) = captured else {
+        return packet.timestamp;
+    };
+    let (anchor_sys, anchor_instant) = *publisher
+        .ntp_anchor
+        .get_or_insert((captured, packet.timestamp));
     match captured.duration_since(anchor_sys) {
         Ok(ahead) => anchor_instant.checked_add(ahead),
         Err(behind) => anchor_instant.checked_sub(behind.duration()),
     }
     .unwrap_or(packet.timestamp)
 }
-

@@ -63,7 +63,10 @@ impl ForwardState {
         let Some(pt) = self.map_pt(*pt_in, map_pt) else {
             return Rewrite::NoCodec;
         };
-        Rewrite::Send { seq_no: seq_in.wrapping_add(offset).into(), pt }
+        Rewrite::Send {
+            seq_no: seq_in.wrapping_add(offset).into(),
+            pt,
+        }
     }
 
     fn map_pt(&mut self, pt_in: u8, map_pt: impl FnOnce() -> Option<Pt>) -> Option<Pt> {
@@ -96,7 +99,8 @@ pub(crate) fn matching_pt<'a>(
         {
             continue;
         }
-        if have.format.profile_level_id.map(|p| p >> 8) == want.format.profile_level_id.map(|p| p >> 8)
+        if have.format.profile_level_id.map(|p| p >> 8)
+            == want.format.profile_level_id.map(|p| p >> 8)
             && have.format.packetization_mode == want.format.packetization_mode
         {
             return Some(candidate.pt());
@@ -117,20 +121,44 @@ mod tests {
         let mut state = ForwardState::default();
         let pt = Pt::from(96);
         let first = state.rewrite(SeqNo::from(70_000), pt, 1000, || Some(Pt::from(100)));
-        assert_eq!(first, Rewrite::Send { seq_no: SeqNo::from(1000), pt: Pt::from(100) });
+        assert_eq!(
+            first,
+            Rewrite::Send {
+                seq_no: SeqNo::from(1000),
+                pt: Pt::from(100)
+            }
+        );
         // A gap of two packets upstream stays a gap of two downstream.
         let later = state.rewrite(SeqNo::from(70_003), pt, 0, || unreachable!("PT is cached"));
-        assert_eq!(later, Rewrite::Send { seq_no: SeqNo::from(1003), pt: Pt::from(100) });
+        assert_eq!(
+            later,
+            Rewrite::Send {
+                seq_no: SeqNo::from(1003),
+                pt: Pt::from(100)
+            }
+        );
         // The lost packet, recovered late, fills its hole.
         let repaired = state.rewrite(SeqNo::from(70_001), pt, 0, || unreachable!());
-        assert_eq!(repaired, Rewrite::Send { seq_no: SeqNo::from(1001), pt: Pt::from(100) });
-        assert_eq!(state.rewrite(SeqNo::from(69_999), pt, 0, || None), Rewrite::TooOld);
+        assert_eq!(
+            repaired,
+            Rewrite::Send {
+                seq_no: SeqNo::from(1001),
+                pt: Pt::from(100)
+            }
+        );
+        assert_eq!(
+            state.rewrite(SeqNo::from(69_999), pt, 0, || None),
+            Rewrite::TooOld
+        );
     }
 
     #[test]
     fn unknown_codec_is_remembered_as_unforwardable() {
         let mut state = ForwardState::default();
-        assert_eq!(state.rewrite(SeqNo::from(5), Pt::from(45), 1, || None), Rewrite::NoCodec);
+        assert_eq!(
+            state.rewrite(SeqNo::from(5), Pt::from(45), 1, || None),
+            Rewrite::NoCodec
+        );
         assert_eq!(
             state.rewrite(SeqNo::from(6), Pt::from(45), 1, || panic!("asked twice")),
             Rewrite::NoCodec

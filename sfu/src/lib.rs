@@ -52,8 +52,8 @@ pub use engine::{Engine, EngineLimits};
 pub use error::SfuError;
 pub use ids::{MAX_ID_LEN, ParticipantId, RoomId, SessionId};
 pub use message::{
-    Command, ErrorCode, EventSink, LeaveReason, ParticipantInfo, PeerSignal, SfuEvent,
-    SignalSink, TrackKind, WorkerStats,
+    Command, ErrorCode, EventSink, LeaveReason, ParticipantInfo, PeerSignal, SfuEvent, SignalSink,
+    TrackKind, WorkerStats,
 };
 
 use worker::WorkerHandle;
@@ -74,7 +74,10 @@ impl Sfu {
         let workers = (0..config.workers)
             .map(|index| worker::spawn(index, &config, events.clone()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Sfu { workers, next_session: AtomicU64::new(1) })
+        Ok(Sfu {
+            workers,
+            next_session: AtomicU64::new(1),
+        })
     }
 
     /// The media addresses browsers connect to, one per worker.
@@ -88,9 +91,12 @@ impl Sfu {
     /// room never spans workers.
     pub fn worker_for(&self, room: &RoomId) -> usize {
         // FNV-1a: stable across processes, unlike std's randomly seeded hasher.
-        let hash = room.as_str().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
+        let hash = room
+            .as_str()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
         (hash % self.workers.len() as u64) as usize
     }
 
@@ -105,7 +111,13 @@ impl Sfu {
     ) -> Result<Session, SfuError> {
         let session = SessionId(self.next_session.fetch_add(1, Ordering::Relaxed));
         let worker = &self.workers[self.worker_for(&room)];
-        worker.send(Command::Join { session, room, participant, name, signals })?;
+        worker.send(Command::Join {
+            session,
+            room,
+            participant,
+            name,
+            signals,
+        })?;
         Ok(Session {
             id: session,
             commands: worker.commands.clone(),
@@ -120,7 +132,11 @@ impl Sfu {
             let _ = worker.send(Command::Shutdown);
         }
         for worker in &self.workers {
-            let thread = worker.thread.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+            let thread = worker
+                .thread
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take();
             if let Some(thread) = thread {
                 if thread.join().is_err() {
                     tracing::error!("an SFU worker panicked");
@@ -151,23 +167,34 @@ impl Session {
     }
 
     fn send(&self, command: Command) -> Result<(), SfuError> {
-        self.commands.send(command).map_err(|_| SfuError::ShuttingDown)?;
+        self.commands
+            .send(command)
+            .map_err(|_| SfuError::ShuttingDown)?;
         self.waker.wake().map_err(|_| SfuError::ShuttingDown)
     }
 
     /// Hands the browser's SDP offer to the SFU; the answer comes as a signal.
     pub fn offer(&self, sdp: String) -> Result<(), SfuError> {
-        self.send(Command::Offer { session: self.id, sdp })
+        self.send(Command::Offer {
+            session: self.id,
+            sdp,
+        })
     }
 
     /// Hands the browser's answer to the SFU's last offer.
     pub fn answer(&self, sdp: String) -> Result<(), SfuError> {
-        self.send(Command::Answer { session: self.id, sdp })
+        self.send(Command::Answer {
+            session: self.id,
+            sdp,
+        })
     }
 
     /// Hands a trickled ICE candidate to the SFU.
     pub fn candidate(&self, candidate: String) -> Result<(), SfuError> {
-        self.send(Command::Candidate { session: self.id, candidate })
+        self.send(Command::Candidate {
+            session: self.id,
+            candidate,
+        })
     }
 
     /// Leaves the room now.

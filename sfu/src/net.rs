@@ -47,11 +47,16 @@ impl UdpIo {
 
     /// Reads one batch and hands each datagram to `each`. Returns how many datagrams
     /// were read; `Err(WouldBlock)` when there were none.
-    pub(crate) fn recv_batch(&mut self, mut each: impl FnMut(SocketAddr, &[u8])) -> io::Result<usize> {
+    pub(crate) fn recv_batch(
+        &mut self,
+        mut each: impl FnMut(SocketAddr, &[u8]),
+    ) -> io::Result<usize> {
         let mut chunks = self.storage.chunks_mut(BUFFER);
         let mut iovs: [IoSliceMut<'_>; BATCH] =
             std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
-        let n = self.state.recv((&self.socket).into(), &mut iovs, &mut self.metas)?;
+        let n = self
+            .state
+            .recv((&self.socket).into(), &mut iovs, &mut self.metas)?;
         let mut datagrams = 0;
         for (meta, iov) in self.metas[..n].iter().zip(iovs.iter()) {
             let received = &iov[..meta.len.min(iov.len())];
@@ -65,7 +70,13 @@ impl UdpIo {
     }
 
     pub(crate) fn send(&self, destination: SocketAddr, contents: &[u8]) -> io::Result<()> {
-        let transmit = Transmit { destination, ecn: None, contents, segment_size: None, src_ip: None };
+        let transmit = Transmit {
+            destination,
+            ecn: None,
+            contents,
+            segment_size: None,
+            src_ip: None,
+        };
         self.state.try_send((&self.socket).into(), &transmit)
     }
 }

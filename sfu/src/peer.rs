@@ -152,7 +152,10 @@ impl Peer {
     }
 
     pub(crate) fn error(&self, code: ErrorCode, message: impl Into<String>) {
-        self.signal(PeerSignal::Error { code, message: message.into() });
+        self.signal(PeerSignal::Error {
+            code,
+            message: message.into(),
+        });
     }
 
     pub(crate) fn accept_offer(&mut self, sdp: &str) -> OfferOutcome {
@@ -170,7 +173,9 @@ impl Peer {
         match self.rtc.sdp_api().accept_offer(offer) {
             Ok(answer) => {
                 self.has_remote_description = true;
-                self.signal(PeerSignal::Answer { sdp: answer.to_sdp_string() });
+                self.signal(PeerSignal::Answer {
+                    sdp: answer.to_sdp_string(),
+                });
                 OfferOutcome::Answered
             }
             Err(e) => {
@@ -183,7 +188,10 @@ impl Peer {
 
     pub(crate) fn accept_answer(&mut self, sdp: &str) {
         let Some((pending, _)) = self.pending.take() else {
-            self.error(ErrorCode::UnexpectedAnswer, "no offer of ours is outstanding");
+            self.error(
+                ErrorCode::UnexpectedAnswer,
+                "no offer of ours is outstanding",
+            );
             return;
         };
         let answer = match SdpAnswer::from_sdp_string(sdp) {
@@ -206,7 +214,8 @@ impl Peer {
         }
         tracing::debug!(participant = %self.info.id, "offer answered");
         // A stopped m-line is free for str0m to recycle; we forget the track.
-        self.tracks_out.retain(|t| !matches!(t.state, OutState::NegotiatingStop(_)));
+        self.tracks_out
+            .retain(|t| !matches!(t.state, OutState::NegotiatingStop(_)));
     }
 
     /// Forgets our outstanding offer: what it carried goes into the next one.
@@ -247,7 +256,10 @@ impl Peer {
         if !self.has_remote_description {
             return;
         }
-        if !self.tracks_out.iter().any(|t| matches!(t.state, OutState::ToOpen | OutState::ToStop(_)))
+        if !self
+            .tracks_out
+            .iter()
+            .any(|t| matches!(t.state, OutState::ToOpen | OutState::ToStop(_)))
         {
             return;
         }
@@ -289,17 +301,36 @@ impl Peer {
         self.pending = Some((pending, now));
         tracing::debug!(participant = %self.info.id, added = added.len(), removed = removed.len(), "offering");
         for (participant, mid, kind) in added {
-            self.signal(PeerSignal::TrackAdded { participant, mid: mid.to_string(), kind });
+            self.signal(PeerSignal::TrackAdded {
+                participant,
+                mid: mid.to_string(),
+                kind,
+            });
         }
         for (participant, mid) in removed {
-            self.signal(PeerSignal::TrackRemoved { participant, mid: mid.to_string() });
+            self.signal(PeerSignal::TrackRemoved {
+                participant,
+                mid: mid.to_string(),
+            });
         }
-        self.signal(PeerSignal::Offer { sdp: offer.to_sdp_string() });
+        self.signal(PeerSignal::Offer {
+            sdp: offer.to_sdp_string(),
+        });
     }
 
     /// Starts receiving `source_mid` of `publisher`.
-    pub(crate) fn subscribe(&mut self, publisher: Key, info: &ParticipantInfo, source_mid: Mid, kind: TrackKind) {
-        if self.tracks_out.iter().any(|t| t.publisher == publisher && t.source_mid == source_mid) {
+    pub(crate) fn subscribe(
+        &mut self,
+        publisher: Key,
+        info: &ParticipantInfo,
+        source_mid: Mid,
+        kind: TrackKind,
+    ) {
+        if self
+            .tracks_out
+            .iter()
+            .any(|t| t.publisher == publisher && t.source_mid == source_mid)
+        {
             return;
         }
         self.tracks_out.push(TrackOut {
@@ -346,7 +377,10 @@ impl Peer {
         if track.kind != TrackKind::Video {
             return;
         }
-        if track.last_keyframe_request.is_some_and(|t| now.duration_since(t) < KEYFRAME_INTERVAL) {
+        if track
+            .last_keyframe_request
+            .is_some_and(|t| now.duration_since(t) < KEYFRAME_INTERVAL)
+        {
             return;
         }
         track.last_keyframe_request = Some(now);
@@ -383,7 +417,11 @@ impl Peer {
     }
 
     /// The codec behind payload type `pt` of published track `index`.
-    pub(crate) fn track_in_params(&mut self, index: usize, pt: str0m::media::Pt) -> Option<PayloadParams> {
+    pub(crate) fn track_in_params(
+        &mut self,
+        index: usize,
+        pt: str0m::media::Pt,
+    ) -> Option<PayloadParams> {
         let track = &self.tracks_in[index];
         if let Some(p) = track.params.iter().find(|p| p.pt() == pt) {
             return Some(*p);
@@ -394,6 +432,9 @@ impl Peer {
     }
 
     pub(crate) fn channel_for_label(&self, label: &str) -> Option<ChannelId> {
-        self.channels.iter().find(|(_, l)| l == label).map(|(id, _)| *id)
+        self.channels
+            .iter()
+            .find(|(_, l)| l == label)
+            .map(|(id, _)| *id)
     }
 }

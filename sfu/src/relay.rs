@@ -52,7 +52,11 @@ pub fn decode(frame: &[u8]) -> Option<Frame<'_>> {
         return None;
     }
     let (id, payload) = rest.split_at(usize::from(*id_len));
-    Some(Frame { from: std::str::from_utf8(id).ok()?, text: flags & FLAG_TEXT != 0, payload })
+    Some(Frame {
+        from: std::str::from_utf8(id).ok()?,
+        text: flags & FLAG_TEXT != 0,
+        payload,
+    })
 }
 
 #[cfg(test)]
@@ -65,7 +69,11 @@ mod tests {
         assert_eq!(&frame[..3], &[1, 1, 5]);
         assert_eq!(
             decode(&frame),
-            Some(Frame { from: "alice", text: true, payload: b"{\"hi\":1}" })
+            Some(Frame {
+                from: "alice",
+                text: true,
+                payload: b"{\"hi\":1}"
+            })
         );
         assert_eq!(decode(&encode("b", false, &[])).unwrap().payload, b"");
     }

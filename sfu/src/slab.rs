@@ -26,7 +26,11 @@ pub(crate) struct Slab<T> {
 
 impl<T> Slab<T> {
     pub(crate) fn new() -> Self {
-        Slab { slots: Vec::new(), free: Vec::new(), len: 0 }
+        Slab {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -37,12 +41,18 @@ impl<T> Slab<T> {
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
-                self.slots.push(Slot { generation: 0, value: None });
+                self.slots.push(Slot {
+                    generation: 0,
+                    value: None,
+                });
                 (self.slots.len() - 1) as u32
             }
         };
         let slot = &mut self.slots[index as usize];
-        let key = Key { index, generation: slot.generation };
+        let key = Key {
+            index,
+            generation: slot.generation,
+        };
         slot.value = Some(make(key));
         self.len += 1;
         key
@@ -50,12 +60,20 @@ impl<T> Slab<T> {
 
     pub(crate) fn get(&self, key: Key) -> Option<&T> {
         let slot = self.slots.get(key.index as usize)?;
-        if slot.generation == key.generation { slot.value.as_ref() } else { None }
+        if slot.generation == key.generation {
+            slot.value.as_ref()
+        } else {
+            None
+        }
     }
 
     pub(crate) fn get_mut(&mut self, key: Key) -> Option<&mut T> {
         let slot = self.slots.get_mut(key.index as usize)?;
-        if slot.generation == key.generation { slot.value.as_mut() } else { None }
+        if slot.generation == key.generation {
+            slot.value.as_mut()
+        } else {
+            None
+        }
     }
 
     pub(crate) fn remove(&mut self, key: Key) -> Option<T> {
@@ -71,10 +89,14 @@ impl<T> Slab<T> {
     }
 
     pub(crate) fn keys(&self) -> impl Iterator<Item = Key> + '_ {
-        self.slots.iter().enumerate().filter(|(_, s)| s.value.is_some()).map(|(i, s)| Key {
-            index: i as u32,
-            generation: s.generation,
-        })
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.value.is_some())
+            .map(|(i, s)| Key {
+                index: i as u32,
+                generation: s.generation,
+            })
     }
 
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {

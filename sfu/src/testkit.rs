@@ -41,7 +41,11 @@ pub struct Publish {
 impl Publish {
     /// Audio and VP8 video.
     pub fn audio_video() -> Publish {
-        Publish { audio: true, video: true, h264: false }
+        Publish {
+            audio: true,
+            video: true,
+            h264: false,
+        }
     }
 }
 
@@ -99,12 +103,24 @@ pub struct TestClient {
 impl TestClient {
     /// Writes one RTP packet on the video (or audio) m-line.
     pub fn send_rtp(&mut self, video: bool, payload: &[u8], now: Instant) -> bool {
-        let Some(mid) = (if video { self.video_mid } else { self.audio_mid }) else {
+        let Some(mid) = (if video {
+            self.video_mid
+        } else {
+            self.audio_mid
+        }) else {
             return false;
         };
-        let kind = if video { MediaKind::Video } else { MediaKind::Audio };
+        let kind = if video {
+            MediaKind::Video
+        } else {
+            MediaKind::Audio
+        };
         let want = if video { self.video_codec } else { Codec::Opus };
-        let negotiated = self.rtc.media(mid).map(|m| m.remote_pts().to_vec()).unwrap_or_default();
+        let negotiated = self
+            .rtc
+            .media(mid)
+            .map(|m| m.remote_pts().to_vec())
+            .unwrap_or_default();
         let Some(pt) = self
             .rtc
             .codec_config()
@@ -121,14 +137,20 @@ impl TestClient {
         let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
             return false;
         };
-        stream.write_rtp(RtpWrite::new(pt, seq, time, now, payload.to_vec()).marker(video).nackable(video));
+        stream.write_rtp(
+            RtpWrite::new(pt, seq, time, now, payload.to_vec())
+                .marker(video)
+                .nackable(video),
+        );
         true
     }
 
     /// Sends a text message on the data channel.
     pub fn send_message(&mut self, text: &str) -> bool {
         let Some(id) = self.channel else { return false };
-        self.rtc.channel(id).is_some_and(|mut c| c.write(false, text.as_bytes()).is_ok())
+        self.rtc
+            .channel(id)
+            .is_some_and(|mut c| c.write(false, text.as_bytes()).is_ok())
     }
 
     /// RTP packets received over all m-lines of `kind`.
@@ -179,10 +201,19 @@ impl TestNet {
     /// Returns its index in [`TestNet::clients`].
     pub fn join(&mut self, room: &str, participant: &str, publish: Publish) -> usize {
         let index = self.clients.len();
-        let addr: SocketAddr = format!("10.0.{}.{}:5000", index / 250, index % 250 + 1).parse().expect("address");
-        let mut builder = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_opus(true, false);
+        let addr: SocketAddr = format!("10.0.{}.{}:5000", index / 250, index % 250 + 1)
+            .parse()
+            .expect("address");
+        let mut builder = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false);
         // Receiving, every client takes both codecs; the first one is what it sends.
-        builder = if publish.h264 { builder.enable_h264(true).enable_vp8(true) } else { builder.enable_vp8(true).enable_h264(true) };
+        builder = if publish.h264 {
+            builder.enable_h264(true).enable_vp8(true)
+        } else {
+            builder.enable_vp8(true).enable_h264(true)
+        };
         let mut rtc = builder.build(self.now);
         rtc.add_local_candidate(Candidate::host(addr, "udp").expect("host candidate"));
 
@@ -202,11 +233,21 @@ impl TestNet {
         );
 
         let mut change = rtc.sdp_api();
-        let audio_mid = publish.audio.then(|| change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
-        let video_mid = publish.video.then(|| change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+        let audio_mid = publish
+            .audio
+            .then(|| change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+        let video_mid = publish
+            .video
+            .then(|| change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
         change.add_channel(CHANNEL.into());
         let (offer, pending) = change.apply().expect("an offer");
-        self.engine.handle_command(self.now, Command::Offer { session, sdp: offer.to_sdp_string() });
+        self.engine.handle_command(
+            self.now,
+            Command::Offer {
+                session,
+                sdp: offer.to_sdp_string(),
+            },
+        );
 
         self.clients.push(TestClient {
             rtc,
@@ -218,7 +259,11 @@ impl TestNet {
             pending: Some(pending),
             audio_mid,
             video_mid,
-            video_codec: if publish.h264 { Codec::H264 } else { Codec::Vp8 },
+            video_codec: if publish.h264 {
+                Codec::H264
+            } else {
+                Codec::Vp8
+            },
             connected: false,
             received: HashMap::new(),
             channel: None,
@@ -235,7 +280,8 @@ impl TestNet {
     /// The client leaves.
     pub fn leave(&mut self, index: usize) {
         let session = self.clients[index].session;
-        self.engine.handle_command(self.now, Command::Leave { session });
+        self.engine
+            .handle_command(self.now, Command::Leave { session });
         self.clients[index].closed = true;
     }
 
@@ -269,7 +315,10 @@ impl TestNet {
 
     /// Whether every client that is still in has ICE and DTLS up.
     pub fn all_connected(&self) -> bool {
-        self.clients.iter().filter(|c| !c.closed).all(|c| c.connected)
+        self.clients
+            .iter()
+            .filter(|c| !c.closed)
+            .all(|c| c.connected)
     }
 
     /// Hands a datagram from `from` to the engine, as if received now.
@@ -328,15 +377,31 @@ impl TestNet {
             let client = &mut self.clients[i];
             match &signal {
                 PeerSignal::Answer { sdp } => {
-                    if let (Some(pending), Ok(answer)) = (client.pending.take(), SdpAnswer::from_sdp_string(sdp)) {
-                        client.rtc.sdp_api().accept_answer(pending, answer).expect("client accepts the answer");
+                    if let (Some(pending), Ok(answer)) =
+                        (client.pending.take(), SdpAnswer::from_sdp_string(sdp))
+                    {
+                        client
+                            .rtc
+                            .sdp_api()
+                            .accept_answer(pending, answer)
+                            .expect("client accepts the answer");
                     }
                 }
                 PeerSignal::Offer { sdp } => {
                     let offer = SdpOffer::from_sdp_string(sdp).expect("engine offers valid SDP");
-                    let answer = client.rtc.sdp_api().accept_offer(offer).expect("client accepts the offer");
+                    let answer = client
+                        .rtc
+                        .sdp_api()
+                        .accept_offer(offer)
+                        .expect("client accepts the offer");
                     let session = client.session;
-                    self.engine.handle_command(self.now, Command::Answer { session, sdp: answer.to_sdp_string() });
+                    self.engine.handle_command(
+                        self.now,
+                        Command::Answer {
+                            session,
+                            sdp: answer.to_sdp_string(),
+                        },
+                    );
                 }
                 PeerSignal::Closed { .. } => client.closed = true,
                 _ => {}
@@ -353,7 +418,9 @@ impl TestNet {
             if client.closed {
                 return moved;
             }
-            let Ok(output) = client.rtc.poll_output() else { return moved };
+            let Ok(output) = client.rtc.poll_output() else {
+                return moved;
+            };
             match output {
                 Output::Timeout(at) => {
                     client.next_timeout = at;
@@ -365,13 +432,22 @@ impl TestNet {
                         capture.push(transmit.contents.to_vec());
                     }
                     let from = client.addr;
-                    self.engine.handle_datagram(self.now, from, &transmit.contents);
+                    self.engine
+                        .handle_datagram(self.now, from, &transmit.contents);
                 }
                 Output::Event(event) => match event {
                     Event::Connected => client.connected = true,
                     Event::RtpPacket(packet) => {
-                        let mid = client.rtc.direct_api().stream_rx(&packet.header.ssrc).map(|s| s.mid());
-                        let codec = client.rtc.codec_config().find(|p| p.pt() == packet.header.payload_type).map(|p| p.spec().codec);
+                        let mid = client
+                            .rtc
+                            .direct_api()
+                            .stream_rx(&packet.header.ssrc)
+                            .map(|s| s.mid());
+                        let codec = client
+                            .rtc
+                            .codec_config()
+                            .find(|p| p.pt() == packet.header.payload_type)
+                            .map(|p| p.spec().codec);
                         if let Some(mid) = mid {
                             let r = client.received.entry(mid).or_default();
                             r.packets += 1;
@@ -389,15 +465,27 @@ impl TestNet {
         }
     }
 
-    fn deliver_to_client(&mut self, transmit: Transmit) {
+    /// Hands a datagram the engine sent to the client it is addressed to.
+    pub fn deliver_to_client(&mut self, transmit: Transmit) {
         let now = self.now;
-        let Some(i) = self.clients.iter().position(|c| c.addr == transmit.destination && !c.closed) else {
+        let Some(i) = self
+            .clients
+            .iter()
+            .position(|c| c.addr == transmit.destination && !c.closed)
+        else {
             return;
         };
-        let Ok(receive) = Receive::new(Protocol::Udp, transmit.source, transmit.destination, &transmit.contents) else {
+        let Ok(receive) = Receive::new(
+            Protocol::Udp,
+            transmit.source,
+            transmit.destination,
+            &transmit.contents,
+        ) else {
             return;
         };
-        let _ = self.clients[i].rtc.handle_input(Input::Receive(now, receive));
+        let _ = self.clients[i]
+            .rtc
+            .handle_input(Input::Receive(now, receive));
         self.drain_client(i);
     }
 }

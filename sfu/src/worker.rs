@@ -36,20 +36,31 @@ pub(crate) struct WorkerHandle {
 
 impl WorkerHandle {
     pub(crate) fn send(&self, command: Command) -> Result<(), SfuError> {
-        self.commands.send(command).map_err(|_| SfuError::ShuttingDown)?;
+        self.commands
+            .send(command)
+            .map_err(|_| SfuError::ShuttingDown)?;
         self.waker.wake().map_err(|_| SfuError::ShuttingDown)
     }
 }
 
-pub(crate) fn spawn(index: usize, config: &SfuConfig, events: EventSink) -> Result<WorkerHandle, SfuError> {
+pub(crate) fn spawn(
+    index: usize,
+    config: &SfuConfig,
+    events: EventSink,
+) -> Result<WorkerHandle, SfuError> {
     let bind = config.worker_bind_addr(index);
     let socket = UdpSocket::bind(bind).map_err(|source| SfuError::Bind { addr: bind, source })?;
-    let mut io = UdpIo::new(socket, config.socket_buffer_bytes).map_err(|source| SfuError::Bind { addr: bind, source })?;
-    let bound = io.local_addr().map_err(|source| SfuError::Bind { addr: bind, source })?;
+    let mut io = UdpIo::new(socket, config.socket_buffer_bytes)
+        .map_err(|source| SfuError::Bind { addr: bind, source })?;
+    let bound = io
+        .local_addr()
+        .map_err(|source| SfuError::Bind { addr: bind, source })?;
     let announced = config.announced(bound);
 
     let poll = Poll::new().map_err(SfuError::Thread)?;
-    poll.registry().register(io.socket_mut(), SOCKET, Interest::READABLE).map_err(SfuError::Thread)?;
+    poll.registry()
+        .register(io.socket_mut(), SOCKET, Interest::READABLE)
+        .map_err(SfuError::Thread)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(SfuError::Thread)?);
     let (commands, inbox) = mpsc::channel();
     let limits = EngineLimits {
@@ -66,10 +77,21 @@ pub(crate) fn spawn(index: usize, config: &SfuConfig, events: EventSink) -> Resu
         })
         .map_err(SfuError::Thread)?;
     tracing::info!(worker = index, %bound, %announced, "SFU worker listening");
-    Ok(WorkerHandle { commands, waker, local_addr: announced, thread: std::sync::Mutex::new(Some(thread)) })
+    Ok(WorkerHandle {
+        commands,
+        waker,
+        local_addr: announced,
+        thread: std::sync::Mutex::new(Some(thread)),
+    })
 }
 
-fn run(mut engine: Engine, mut io: UdpIo, mut poll: Poll, inbox: Receiver<Command>, events: EventSink) {
+fn run(
+    mut engine: Engine,
+    mut io: UdpIo,
+    mut poll: Poll,
+    inbox: Receiver<Command>,
+    events: EventSink,
+) {
     let mut ready = Events::with_capacity(64);
     let mut sent = WorkerStats::default();
     let mut next_stats = Instant::now() + STATS_INTERVAL;
@@ -78,7 +100,9 @@ fn run(mut engine: Engine, mut io: UdpIo, mut poll: Poll, inbox: Receiver<Comman
         let timeout = if more_to_read {
             Duration::ZERO
         } else {
-            let wake_at = engine.poll_timeout().map_or(next_stats, |t| t.min(next_stats));
+            let wake_at = engine
+                .poll_timeout()
+                .map_or(next_stats, |t| t.min(next_stats));
             wake_at.saturating_duration_since(Instant::now())
         };
         if let Err(e) = poll.poll(&mut ready, Some(timeout)) {

@@ -27,12 +27,22 @@ fn truncated_and_random_datagrams_do_not_break_the_call() {
     net.clients[a].send_message("a message for the capture");
     net.progress(Duration::from_millis(20));
     let samples = net.clients[a].capture.take().unwrap_or_default();
-    let kinds = |first: u8| samples.iter().filter(|s| s.first().is_some_and(|b| match first {
-        0 => *b < 2,
-        20 => (20..64).contains(b),
-        _ => (128..192).contains(b),
-    })).count();
-    assert!(kinds(0) > 0 && kinds(20) > 0 && kinds(128) > 0, "captured STUN, DTLS and SRTP");
+    let kinds = |first: u8| {
+        samples
+            .iter()
+            .filter(|s| {
+                s.first().is_some_and(|b| match first {
+                    0 => *b < 2,
+                    20 => (20..64).contains(b),
+                    _ => (128..192).contains(b),
+                })
+            })
+            .count()
+    };
+    assert!(
+        kinds(0) > 0 && kinds(20) > 0 && kinds(128) > 0,
+        "captured STUN, DTLS and SRTP"
+    );
 
     let stranger: SocketAddr = "203.0.113.9:4444".parse().unwrap();
     let alice = net.clients[a].addr;
@@ -67,6 +77,10 @@ fn truncated_and_random_datagrams_do_not_break_the_call() {
         net.progress(Duration::from_millis(10));
     }
     let after = net.clients[b].received_of(MediaKind::Video);
-    assert!(after - before >= 95, "the call went on: {} packets after the garbage", after - before);
+    assert!(
+        after - before >= 95,
+        "the call went on: {} packets after the garbage",
+        after - before
+    );
     assert!(net.clients.iter().all(|c| !c.closed), "nobody was dropped");
 }

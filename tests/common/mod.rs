@@ -26,8 +26,8 @@ use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, M
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::data_channel::RTCDataChannel;
 use webrtc::data_channel::data_channel_message::DataChannelMessage;
-use webrtc::ice::udp_mux::{UDPMuxDefault, UDPMuxParams};
 use webrtc::ice::network_type::NetworkType;
+use webrtc::ice::udp_mux::{UDPMuxDefault, UDPMuxParams};
 use webrtc::ice::udp_network::UDPNetwork;
 use webrtc::interceptor::registry::Registry;
 use webrtc::peer_connection::RTCPeerConnection;
@@ -44,7 +44,9 @@ use webrtc::util::Conn;
 /// Logs for a test run, once; `RUST_LOG` picks the level.
 pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_test_writer()
         .try_init();
 }
@@ -64,7 +66,10 @@ impl TestServer {
     pub async fn start() -> anyhow::Result<TestServer> {
         let data = tempfile::tempdir()?;
         let env = vec![("VCHAT_MEDIA_PORT".to_string(), "0".to_string())];
-        let overrides = Overrides { http: Some("127.0.0.1:0".parse()?), data_dir: Some(data.path().into()) };
+        let overrides = Overrides {
+            http: Some("127.0.0.1:0".parse()?),
+            data_dir: Some(data.path().into()),
+        };
         let config = Config::load(None, env, &overrides)?;
         let running = server::start(config).await?;
         Ok(TestServer {
@@ -77,7 +82,10 @@ impl TestServer {
 
     /// The SFU's media addresses.
     pub fn media_addrs(&self) -> Vec<SocketAddr> {
-        self.running.as_ref().map(|r| r.media_addrs.clone()).unwrap_or_default()
+        self.running
+            .as_ref()
+            .map(|r| r.media_addrs.clone())
+            .unwrap_or_default()
     }
 
     /// Creates a room; returns the join tokens in the order of `names`.
@@ -90,7 +98,11 @@ impl TestServer {
             .send()
             .await?;
         if response.status() != reqwest::StatusCode::CREATED {
-            bail!("room creation failed: {} {}", response.status(), response.text().await?);
+            bail!(
+                "room creation failed: {} {}",
+                response.status(),
+                response.text().await?
+            );
         }
         let created: Value = response.json().await?;
         let tokens = created["participants"]
@@ -104,7 +116,10 @@ impl TestServer {
 
     /// A value from `/metrics`, summed over labels.
     pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
-        let text = reqwest::get(format!("{}/metrics", self.base)).await?.text().await?;
+        let text = reqwest::get(format!("{}/metrics", self.base))
+            .await?
+            .text()
+            .await?;
         Ok(text
             .lines()
             .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
@@ -228,11 +243,20 @@ pub enum VideoCodec {
 impl RtcClient {
     /// Joins with `token` through the server's signaling socket and waits until the
     /// peer connection is connected.
-    pub async fn join(server: &TestServer, token: &str, name: &str, codec: VideoCodec) -> anyhow::Result<RtcClient> {
+    pub async fn join(
+        server: &TestServer,
+        token: &str,
+        name: &str,
+        codec: VideoCodec,
+    ) -> anyhow::Result<RtcClient> {
         let ws_url = format!("{}/ws", server.base.replacen("http://", "ws://", 1));
         let (ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
         let (mut ws_tx, mut ws_rx) = ws.split();
-        ws_tx.send(Message::text(json!({ "type": "join", "token": token }).to_string())).await?;
+        ws_tx
+            .send(Message::text(
+                json!({ "type": "join", "token": token }).to_string(),
+            ))
+            .await?;
         let welcome = next_json(&mut ws_rx).await?;
         if welcome["type"] != "welcome" {
             bail!("expected welcome, got {welcome}");
@@ -253,7 +277,9 @@ impl RtcClient {
         settings.set_include_loopback_candidate(true);
         settings.set_network_types(vec![NetworkType::Udp4]);
         settings.set_ip_filter(Box::new(|ip: std::net::IpAddr| ip.is_loopback()));
-        settings.set_udp_network(UDPNetwork::Muxed(UDPMuxDefault::new(UDPMuxParams::new(TapConn(tap.clone())))));
+        settings.set_udp_network(UDPNetwork::Muxed(UDPMuxDefault::new(UDPMuxParams::new(
+            TapConn(tap.clone()),
+        ))));
         let api = APIBuilder::new()
             .with_media_engine(media)
             .with_interceptor_registry(registry)
@@ -263,7 +289,12 @@ impl RtcClient {
 
         let stream_id = format!("{name}-stream");
         let audio = Arc::new(TrackLocalStaticRTP::new(
-            RTCRtpCodecCapability { mime_type: MIME_TYPE_OPUS.into(), clock_rate: 48000, channels: 2, ..Default::default() },
+            RTCRtpCodecCapability {
+                mime_type: MIME_TYPE_OPUS.into(),
+                clock_rate: 48000,
+                channels: 2,
+                ..Default::default()
+            },
             format!("{name}-audio"),
             stream_id.clone(),
         ));
@@ -272,13 +303,24 @@ impl RtcClient {
             VideoCodec::H264 => MIME_TYPE_H264,
         };
         let video = Arc::new(TrackLocalStaticRTP::new(
-            RTCRtpCodecCapability { mime_type: video_mime.into(), clock_rate: 90000, ..Default::default() },
+            RTCRtpCodecCapability {
+                mime_type: video_mime.into(),
+                clock_rate: 90000,
+                ..Default::default()
+            },
             format!("{name}-video"),
             stream_id,
         ));
-        let sendonly = || Some(RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Sendonly, send_encodings: vec![] });
-        pc.add_transceiver_from_track(audio.clone(), sendonly()).await?;
-        pc.add_transceiver_from_track(video.clone(), sendonly()).await?;
+        let sendonly = || {
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Sendonly,
+                send_encodings: vec![],
+            })
+        };
+        pc.add_transceiver_from_track(audio.clone(), sendonly())
+            .await?;
+        pc.add_transceiver_from_track(video.clone(), sendonly())
+            .await?;
         let channel = pc.create_data_channel("vchat", None).await?;
 
         let received = Arc::new(Received::default());
@@ -297,9 +339,17 @@ impl RtcClient {
                 let received = received.clone();
                 tokio::spawn(async move {
                     let mime = track.codec().capability.mime_type.to_lowercase();
-                    let kind = if mime.starts_with("audio") { "audio" } else { "video" };
+                    let kind = if mime.starts_with("audio") {
+                        "audio"
+                    } else {
+                        "video"
+                    };
                     while let Ok((packet, _)) = track.read_rtp().await {
-                        let counter = if kind == "audio" { &received.audio } else { &received.video };
+                        let counter = if kind == "audio" {
+                            &received.audio
+                        } else {
+                            &received.video
+                        };
                         counter.fetch_add(1, Ordering::Relaxed);
                         if let Ok(mut last) = received.last.lock() {
                             last.retain(|(k, _, _)| k != kind);
@@ -318,8 +368,16 @@ impl RtcClient {
 
         let offer = pc.create_offer(None).await?;
         pc.set_local_description(offer).await?;
-        let sdp = pc.local_description().await.context("local description")?.sdp;
-        ws_tx.send(Message::text(json!({ "type": "offer", "sdp": sdp }).to_string())).await?;
+        let sdp = pc
+            .local_description()
+            .await
+            .context("local description")?
+            .sdp;
+        ws_tx
+            .send(Message::text(
+                json!({ "type": "offer", "sdp": sdp }).to_string(),
+            ))
+            .await?;
 
         // Signaling runs on: answers, the SFU's offers, and whatever else comes.
         let signals = {
@@ -331,17 +389,27 @@ impl RtcClient {
                         match message["type"].as_str() {
                             Some("answer") => {
                                 let sdp = message["sdp"].as_str().unwrap_or_default().to_string();
-                                pc.set_remote_description(RTCSessionDescription::answer(sdp)?).await?;
+                                pc.set_remote_description(RTCSessionDescription::answer(sdp)?)
+                                    .await?;
                             }
                             Some("offer") => {
                                 let sdp = message["sdp"].as_str().unwrap_or_default().to_string();
-                                pc.set_remote_description(RTCSessionDescription::offer(sdp)?).await?;
+                                pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
+                                    .await?;
                                 tracing::debug!("client applied the offer");
                                 let answer = pc.create_answer(None).await?;
                                 tracing::debug!("client made an answer");
                                 pc.set_local_description(answer).await?;
-                                let sdp = pc.local_description().await.context("local description")?.sdp;
-                                ws_tx.send(Message::text(json!({ "type": "answer", "sdp": sdp }).to_string())).await?;
+                                let sdp = pc
+                                    .local_description()
+                                    .await
+                                    .context("local description")?
+                                    .sdp;
+                                ws_tx
+                                    .send(Message::text(
+                                        json!({ "type": "answer", "sdp": sdp }).to_string(),
+                                    ))
+                                    .await?;
                                 tracing::debug!("client answered");
                             }
                             _ => {}
@@ -370,7 +438,16 @@ impl RtcClient {
         .await
         .context("connecting")??;
 
-        Ok(RtcClient { pc, tap, received, audio, video, channel, name: name.to_string(), _signals: signals })
+        Ok(RtcClient {
+            pc,
+            tap,
+            received,
+            audio,
+            video,
+            channel,
+            name: name.to_string(),
+            _signals: signals,
+        })
     }
 
     /// Sends one audio and one video packet whose payloads name this client and `seq`.
@@ -390,7 +467,11 @@ impl RtcClient {
         video.header.marker = true;
         // A VP8 payload descriptor (start of partition) or an H.264 single NAL unit,
         // then the tag: enough for any depacketizer on the way to accept it.
-        let head: &[u8] = if self.video.codec().mime_type == MIME_TYPE_H264 { b"\x65" } else { b"\x10\x00\x9d\x01\x2a" };
+        let head: &[u8] = if self.video.codec().mime_type == MIME_TYPE_H264 {
+            b"\x65"
+        } else {
+            b"\x10\x00\x9d\x01\x2a"
+        };
         video.payload = [head, tag.as_bytes()].concat().into();
         self.video.write_rtp(&video).await?;
         Ok(())
@@ -423,7 +504,11 @@ where
 }
 
 /// Sends `rounds` RTP pairs from every client, 20 ms apart.
-pub async fn stream_media(clients: &[&RtcClient], first_seq: u16, rounds: u16) -> anyhow::Result<()> {
+pub async fn stream_media(
+    clients: &[&RtcClient],
+    first_seq: u16,
+    rounds: u16,
+) -> anyhow::Result<()> {
     for i in 0..rounds {
         for client in clients {
             client.send_rtp(first_seq.wrapping_add(i)).await?;

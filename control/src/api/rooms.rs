@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use vchat_sfu::{ParticipantId, RoomId};
 
@@ -77,14 +77,22 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
         return ApiError::unauthorized().into_response();
     }
     if app.is_draining() {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "draining", "the server is shutting down").into_response();
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "the server is shutting down",
+        )
+        .into_response();
     }
     let request = if body.iter().all(u8::is_ascii_whitespace) {
         CreateRoom::default()
     } else {
         match serde_json::from_slice::<CreateRoom>(&body) {
             Ok(request) => request,
-            Err(e) => return ApiError::bad_request(format!("body is not a valid room request: {e}")).into_response(),
+            Err(e) => {
+                return ApiError::bad_request(format!("body is not a valid room request: {e}"))
+                    .into_response();
+            }
         }
     };
     match build(&app, request) {
@@ -103,14 +111,24 @@ fn build(app: &App, request: CreateRoom) -> Result<RoomCreated, ApiError> {
     };
     let max = app.config.rooms.max_participants;
     let participants = request.participants.unwrap_or_else(|| {
-        (1..=2).map(|i| NewParticipant { id: None, name: format!("Participant {i}") }).collect()
+        (1..=2)
+            .map(|i| NewParticipant {
+                id: None,
+                name: format!("Participant {i}"),
+            })
+            .collect()
     });
     if participants.is_empty() || participants.len() > max {
-        return Err(ApiError::bad_request(format!("give 1 to {max} participants")));
+        return Err(ApiError::bad_request(format!(
+            "give 1 to {max} participants"
+        )));
     }
     let ttl = request.ttl_secs.unwrap_or(app.config.rooms.token_ttl_secs);
     if !(60..=app.config.rooms.token_ttl_secs).contains(&ttl) {
-        return Err(ApiError::bad_request(format!("ttl_secs must be between 60 and {}", app.config.rooms.token_ttl_secs)));
+        return Err(ApiError::bad_request(format!(
+            "ttl_secs must be between 60 and {}",
+            app.config.rooms.token_ttl_secs
+        )));
     }
     let now = unix_now();
     let base = &app.public_base;
@@ -118,15 +136,22 @@ fn build(app: &App, request: CreateRoom) -> Result<RoomCreated, ApiError> {
     let mut invitations = Vec::new();
     for p in participants {
         let name = p.name.trim();
-        if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-            return Err(ApiError::bad_request(format!("participant names are 1 to {MAX_NAME} printable characters")));
+        if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control)
+        {
+            return Err(ApiError::bad_request(format!(
+                "participant names are 1 to {MAX_NAME} printable characters"
+            )));
         }
         let id = match p.id {
-            Some(id) => ParticipantId::new(&id).map_err(|e| ApiError::bad_request(e.to_string()))?,
+            Some(id) => {
+                ParticipantId::new(&id).map_err(|e| ApiError::bad_request(e.to_string()))?
+            }
             None => ParticipantId::new(&random_id()).expect("random ids are valid"),
         };
         if seen.contains(&id) {
-            return Err(ApiError::bad_request(format!("participant id {id} appears twice")));
+            return Err(ApiError::bad_request(format!(
+                "participant id {id} appears twice"
+            )));
         }
         seen.push(id.clone());
         let claims = JoinClaims {
@@ -141,9 +166,18 @@ fn build(app: &App, request: CreateRoom) -> Result<RoomCreated, ApiError> {
         // The token rides in the fragment: browsers never send it to servers or in
         // Referer headers.
         let join_url = format!("{base}/room/#token={token}");
-        invitations.push(Invitation { id: id.to_string(), name: name.to_string(), token, join_url });
+        invitations.push(Invitation {
+            id: id.to_string(),
+            name: name.to_string(),
+            token,
+            join_url,
+        });
     }
-    Ok(RoomCreated { room: room.to_string(), expires_at: now + ttl, participants: invitations })
+    Ok(RoomCreated {
+        room: room.to_string(),
+        expires_at: now + ttl,
+        participants: invitations,
+    })
 }
 
 /// 16 random characters of `a-z0-9`: 82 bits, unguessable.
@@ -151,5 +185,8 @@ fn random_id() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut bytes = [0u8; 16];
     aws_lc_rs::rand::fill(&mut bytes).expect("system randomness");
-    bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect()
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
 }

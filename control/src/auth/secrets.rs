@@ -29,13 +29,17 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<Secret> {
             }
             let secret = text.trim().to_string();
             if secret.len() < 16 {
-                bail!("{} holds too short a secret; delete it to make a new one", path.display());
+                bail!(
+                    "{} holds too short a secret; delete it to make a new one",
+                    path.display()
+                );
             }
             Ok(Secret::new(secret))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut bytes = [0u8; 32];
-            aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no system randomness"))?;
+            aws_lc_rs::rand::fill(&mut bytes)
+                .map_err(|_| anyhow::anyhow!("no system randomness"))?;
             let secret = B64.encode(bytes);
             let mut file = OpenOptions::new()
                 .write(true)
@@ -61,9 +65,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secret");
         let first = load_or_create(&path).unwrap();
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(load_or_create(&path).unwrap(), first);
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(load_or_create(&path).unwrap_err().to_string().contains("chmod 600"));
+        assert!(
+            load_or_create(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("chmod 600")
+        );
     }
 }

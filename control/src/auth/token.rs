@@ -62,7 +62,9 @@ pub struct TokenSigner {
 impl TokenSigner {
     /// A signer keyed with `secret`.
     pub fn new(secret: &[u8]) -> TokenSigner {
-        TokenSigner { key: hmac::Key::new(hmac::HMAC_SHA256, secret) }
+        TokenSigner {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+        }
     }
 
     /// Makes a token for `claims`.
@@ -81,14 +83,17 @@ impl TokenSigner {
             return Err(TokenError::Malformed);
         }
         let header = B64.decode(header).map_err(|_| TokenError::Malformed)?;
-        let header: serde_json::Value = serde_json::from_slice(&header).map_err(|_| TokenError::Malformed)?;
+        let header: serde_json::Value =
+            serde_json::from_slice(&header).map_err(|_| TokenError::Malformed)?;
         if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
             return Err(TokenError::Algorithm);
         }
         let signature = B64.decode(signature).map_err(|_| TokenError::Malformed)?;
-        hmac::verify(&self.key, signing_input.as_bytes(), &signature).map_err(|_| TokenError::Signature)?;
+        hmac::verify(&self.key, signing_input.as_bytes(), &signature)
+            .map_err(|_| TokenError::Signature)?;
         let payload = B64.decode(payload).map_err(|_| TokenError::Malformed)?;
-        let claims: JoinClaims = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+        let claims: JoinClaims =
+            serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
         if claims.aud != JOIN_AUDIENCE {
             return Err(TokenError::Audience);
         }
@@ -101,7 +106,9 @@ impl TokenSigner {
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -138,14 +145,30 @@ mod tests {
         let parts: Vec<&str> = token.split('.').collect();
         let mut evil = claims(200);
         evil.room = "other-room".into();
-        let forged = format!("{}.{}.{}", parts[0], B64.encode(serde_json::to_vec(&evil).unwrap()), parts[2]);
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            B64.encode(serde_json::to_vec(&evil).unwrap()),
+            parts[2]
+        );
         assert_eq!(signer.verify(&forged, 150), Err(TokenError::Signature));
 
         // alg:none with no signature.
-        let none = format!("{}.{}.", B64.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+        let none = format!(
+            "{}.{}.",
+            B64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            parts[1]
+        );
         assert_eq!(signer.verify(&none, 150), Err(TokenError::Algorithm));
 
-        for junk in ["", "a.b", "a.b.c.d", "....", "x.y.z", &token[..token.len() - 3]] {
+        for junk in [
+            "",
+            "a.b",
+            "a.b.c.d",
+            "....",
+            "x.y.z",
+            &token[..token.len() - 3],
+        ] {
             assert!(signer.verify(junk, 150).is_err(), "{junk:?}");
         }
     }
@@ -155,6 +178,9 @@ mod tests {
         let signer = TokenSigner::new(b"0123456789abcdef0123456789abcdef");
         let mut c = claims(200);
         c.aud = "something-else".into();
-        assert_eq!(signer.verify(&signer.sign(&c), 150), Err(TokenError::Audience));
+        assert_eq!(
+            signer.verify(&signer.sign(&c), 150),
+            Err(TokenError::Audience)
+        );
     }
 }

@@ -60,7 +60,10 @@ pub struct Participant {
 
 impl From<&ParticipantInfo> for Participant {
     fn from(p: &ParticipantInfo) -> Self {
-        Participant { id: p.id.to_string(), name: p.name.clone() }
+        Participant {
+            id: p.id.to_string(),
+            name: p.name.clone(),
+        }
     }
 }
 
@@ -154,17 +157,33 @@ impl ServerMessage {
         Some(match signal {
             PeerSignal::Answer { sdp } => ServerMessage::Answer { sdp },
             PeerSignal::Offer { sdp } => ServerMessage::Offer { sdp },
-            PeerSignal::ParticipantJoined(p) => ServerMessage::ParticipantJoined { participant: (&p).into() },
-            PeerSignal::ParticipantLeft { participant, reason } => {
-                ServerMessage::ParticipantLeft { participant: participant.to_string(), reason: reason.as_str().into() }
-            }
-            PeerSignal::TrackAdded { participant, mid, kind } => {
-                ServerMessage::TrackAdded { participant: participant.to_string(), mid, kind: kind.as_str().into() }
-            }
-            PeerSignal::TrackRemoved { participant, mid } => {
-                ServerMessage::TrackRemoved { participant: participant.to_string(), mid }
-            }
-            PeerSignal::Error { code, message } => ServerMessage::Error { code: code.as_str().into(), message },
+            PeerSignal::ParticipantJoined(p) => ServerMessage::ParticipantJoined {
+                participant: (&p).into(),
+            },
+            PeerSignal::ParticipantLeft {
+                participant,
+                reason,
+            } => ServerMessage::ParticipantLeft {
+                participant: participant.to_string(),
+                reason: reason.as_str().into(),
+            },
+            PeerSignal::TrackAdded {
+                participant,
+                mid,
+                kind,
+            } => ServerMessage::TrackAdded {
+                participant: participant.to_string(),
+                mid,
+                kind: kind.as_str().into(),
+            },
+            PeerSignal::TrackRemoved { participant, mid } => ServerMessage::TrackRemoved {
+                participant: participant.to_string(),
+                mid,
+            },
+            PeerSignal::Error { code, message } => ServerMessage::Error {
+                code: code.as_str().into(),
+                message,
+            },
             PeerSignal::Joined { .. } | PeerSignal::Closed { .. } => return None,
         })
     }
@@ -202,7 +221,10 @@ pub mod close {
 pub fn close_for(reason: LeaveReason) -> (u16, &'static str) {
     match reason {
         LeaveReason::Left => (close::NORMAL, "left"),
-        LeaveReason::Replaced => (close::REPLACED, "replaced by a newer session of the same participant"),
+        LeaveReason::Replaced => (
+            close::REPLACED,
+            "replaced by a newer session of the same participant",
+        ),
         LeaveReason::ConnectTimeout => (close::TIMEOUT, "media did not connect in time"),
         LeaveReason::Unreachable => (close::TIMEOUT, "media stopped answering"),
         LeaveReason::RemoteClosed => (close::NORMAL, "the browser closed the media connection"),
@@ -225,8 +247,11 @@ mod tests {
             r#"{"type":"candidate","candidate":{"candidate":"candidate:1 1 udp 1 10.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}}"#,
         )
         .unwrap();
-        assert!(matches!(m, ClientMessage::Candidate { candidate: Some(c) } if c.sdp_m_line_index == Some(0)));
-        let m: ClientMessage = serde_json::from_str(r#"{"type":"candidate","candidate":null}"#).unwrap();
+        assert!(
+            matches!(m, ClientMessage::Candidate { candidate: Some(c) } if c.sdp_m_line_index == Some(0))
+        );
+        let m: ClientMessage =
+            serde_json::from_str(r#"{"type":"candidate","candidate":null}"#).unwrap();
         assert_eq!(m, ClientMessage::Candidate { candidate: None });
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"fly"}"#).is_err());
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"offer"}"#).is_err());
@@ -236,7 +261,10 @@ mod tests {
     #[test]
     fn server_messages_serialize_to_the_documented_json() {
         let m = ServerMessage::Welcome {
-            participant: Participant { id: "a".into(), name: "A".into() },
+            participant: Participant {
+                id: "a".into(),
+                name: "A".into(),
+            },
             room: "r".into(),
             participants: vec![],
             ice_servers: vec![],
@@ -245,7 +273,14 @@ mod tests {
             serde_json::to_string(&m).unwrap(),
             r#"{"type":"welcome","participant":{"id":"a","name":"A"},"room":"r","participants":[],"iceServers":[]}"#
         );
-        let m = ServerMessage::TrackAdded { participant: "a".into(), mid: "3".into(), kind: "video".into() };
-        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"type":"track-added","participant":"a","mid":"3","kind":"video"}"#);
+        let m = ServerMessage::TrackAdded {
+            participant: "a".into(),
+            mid: "3".into(),
+            kind: "video".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"type":"track-added","participant":"a","mid":"3","kind":"video"}"#
+        );
     }
 }

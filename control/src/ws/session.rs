@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
@@ -27,18 +27,31 @@ const IDLE_LIMIT: Duration = Duration::from_secs(60);
 const BAD_MESSAGE_LIMIT: u32 = 10;
 
 /// `GET /ws`: upgrades to the signaling WebSocket.
-pub async fn upgrade(State(app): State<Arc<App>>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     if let Err(origin) = check_origin(&headers, &app) {
-        app.metrics.signaling_rejected.with_label_values(&["origin"]).inc();
-        return (StatusCode::FORBIDDEN, format!("origin {origin:?} may not open the signaling socket")).into_response();
+        app.metrics
+            .signaling_rejected
+            .with_label_values(&["origin"])
+            .inc();
+        return (
+            StatusCode::FORBIDDEN,
+            format!("origin {origin:?} may not open the signaling socket"),
+        )
+            .into_response();
     }
     let max = app.config.signaling.max_message_bytes;
-    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| async move {
-        app.metrics.signaling_sessions.inc();
-        let (code, reason) = run(&app, socket).await;
-        app.metrics.signaling_sessions.dec();
-        tracing::debug!(code, reason, "signaling socket closed");
-    })
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| async move {
+            app.metrics.signaling_sessions.inc();
+            let (code, reason) = run(&app, socket).await;
+            app.metrics.signaling_sessions.dec();
+            tracing::debug!(code, reason, "signaling socket closed");
+        })
 }
 
 /// Browsers send `Origin` with every WebSocket handshake; a page from a foreign site
@@ -48,11 +61,20 @@ fn check_origin(headers: &HeaderMap, app: &App) -> Result<(), String> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return Ok(());
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let same_host = origin.split_once("://").is_some_and(|(_, rest)| rest == host);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let same_host = origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest == host);
     let listed = app.config.allowed_origins.iter().any(|o| o == origin);
     let public = origin == app.public_base;
-    if same_host || listed || public { Ok(()) } else { Err(origin.to_string()) }
+    if same_host || listed || public {
+        Ok(())
+    } else {
+        Err(origin.to_string())
+    }
 }
 
 /// A message that could not be sent: the socket is gone.
@@ -66,15 +88,27 @@ struct Conn {
 impl Conn {
     async fn send(&mut self, app: &App, message: &ServerMessage) -> Result<(), Gone> {
         let text = serde_json::to_string(message).expect("server messages serialize");
-        app.metrics.signaling_messages.with_label_values(&["out"]).inc();
-        self.socket.send(Message::Text(text.into())).await.map_err(|_| Gone)
+        app.metrics
+            .signaling_messages
+            .with_label_values(&["out"])
+            .inc();
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .map_err(|_| Gone)
     }
 
     async fn close(mut self, app: &App, code: u16, reason: &'static str) -> (u16, &'static str) {
         if code != close::NORMAL {
-            app.metrics.signaling_rejected.with_label_values(&[reason_label(code)]).inc();
+            app.metrics
+                .signaling_rejected
+                .with_label_values(&[reason_label(code)])
+                .inc();
         }
-        let frame = CloseFrame { code, reason: reason.into() };
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
         let _ = self.socket.send(Message::Close(Some(frame))).await;
         (code, reason)
     }
@@ -83,13 +117,18 @@ impl Conn {
     async fn next_text(&mut self) -> Result<String, (u16, &'static str)> {
         loop {
             match self.socket.recv().await {
-                None | Some(Ok(Message::Close(_))) => return Err((close::NORMAL, "closed by the browser")),
+                None | Some(Ok(Message::Close(_))) => {
+                    return Err((close::NORMAL, "closed by the browser"));
+                }
                 Some(Ok(Message::Text(text))) => {
                     self.last_heard = Instant::now();
                     return Ok(text.to_string());
                 }
                 Some(Ok(Message::Binary(_))) => {
-                    return Err((close::UNSUPPORTED_DATA, "binary messages are not part of the protocol"));
+                    return Err((
+                        close::UNSUPPORTED_DATA,
+                        "binary messages are not part of the protocol",
+                    ));
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => self.last_heard = Instant::now(),
                 Some(Err(e)) => {
@@ -130,12 +169,17 @@ struct TokenBucket {
 
 impl TokenBucket {
     fn new(rate: u32) -> TokenBucket {
-        TokenBucket { tokens: 2.0 * f64::from(rate), rate: f64::from(rate), at: Instant::now() }
+        TokenBucket {
+            tokens: 2.0 * f64::from(rate),
+            rate: f64::from(rate),
+            at: Instant::now(),
+        }
     }
 
     fn take(&mut self) -> bool {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(2.0 * self.rate);
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate)
+            .min(2.0 * self.rate);
         self.at = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -147,23 +191,51 @@ impl TokenBucket {
 }
 
 async fn run(app: &Arc<App>, socket: WebSocket) -> (u16, &'static str) {
-    let mut conn = Conn { socket, last_heard: Instant::now() };
+    let mut conn = Conn {
+        socket,
+        last_heard: Instant::now(),
+    };
     if app.is_draining() {
-        return conn.close(app, close::TRY_AGAIN_LATER, "the server is shutting down; try again").await;
+        return conn
+            .close(
+                app,
+                close::TRY_AGAIN_LATER,
+                "the server is shutting down; try again",
+            )
+            .await;
     }
 
     // The first message must be a join.
     let join_timeout = Duration::from_secs(app.config.signaling.join_timeout_secs);
     let first = match tokio::time::timeout(join_timeout, conn.next_text()).await {
-        Err(_) => return conn.close(app, close::TIMEOUT, "no join message in time").await,
+        Err(_) => {
+            return conn
+                .close(app, close::TIMEOUT, "no join message in time")
+                .await;
+        }
         Ok(Err((code, reason))) => return conn.close(app, code, reason).await,
         Ok(Ok(text)) => text,
     };
-    app.metrics.signaling_messages.with_label_values(&["in"]).inc();
+    app.metrics
+        .signaling_messages
+        .with_label_values(&["in"])
+        .inc();
     let token = match serde_json::from_str::<ClientMessage>(&first) {
         Ok(ClientMessage::Join { token }) => token,
-        Ok(_) => return conn.close(app, close::PROTOCOL, "the first message must be join").await,
-        Err(_) => return conn.close(app, close::PROTOCOL, "the first message must be a JSON join message").await,
+        Ok(_) => {
+            return conn
+                .close(app, close::PROTOCOL, "the first message must be join")
+                .await;
+        }
+        Err(_) => {
+            return conn
+                .close(
+                    app,
+                    close::PROTOCOL,
+                    "the first message must be a JSON join message",
+                )
+                .await;
+        }
     };
     let claims = match app.signer.verify(&token, unix_now()) {
         Ok(claims) => claims,
@@ -176,21 +248,44 @@ async fn run(app: &Arc<App>, socket: WebSocket) -> (u16, &'static str) {
             return conn.close(app, close::UNAUTHORIZED, reason).await;
         }
     };
-    let (Ok(room), Ok(participant)) = (RoomId::new(&claims.room), ParticipantId::new(&claims.sub)) else {
-        return conn.close(app, close::UNAUTHORIZED, "join token names an invalid room or participant").await;
+    let (Ok(room), Ok(participant)) = (RoomId::new(&claims.room), ParticipantId::new(&claims.sub))
+    else {
+        return conn
+            .close(
+                app,
+                close::UNAUTHORIZED,
+                "join token names an invalid room or participant",
+            )
+            .await;
     };
 
     let (signals_tx, mut signals) = unbounded_channel();
-    let session = match app.sfu.join(room.clone(), participant.clone(), claims.name.clone(), signals_tx) {
+    let session = match app.sfu.join(
+        room.clone(),
+        participant.clone(),
+        claims.name.clone(),
+        signals_tx,
+    ) {
         Ok(session) => session,
-        Err(_) => return conn.close(app, close::TRY_AGAIN_LATER, "the server is shutting down; try again").await,
+        Err(_) => {
+            return conn
+                .close(
+                    app,
+                    close::TRY_AGAIN_LATER,
+                    "the server is shutting down; try again",
+                )
+                .await;
+        }
     };
 
     // The SFU answers a join with Joined (or Closed, if the room is full).
     match signals.recv().await {
         Some(PeerSignal::Joined { participants }) => {
             let welcome = ServerMessage::Welcome {
-                participant: Participant { id: participant.to_string(), name: claims.name.clone() },
+                participant: Participant {
+                    id: participant.to_string(),
+                    name: claims.name.clone(),
+                },
                 room: room.to_string(),
                 participants: participants.iter().map(Participant::from).collect(),
                 ice_servers: Vec::new(),
@@ -201,10 +296,21 @@ async fn run(app: &Arc<App>, socket: WebSocket) -> (u16, &'static str) {
         }
         Some(PeerSignal::Closed { reason }) => {
             let (code, text) = close_for(reason);
-            let _ = conn.send(app, &ServerMessage::Bye { reason: reason.as_str().into() }).await;
+            let _ = conn
+                .send(
+                    app,
+                    &ServerMessage::Bye {
+                        reason: reason.as_str().into(),
+                    },
+                )
+                .await;
             return conn.close(app, code, text).await;
         }
-        _ => return conn.close(app, close::INTERNAL, "the SFU did not answer").await,
+        _ => {
+            return conn
+                .close(app, close::INTERNAL, "the SFU did not answer")
+                .await;
+        }
     }
     tracing::info!(%room, %participant, session = %session.id(), "signaling session joined");
 
