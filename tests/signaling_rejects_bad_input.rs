@@ -114,9 +114,8 @@ async fn bad_signaling_gets_close_codes_with_reasons() -> anyhow::Result<()> {
         }
     }
     let mut code = 0;
-    while let Ok(_) | Err((0, _)) = next(&mut ws).await.map_err(|e| {
+    while let Ok(_) | Err((0, _)) = next(&mut ws).await.inspect_err(|e| {
         code = e.0;
-        e
     }) {
         if code != 0 {
             break;

@@ -97,6 +97,7 @@ pub struct SignalingConfig {
 /// Stopping.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct ShutdownConfig {
     /// On SIGTERM, seconds to let running calls finish before closing them. New joins
     /// are refused meanwhile. A second SIGTERM stops at once.
@@ -151,14 +152,6 @@ impl Default for SignalingConfig {
             max_message_bytes: 64 * 1024,
             join_timeout_secs: 10,
             max_messages_per_second: 50,
-        }
-    }
-}
-
-impl Default for ShutdownConfig {
-    fn default() -> Self {
-        ShutdownConfig {
-            drain_timeout_secs: 0,
         }
     }
 }
@@ -302,25 +295,24 @@ impl Config {
             origin: source_of(sources, key),
             message,
         };
-        if let Some(url) = &self.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://"))
-                || url.contains(char::is_whitespace)
-            {
-                return Err(fail("public_url", format!("{url:?} is not an http(s) URL")));
-            }
+        if let Some(url) = &self.public_url
+            && (!(url.starts_with("http://") || url.starts_with("https://"))
+                || url.contains(char::is_whitespace))
+        {
+            return Err(fail("public_url", format!("{url:?} is not an http(s) URL")));
         }
         if self.log.trim().is_empty() {
             return Err(fail("log", "empty log filter".into()));
         }
-        if let Some(secret) = &self.secret {
-            if secret.expose().len() < 32 {
-                return Err(fail("secret", "must be at least 32 characters".into()));
-            }
+        if let Some(secret) = &self.secret
+            && secret.expose().len() < 32
+        {
+            return Err(fail("secret", "must be at least 32 characters".into()));
         }
-        if let Some(token) = &self.api_token {
-            if token.expose().len() < 16 {
-                return Err(fail("api_token", "must be at least 16 characters".into()));
-            }
+        if let Some(token) = &self.api_token
+            && token.expose().len() < 16
+        {
+            return Err(fail("api_token", "must be at least 16 characters".into()));
         }
         for origin in &self.allowed_origins {
             if !(origin.starts_with("http://") || origin.starts_with("https://"))

@@ -66,6 +66,8 @@ impl Default for EngineLimits {
     }
 }
 
+// Packets travel in the queue by value: boxing the big variant would allocate per packet.
+#[allow(clippy::large_enum_variant)]
 enum Work {
     Rtp {
         from: Key,
@@ -544,16 +546,16 @@ impl Engine {
                 }
                 _ => {}
             },
-            Event::MediaAdded(added) => {
-                if !peer.is_own_out_mid(added.mid) && added.direction.is_receiving() {
-                    let kind = track_kind(added.kind);
-                    if peer.add_track_in(added.mid, kind) {
-                        self.work.push_back(Work::TrackAdded {
-                            publisher: key,
-                            mid: added.mid,
-                            kind,
-                        });
-                    }
+            Event::MediaAdded(added)
+                if !peer.is_own_out_mid(added.mid) && added.direction.is_receiving() =>
+            {
+                let kind = track_kind(added.kind);
+                if peer.add_track_in(added.mid, kind) {
+                    self.work.push_back(Work::TrackAdded {
+                        publisher: key,
+                        mid: added.mid,
+                        kind,
+                    });
                 }
             }
             Event::MediaChanged(changed) => {

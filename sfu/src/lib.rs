@@ -137,10 +137,10 @@ impl Sfu {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .take();
-            if let Some(thread) = thread {
-                if thread.join().is_err() {
-                    tracing::error!("an SFU worker panicked");
-                }
+            if let Some(thread) = thread
+                && thread.join().is_err()
+            {
+                tracing::error!("an SFU worker panicked");
             }
         }
     }

@@ -105,11 +105,11 @@ fn run(
                 .map_or(next_stats, |t| t.min(next_stats));
             wake_at.saturating_duration_since(Instant::now())
         };
-        if let Err(e) = poll.poll(&mut ready, Some(timeout)) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                tracing::error!("SFU worker cannot wait for events: {e}");
-                break;
-            }
+        if let Err(e) = poll.poll(&mut ready, Some(timeout))
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            tracing::error!("SFU worker cannot wait for events: {e}");
+            break;
         }
 
         let now = Instant::now();

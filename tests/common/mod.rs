@@ -182,10 +182,10 @@ impl Conn for TapConn {
         Ok(self.0.socket.send(buf).await?)
     }
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc::util::Result<usize> {
-        if self.0.capturing.load(Ordering::Relaxed) {
-            if let Ok(mut captured) = self.0.captured.lock() {
-                captured.push(buf.to_vec());
-            }
+        if self.0.capturing.load(Ordering::Relaxed)
+            && let Ok(mut captured) = self.0.captured.lock()
+        {
+            captured.push(buf.to_vec());
         }
         Ok(self.0.socket.send_to(buf, target).await?)
     }

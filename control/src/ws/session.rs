@@ -396,11 +396,10 @@ async fn joined_loop(
                         return Ended::Close(code, text);
                     }
                     Some(signal) => {
-                        if let Some(message) = ServerMessage::from_signal(signal) {
-                            if conn.send(app, &message).await.is_err() {
+                        if let Some(message) = ServerMessage::from_signal(signal)
+                            && conn.send(app, &message).await.is_err() {
                                 return Ended::Browser;
                             }
-                        }
                     }
                     None => return Ended::Close(close::GOING_AWAY, "the server is shutting down"),
                 }
