@@ -277,6 +277,45 @@ impl TestNet {
         index
     }
 
+    /// The client starts sending another track (a screen, say): it offers again.
+    /// Returns the new m-line.
+    pub fn add_track(&mut self, index: usize, kind: MediaKind) -> Mid {
+        let client = &mut self.clients[index];
+        let mut change = client.rtc.sdp_api();
+        let mid = change.add_media(kind, Direction::SendOnly, None, None, None);
+        let (offer, pending) = change.apply().expect("an offer");
+        client.pending = Some(pending);
+        if kind == MediaKind::Video && client.video_mid.is_none() {
+            client.video_mid = Some(mid);
+        }
+        let session = client.session;
+        self.engine.handle_command(
+            self.now,
+            Command::Offer {
+                session,
+                sdp: offer.to_sdp_string(),
+            },
+        );
+        mid
+    }
+
+    /// The client stops sending on `mid` (direction inactive) and offers again.
+    pub fn stop_track(&mut self, index: usize, mid: Mid) {
+        let client = &mut self.clients[index];
+        let mut change = client.rtc.sdp_api();
+        change.set_direction(mid, Direction::Inactive);
+        let (offer, pending) = change.apply().expect("an offer");
+        client.pending = Some(pending);
+        let session = client.session;
+        self.engine.handle_command(
+            self.now,
+            Command::Offer {
+                session,
+                sdp: offer.to_sdp_string(),
+            },
+        );
+    }
+
     /// The client leaves.
     pub fn leave(&mut self, index: usize) {
         let session = self.clients[index].session;

@@ -64,8 +64,14 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with default settings, free ports and a fresh data folder.
     pub async fn start() -> anyhow::Result<TestServer> {
+        TestServer::start_with(&[]).await
+    }
+
+    /// Starts a server with these `VCHAT_*` settings on top.
+    pub async fn start_with(settings: &[(&str, &str)]) -> anyhow::Result<TestServer> {
         let data = tempfile::tempdir()?;
-        let env = vec![("VCHAT_MEDIA_PORT".to_string(), "0".to_string())];
+        let mut env = vec![("VCHAT_MEDIA_PORT".to_string(), "0".to_string())];
+        env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let overrides = Overrides {
             http: Some("127.0.0.1:0".parse()?),
             data_dir: Some(data.path().into()),
