@@ -866,6 +866,10 @@ impl Engine {
             reason,
         });
 
+        if self.shutting_down {
+            // Everyone is leaving: no renegotiation with those who stay a moment longer.
+            return;
+        }
         for track in &peer.tracks_in {
             for sub in &track.subscribers {
                 self.with_peer(*sub, now, |p| p.unsubscribe(key, Some(track.mid)));

@@ -175,6 +175,16 @@ pub struct TestNet {
     pub events: Vec<SfuEvent>,
     event_inbox: UnboundedReceiver<SfuEvent>,
     next_session: u64,
+    /// Drop every n-th RTP datagram a client sends to the engine, by client index.
+    pub upstream_loss: Option<(usize, u64)>,
+    /// Drop every n-th RTP datagram the engine sends to a client, by client index.
+    pub downstream_loss: Option<(usize, u64)>,
+    rtp_counter: u64,
+}
+
+/// Whether a datagram is RTP (not RTCP, STUN or DTLS).
+fn is_rtp(datagram: &[u8]) -> bool {
+    datagram.len() > 1 && (128..192).contains(&datagram[0]) && !(64..96).contains(&(datagram[1] & 0x7f))
 }
 
 impl TestNet {
@@ -194,6 +204,9 @@ impl TestNet {
             events: Vec::new(),
             event_inbox,
             next_session: 1,
+            upstream_loss: None,
+            downstream_loss: None,
+            rtp_counter: 0,
         }
     }
 
@@ -409,6 +422,15 @@ impl TestNet {
         }
     }
 
+    fn lose(&mut self, loss: Option<(usize, u64)>, client: usize, datagram: &[u8]) -> bool {
+        let Some((who, every)) = loss else { return false };
+        if who != client || !is_rtp(datagram) {
+            return false;
+        }
+        self.rtp_counter += 1;
+        self.rtp_counter % every == 0
+    }
+
     fn handle_signals(&mut self, i: usize) -> bool {
         let mut moved = false;
         while let Ok(signal) = self.clients[i].inbox.try_recv() {
@@ -471,6 +493,9 @@ impl TestNet {
                         capture.push(transmit.contents.to_vec());
                     }
                     let from = client.addr;
+                    if self.lose(self.upstream_loss, i, &transmit.contents) {
+                        continue;
+                    }
                     self.engine
                         .handle_datagram(self.now, from, &transmit.contents);
                 }
@@ -514,6 +539,9 @@ impl TestNet {
         else {
             return;
         };
+        if self.lose(self.downstream_loss, i, &transmit.contents) {
+            return;
+        }
         let Ok(receive) = Receive::new(
             Protocol::Udp,
             transmit.source,
