@@ -184,7 +184,9 @@ pub struct TestNet {
 
 /// Whether a datagram is RTP (not RTCP, STUN or DTLS).
 fn is_rtp(datagram: &[u8]) -> bool {
-    datagram.len() > 1 && (128..192).contains(&datagram[0]) && !(64..96).contains(&(datagram[1] & 0x7f))
+    datagram.len() > 1
+        && (128..192).contains(&datagram[0])
+        && !(64..96).contains(&(datagram[1] & 0x7f))
 }
 
 impl TestNet {
@@ -423,7 +425,9 @@ impl TestNet {
     }
 
     fn lose(&mut self, loss: Option<(usize, u64)>, client: usize, datagram: &[u8]) -> bool {
-        let Some((who, every)) = loss else { return false };
+        let Some((who, every)) = loss else {
+            return false;
+        };
         if who != client || !is_rtp(datagram) {
             return false;
         }

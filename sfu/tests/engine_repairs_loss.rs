@@ -28,19 +28,28 @@ fn call_with_loss(upstream: bool) -> (u64, u64) {
     net.upstream_loss = None;
     net.downstream_loss = None;
     net.run_until(Duration::from_secs(1), |_| false);
-    (net.clients[b].received_of(MediaKind::Video), net.clients[b].received_of(MediaKind::Audio))
+    (
+        net.clients[b].received_of(MediaKind::Video),
+        net.clients[b].received_of(MediaKind::Audio),
+    )
 }
 
 #[test]
 fn video_lost_between_publisher_and_sfu_is_resent() {
     let (video, audio) = call_with_loss(true);
-    assert_eq!(video, 300, "every video packet arrives, the lost ones resent");
+    assert_eq!(
+        video, 300,
+        "every video packet arrives, the lost ones resent"
+    );
     assert!(audio < 300, "audio is not resent: {audio} of 300 arrived");
 }
 
 #[test]
 fn video_lost_between_sfu_and_subscriber_is_resent() {
     let (video, audio) = call_with_loss(false);
-    assert_eq!(video, 300, "every video packet arrives, the lost ones resent");
+    assert_eq!(
+        video, 300,
+        "every video packet arrives, the lost ones resent"
+    );
     assert!(audio < 300, "audio is not resent: {audio} of 300 arrived");
 }

@@ -402,9 +402,7 @@ impl RtcClient {
                                 let sdp = message["sdp"].as_str().unwrap_or_default().to_string();
                                 pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
                                     .await?;
-                                tracing::debug!("client applied the offer");
                                 let answer = pc.create_answer(None).await?;
-                                tracing::debug!("client made an answer");
                                 pc.set_local_description(answer).await?;
                                 let sdp = pc
                                     .local_description()

@@ -23,6 +23,8 @@ use crate::auth::token::unix_now;
 const PING_INTERVAL: Duration = Duration::from_secs(20);
 /// A socket silent for this long (not even a pong) is closed.
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
+/// Why a join is refused while the server stops.
+const DRAINING: &str = "the server is shutting down; try again";
 /// Unparseable messages tolerated before the socket is closed.
 const BAD_MESSAGE_LIMIT: u32 = 10;
 
@@ -196,13 +198,7 @@ async fn run(app: &Arc<App>, socket: WebSocket) -> (u16, &'static str) {
         last_heard: Instant::now(),
     };
     if app.is_draining() {
-        return conn
-            .close(
-                app,
-                close::TRY_AGAIN_LATER,
-                "the server is shutting down; try again",
-            )
-            .await;
+        return conn.close(app, close::TRY_AGAIN_LATER, DRAINING).await;
     }
 
     // The first message must be a join.
