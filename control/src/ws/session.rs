@@ -264,13 +264,7 @@ async fn run(app: &Arc<App>, socket: WebSocket) -> (u16, &'static str) {
     ) {
         Ok(session) => session,
         Err(_) => {
-            return conn
-                .close(
-                    app,
-                    close::TRY_AGAIN_LATER,
-                    "the server is shutting down; try again",
-                )
-                .await;
+            return conn.close(app, close::TRY_AGAIN_LATER, DRAINING).await;
         }
     };
 
