@@ -43,24 +43,77 @@ impl Assets {
         let video = dir.join("load-video-1500k.ivf");
         let audio = dir.join("load-audio-32k.ogg");
         if !video.exists() {
-            ffmpeg(&[
-                "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=30", "-t", "10",
-                "-c:v", "libvpx", "-b:v", "1500k", "-minrate", "1500k", "-maxrate", "1500k",
-                "-g", "30", "-keyint_min", "30", "-deadline", "realtime", "-cpu-used", "8",
-                "-auto-alt-ref", "0", "-lag-in-frames", "0", "-f", "ivf",
-            ], &video)?;
+            ffmpeg(
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc2=size=640x480:rate=30",
+                    "-t",
+                    "10",
+                    "-c:v",
+                    "libvpx",
+                    "-b:v",
+                    "1500k",
+                    "-minrate",
+                    "1500k",
+                    "-maxrate",
+                    "1500k",
+                    "-g",
+                    "30",
+                    "-keyint_min",
+                    "30",
+                    "-deadline",
+                    "realtime",
+                    "-cpu-used",
+                    "8",
+                    "-auto-alt-ref",
+                    "0",
+                    "-lag-in-frames",
+                    "0",
+                    "-f",
+                    "ivf",
+                ],
+                &video,
+            )?;
         }
         if !audio.exists() {
-            ffmpeg(&[
-                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "10",
-                "-c:a", "libopus", "-b:a", "32k", "-vbr", "off", "-frame_duration", "20",
-                "-application", "voip", "-ac", "1", "-f", "ogg",
-            ], &audio)?;
+            ffmpeg(
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "sine=frequency=440:sample_rate=48000",
+                    "-t",
+                    "10",
+                    "-c:a",
+                    "libopus",
+                    "-b:a",
+                    "32k",
+                    "-vbr",
+                    "off",
+                    "-frame_duration",
+                    "20",
+                    "-application",
+                    "voip",
+                    "-ac",
+                    "1",
+                    "-f",
+                    "ogg",
+                ],
+                &audio,
+            )?;
         }
         let video = packetize_vp8(&read_ivf(&std::fs::read(&video)?)?);
         let audio = read_ogg_opus(&std::fs::read(&audio)?)?
             .into_iter()
-            .map(|p| Frame { packets: vec![Packet { payload: p.into(), marker: false }], keyframe: true })
+            .map(|p| Frame {
+                packets: vec![Packet {
+                    payload: p.into(),
+                    marker: false,
+                }],
+                keyframe: true,
+            })
             .collect::<Vec<_>>();
         if video.is_empty() || audio.is_empty() {
             bail!("the generated media is empty");
@@ -70,17 +123,30 @@ impl Assets {
 
     /// Bytes per second of each stream, for the report.
     pub fn bitrates(&self) -> (f64, f64) {
-        let bytes = |frames: &[Frame]| frames.iter().flat_map(|f| &f.packets).map(|p| p.payload.len()).sum::<usize>() as f64;
-        (bytes(&self.video) * 8.0 / (self.video.len() as f64 / 30.0), bytes(&self.audio) * 8.0 / (self.audio.len() as f64 / 50.0))
+        let bytes = |frames: &[Frame]| {
+            frames
+                .iter()
+                .flat_map(|f| &f.packets)
+                .map(|p| p.payload.len())
+                .sum::<usize>() as f64
+        };
+        (
+            bytes(&self.video) * 8.0 / (self.video.len() as f64 / 30.0),
+            bytes(&self.audio) * 8.0 / (self.audio.len() as f64 / 50.0),
+        )
     }
 }
 
 /// Where assets are cached between runs.
 pub fn default_dir() -> PathBuf {
-    std::env::var_os("VCHAT_LOAD_ASSETS").map(PathBuf::from).unwrap_or_else(|| {
-        let base = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-        base.join(".cache/vchat-load")
-    })
+    std::env::var_os("VCHAT_LOAD_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let base = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir);
+            base.join(".cache/vchat-load")
+        })
 }
 
 fn ffmpeg(args: &[&str], out: &Path) -> anyhow::Result<()> {
@@ -131,7 +197,10 @@ fn packetize_vp8(frames: &[Vec<u8>]) -> Vec<Frame> {
                     let mut payload = Vec::with_capacity(chunk.len() + 1);
                     payload.push(if i == 0 { 0x10 } else { 0x00 });
                     payload.extend_from_slice(chunk);
-                    Packet { payload: payload.into(), marker: i == last }
+                    Packet {
+                        payload: payload.into(),
+                        marker: i == last,
+                    }
                 })
                 .collect();
             Frame { packets, keyframe }
@@ -149,7 +218,9 @@ fn read_ogg_opus(data: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
             bail!("broken Ogg page at byte {at}");
         }
         let segments = data[at + 26] as usize;
-        let table = data.get(at + 27..at + 27 + segments).context("truncated Ogg page")?;
+        let table = data
+            .get(at + 27..at + 27 + segments)
+            .context("truncated Ogg page")?;
         let mut body = at + 27 + segments;
         for &lace in table {
             let end = body + lace as usize;
@@ -161,8 +232,10 @@ fn read_ogg_opus(data: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
         }
         at = body;
     }
-    let audio: Vec<Vec<u8>> =
-        packets.into_iter().filter(|p| !p.starts_with(b"OpusHead") && !p.starts_with(b"OpusTags")).collect();
+    let audio: Vec<Vec<u8>> = packets
+        .into_iter()
+        .filter(|p| !p.starts_with(b"OpusHead") && !p.starts_with(b"OpusTags"))
+        .collect();
     Ok(audio)
 }
 
@@ -180,7 +253,14 @@ mod tests {
         assert_eq!(frames[0].packets[0].payload[0], 0x10);
         assert_eq!(frames[0].packets[1].payload[0], 0x00);
         assert!(frames[0].packets[2].marker && !frames[0].packets[0].marker);
-        assert_eq!(frames[0].packets.iter().map(|p| p.payload.len() - 1).sum::<usize>(), 2500);
+        assert_eq!(
+            frames[0]
+                .packets
+                .iter()
+                .map(|p| p.payload.len() - 1)
+                .sum::<usize>(),
+            2500
+        );
     }
 
     #[test]
@@ -193,6 +273,9 @@ mod tests {
         page.extend(std::iter::repeat_n(7u8, 300));
         page.extend(std::iter::repeat_n(9u8, 5));
         let packets = read_ogg_opus(&page).unwrap();
-        assert_eq!(packets.iter().map(Vec::len).collect::<Vec<_>>(), vec![300, 5]);
+        assert_eq!(
+            packets.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![300, 5]
+        );
     }
 }

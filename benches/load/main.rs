@@ -52,7 +52,10 @@ enum Shape {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "vchat-load", about = "Load generator of WebRTC clients for vchat and janus")]
+#[command(
+    name = "vchat-load",
+    about = "Load generator of WebRTC clients for vchat and janus"
+)]
 struct Args {
     /// Which SFU speaks at --url.
     #[arg(long, value_enum, default_value = "vchat")]
@@ -113,21 +116,62 @@ fn participants(args: &Args) -> Vec<Participant> {
     let mut out = Vec::new();
     for room in 0..args.rooms {
         let (count, publishers, publish) = match args.shape {
-            Shape::OneToOne => (2, 2, Publish { audio: true, video: true }),
-            Shape::Room4 => (4, 4, Publish { audio: true, video: true }),
-            Shape::Fanout => (1 + args.subscribers, 1, Publish { audio: true, video: true }),
-            Shape::Audio => (2, 2, Publish { audio: true, video: false }),
+            Shape::OneToOne => (
+                2,
+                2,
+                Publish {
+                    audio: true,
+                    video: true,
+                },
+            ),
+            Shape::Room4 => (
+                4,
+                4,
+                Publish {
+                    audio: true,
+                    video: true,
+                },
+            ),
+            Shape::Fanout => (
+                1 + args.subscribers,
+                1,
+                Publish {
+                    audio: true,
+                    video: true,
+                },
+            ),
+            Shape::Audio => (
+                2,
+                2,
+                Publish {
+                    audio: true,
+                    video: false,
+                },
+            ),
         };
         for i in 0..count {
-            let publish = if i < publishers { publish } else { Publish { audio: false, video: false } };
-            out.push(Participant { room, name: format!("r{room}p{i}"), publish });
+            let publish = if i < publishers {
+                publish
+            } else {
+                Publish {
+                    audio: false,
+                    video: false,
+                }
+            };
+            out.push(Participant {
+                room,
+                name: format!("r{room}p{i}"),
+                publish,
+            });
         }
     }
     out
 }
 
 fn main() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     tokio::task::LocalSet::new().block_on(&runtime, run(Args::parse()))
 }
 
@@ -136,9 +180,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         bail!("--rooms, --threads and --duration must be positive");
     }
     media::epoch();
-    let assets = Arc::new(Assets::load_or_make(&args.assets.clone().unwrap_or_else(assets::default_dir))?);
+    let assets = Arc::new(Assets::load_or_make(
+        &args.assets.clone().unwrap_or_else(assets::default_dir),
+    )?);
     let (video_bps, audio_bps) = assets.bitrates();
-    eprintln!("media: VP8 {:.0} kbit/s, Opus {:.0} kbit/s (before headers)", video_bps / 1000.0, audio_bps / 1000.0);
+    eprintln!(
+        "media: VP8 {:.0} kbit/s, Opus {:.0} kbit/s (before headers)",
+        video_bps / 1000.0,
+        audio_bps / 1000.0
+    );
 
     let threads: Vec<Arc<MediaThread>> = (0..args.threads)
         .map(|i| MediaThread::start(i, assets.clone(), args.bind).map(Arc::new))
@@ -147,7 +197,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let total = people.len();
     let (stop_tx, stop) = watch::channel(false);
     // Hard limit: the run never outlives its plan by more than a minute.
-    let deadline = Instant::now() + Duration::from_secs_f64(args.ramp + args.settle + args.duration + 60.0);
+    let deadline =
+        Instant::now() + Duration::from_secs_f64(args.ramp + args.settle + args.duration + 60.0);
 
     let tokens = match args.target {
         Target::Vchat => Some(vchat_tokens(&args, &people).await?),
@@ -169,13 +220,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let stop = stop.clone();
         let publish = p.publish;
         let name = p.name.clone();
-        let run: std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>> = match &tokens {
-            Some(tokens) => {
-                let ws = format!("{}/ws", args.url.replacen("http", "ws", 1));
-                Box::pin(signal::vchat_participant(ws, tokens[i].clone(), media, publish, stop))
-            }
-            None => Box::pin(signal::janus_participant(args.url.clone(), janus_room(p.room), name.clone(), media, publish, stop)),
-        };
+        let run: std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>> =
+            match &tokens {
+                Some(tokens) => {
+                    let ws = format!("{}/ws", args.url.replacen("http", "ws", 1));
+                    Box::pin(signal::vchat_participant(
+                        ws,
+                        tokens[i].clone(),
+                        media,
+                        publish,
+                        stop,
+                    ))
+                }
+                None => Box::pin(signal::janus_participant(
+                    args.url.clone(),
+                    janus_room(p.room),
+                    name.clone(),
+                    media,
+                    publish,
+                    stop,
+                )),
+            };
         tasks.push(tokio::task::spawn_local(async move {
             let result = run.await;
             if let Err(e) = &result {
@@ -184,7 +249,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             result
         }));
     }
-    eprintln!("{total} participants joined the signaling in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "{total} participants joined the signaling in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
 
     // Settle, showing progress.
     let settle_until = Instant::now() + Duration::from_secs_f64(args.settle);
@@ -207,7 +275,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut peak_rss = 0;
     last = begin.clone();
     while window_start.elapsed() < window && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_secs(1).min(window.saturating_sub(window_start.elapsed()))).await;
+        tokio::time::sleep(
+            Duration::from_secs(1).min(window.saturating_sub(window_start.elapsed())),
+        )
+        .await;
         last = progress(&threads, &last, &args, total, "measuring").await;
         if let Some((_, peak)) = args.pid.and_then(procfs::memory) {
             peak_rss = peak_rss.max(peak);
@@ -234,7 +305,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let received = c1.received - c0.received;
     let expected = c1.expected.saturating_sub(c0.expected);
     let sent = c1.sent - c0.sent;
-    let loss = if expected == 0 { 0.0 } else { 1.0 - (received as f64 / expected as f64).min(1.0) };
+    let loss = if expected == 0 {
+        0.0
+    } else {
+        1.0 - (received as f64 / expected as f64).min(1.0)
+    };
     let sfu_cpu = cpu0.zip(cpu1).map(|(a, b)| b - a);
     let gen_cpu = gen0.zip(gen1).map(|(a, b)| b - a);
     let generator_util = gen_cpu.map(|c| c / seconds / args.threads as f64);
@@ -269,7 +344,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(&result)?;
     println!("{text}");
     if let Some(out) = &args.out {
-        std::fs::write(out, format!("{text}\n")).with_context(|| format!("writing {}", out.display()))?;
+        std::fs::write(out, format!("{text}\n"))
+            .with_context(|| format!("writing {}", out.display()))?;
     }
     if end.1 == 0 {
         bail!("no peer connected");
@@ -292,7 +368,11 @@ async fn vchat_tokens(args: &Args, people: &[Participant]) -> anyhow::Result<Vec
     let client = reqwest::Client::new();
     let mut tokens = Vec::new();
     for room in 0..args.rooms {
-        let names: Vec<_> = people.iter().filter(|p| p.room == room).map(|p| json!({"name": p.name})).collect();
+        let names: Vec<_> = people
+            .iter()
+            .filter(|p| p.room == room)
+            .map(|p| json!({"name": p.name}))
+            .collect();
         let response = client
             .post(format!("{}/api/rooms", args.url))
             .bearer_auth(&token)
@@ -300,7 +380,11 @@ async fn vchat_tokens(args: &Args, people: &[Participant]) -> anyhow::Result<Vec
             .send()
             .await?;
         if !response.status().is_success() {
-            bail!("room creation: {} {}", response.status(), response.text().await?);
+            bail!(
+                "room creation: {} {}",
+                response.status(),
+                response.text().await?
+            );
         }
         let body: serde_json::Value = response.json().await?;
         for p in body["participants"].as_array().context("participants")? {
@@ -335,8 +419,15 @@ async fn progress(
     let rx = now.0.received - last.0.received;
     let tx = now.0.sent - last.0.sent;
     let expected = now.0.expected.saturating_sub(last.0.expected);
-    let loss = if expected == 0 { 0.0 } else { 100.0 * (1.0 - (rx as f64 / expected as f64).min(1.0)) };
-    let cpu = args.pid.and_then(procfs::cpu_seconds).map_or(String::new(), |c| format!(" sfu-cpu-total {c:.1}s"));
+    let loss = if expected == 0 {
+        0.0
+    } else {
+        100.0 * (1.0 - (rx as f64 / expected as f64).min(1.0))
+    };
+    let cpu = args
+        .pid
+        .and_then(procfs::cpu_seconds)
+        .map_or(String::new(), |c| format!(" sfu-cpu-total {c:.1}s"));
     eprintln!(
         "[{phase}] {} peer connections up ({} participants) | sent {} pkt/s | forwarded {} pkt/s | loss {loss:.2}% | p99 {:.2} ms{cpu}",
         now.1,
@@ -352,7 +443,9 @@ fn check_tasks(tasks: &mut [tokio::task::JoinHandle<anyhow::Result<()>>]) -> any
     for task in tasks.iter() {
         if task.is_finished() {
             // A participant's signaling ended early: say why, and stop.
-            bail!("a participant's signaling ended early (see above); the SFU refused or dropped it");
+            bail!(
+                "a participant's signaling ended early (see above); the SFU refused or dropped it"
+            );
         }
     }
     Ok(())

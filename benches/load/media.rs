@@ -50,17 +50,33 @@ pub struct Publish {
 /// Requests to a media thread.
 pub enum Command {
     /// Make a peer that offers (publishing `publish`); reply with its offer.
-    Offer { id: u64, publish: Publish, joined_at: Instant, reply: oneshot::Sender<anyhow::Result<String>> },
+    Offer {
+        id: u64,
+        publish: Publish,
+        joined_at: Instant,
+        reply: oneshot::Sender<anyhow::Result<String>>,
+    },
     /// Make a peer that answers `sdp` (a janus subscriber); reply with its answer.
-    Answer { id: u64, sdp: String, joined_at: Instant, reply: oneshot::Sender<anyhow::Result<String>> },
+    Answer {
+        id: u64,
+        sdp: String,
+        joined_at: Instant,
+        reply: oneshot::Sender<anyhow::Result<String>>,
+    },
     /// The SFU's answer to a peer's offer.
     RemoteAnswer { id: u64, sdp: String },
     /// An offer from the SFU to an existing peer; reply with the answer.
-    RemoteOffer { id: u64, sdp: String, reply: oneshot::Sender<anyhow::Result<String>> },
+    RemoteOffer {
+        id: u64,
+        sdp: String,
+        reply: oneshot::Sender<anyhow::Result<String>>,
+    },
     /// A trickled candidate from the SFU.
     RemoteCandidate { id: u64, candidate: String },
     /// Current counters.
-    Snapshot { reply: oneshot::Sender<(Counters, usize)> },
+    Snapshot {
+        reply: oneshot::Sender<(Counters, usize)>,
+    },
     /// Forget the latency histogram (start of the measured window).
     ResetHistograms,
     /// Close every peer and stop.
@@ -76,14 +92,22 @@ pub struct MediaThread {
 
 impl MediaThread {
     /// Starts a media thread sending `assets`.
-    pub fn start(index: usize, assets: Arc<Assets>, bind: std::net::IpAddr) -> anyhow::Result<MediaThread> {
+    pub fn start(
+        index: usize,
+        assets: Arc<Assets>,
+        bind: std::net::IpAddr,
+    ) -> anyhow::Result<MediaThread> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (commands, inbox) = channel();
         let thread = std::thread::Builder::new()
             .name(format!("load-media-{index}"))
             .spawn(move || Loop::new(poll, inbox, assets, bind).run())?;
-        Ok(MediaThread { commands, waker, thread: Some(thread) })
+        Ok(MediaThread {
+            commands,
+            waker,
+            thread: Some(thread),
+        })
     }
 
     /// Sends a command.
@@ -147,7 +171,12 @@ struct Loop {
 }
 
 impl Loop {
-    fn new(poll: Poll, inbox: Receiver<Command>, assets: Arc<Assets>, bind: std::net::IpAddr) -> Loop {
+    fn new(
+        poll: Poll,
+        inbox: Receiver<Command>,
+        assets: Arc<Assets>,
+        bind: std::net::IpAddr,
+    ) -> Loop {
         Loop {
             poll,
             inbox,
@@ -165,8 +194,13 @@ impl Loop {
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();
-            let timeout = self.timers.peek().map(|Reverse((at, _, _))| at.saturating_duration_since(now));
-            let timeout = timeout.unwrap_or(Duration::from_millis(50)).min(Duration::from_millis(50));
+            let timeout = self
+                .timers
+                .peek()
+                .map(|Reverse((at, _, _))| at.saturating_duration_since(now));
+            let timeout = timeout
+                .unwrap_or(Duration::from_millis(50))
+                .min(Duration::from_millis(50));
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != ErrorKind::Interrupted {
                     eprintln!("load media thread: poll failed: {e}");
@@ -191,17 +225,31 @@ impl Loop {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Offer { id, publish, joined_at, reply } => {
+            Command::Offer {
+                id,
+                publish,
+                joined_at,
+                reply,
+            } => {
                 let _ = reply.send(self.new_offerer(id, publish, joined_at));
             }
-            Command::Answer { id, sdp, joined_at, reply } => {
-                let result = self.new_peer(id, joined_at).and_then(|slot| self.accept_offer(slot, &sdp));
+            Command::Answer {
+                id,
+                sdp,
+                joined_at,
+                reply,
+            } => {
+                let result = self
+                    .new_peer(id, joined_at)
+                    .and_then(|slot| self.accept_offer(slot, &sdp));
                 let _ = reply.send(result);
             }
             Command::RemoteAnswer { id, sdp } => {
                 if let Some(&slot) = self.by_id.get(&id) {
                     if let Some(peer) = self.peers[slot].as_mut() {
-                        if let (Some(pending), Ok(answer)) = (peer.pending.take(), SdpAnswer::from_sdp_string(&sdp)) {
+                        if let (Some(pending), Ok(answer)) =
+                            (peer.pending.take(), SdpAnswer::from_sdp_string(&sdp))
+                        {
                             if let Err(e) = peer.rtc.sdp_api().accept_answer(pending, answer) {
                                 eprintln!("peer {id}: answer refused: {e}");
                             }
@@ -219,7 +267,10 @@ impl Loop {
             }
             Command::RemoteCandidate { id, candidate } => {
                 if let Some(&slot) = self.by_id.get(&id) {
-                    if let (Some(peer), Ok(c)) = (self.peers[slot].as_mut(), Candidate::from_sdp_string(candidate.trim_start_matches("a="))) {
+                    if let (Some(peer), Ok(c)) = (
+                        self.peers[slot].as_mut(),
+                        Candidate::from_sdp_string(candidate.trim_start_matches("a=")),
+                    ) {
                         peer.rtc.add_remote_candidate(c);
                     }
                     self.drain(slot);
@@ -249,11 +300,17 @@ impl Loop {
         std_socket.set_nonblocking(true)?;
         let addr = std_socket.local_addr()?;
         let mut socket = mio::net::UdpSocket::from_std(std_socket);
-        let slot = self.peers.iter().position(Option::is_none).unwrap_or_else(|| {
-            self.peers.push(None);
-            self.peers.len() - 1
-        });
-        self.poll.registry().register(&mut socket, Token(slot), Interest::READABLE)?;
+        let slot = self
+            .peers
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or_else(|| {
+                self.peers.push(None);
+                self.peers.len() - 1
+            });
+        self.poll
+            .registry()
+            .register(&mut socket, Token(slot), Interest::READABLE)?;
         let mut rtc = Rtc::builder()
             .set_rtp_mode(true)
             .clear_codecs()
@@ -277,12 +334,21 @@ impl Loop {
         Ok(slot)
     }
 
-    fn new_offerer(&mut self, id: u64, publish: Publish, joined_at: Instant) -> anyhow::Result<String> {
+    fn new_offerer(
+        &mut self,
+        id: u64,
+        publish: Publish,
+        joined_at: Instant,
+    ) -> anyhow::Result<String> {
         let slot = self.new_peer(id, joined_at)?;
         let peer = self.peers[slot].as_mut().expect("just made");
         let mut change = peer.rtc.sdp_api();
-        let audio = publish.audio.then(|| change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
-        let video = publish.video.then(|| change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+        let audio = publish
+            .audio
+            .then(|| change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+        let video = publish
+            .video
+            .then(|| change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
         let Some((offer, pending)) = change.apply() else {
             anyhow::bail!("nothing to offer");
         };
@@ -299,7 +365,9 @@ impl Loop {
     }
 
     fn accept_offer(&mut self, slot: usize, sdp: &str) -> anyhow::Result<String> {
-        let peer = self.peers[slot].as_mut().ok_or_else(|| anyhow::anyhow!("peer gone"))?;
+        let peer = self.peers[slot]
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("peer gone"))?;
         let offer = SdpOffer::from_sdp_string(sdp)?;
         let answer = peer.rtc.sdp_api().accept_offer(offer)?;
         let sdp = answer.to_sdp_string();
@@ -309,7 +377,9 @@ impl Loop {
 
     fn read(&mut self, slot: usize) {
         loop {
-            let Some(peer) = self.peers.get_mut(slot).and_then(Option::as_mut) else { return };
+            let Some(peer) = self.peers.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
             let (n, source) = match peer.socket.recv_from(&mut self.buf) {
                 Ok(r) => r,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -325,7 +395,9 @@ impl Loop {
 
     fn drain(&mut self, slot: usize) {
         loop {
-            let Some(peer) = self.peers.get_mut(slot).and_then(Option::as_mut) else { return };
+            let Some(peer) = self.peers.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
             let output = match peer.rtc.poll_output() {
                 Ok(o) => o,
                 Err(e) => {
@@ -352,7 +424,9 @@ impl Loop {
 
     fn event(&mut self, slot: usize, event: Event) {
         let now = Instant::now();
-        let Some(peer) = self.peers.get_mut(slot).and_then(Option::as_mut) else { return };
+        let Some(peer) = self.peers.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
         match event {
             Event::Connected => {
                 peer.connected = true;
@@ -382,17 +456,37 @@ impl Loop {
                 let at = packet.timestamp.saturating_duration_since(epoch());
                 self.counters.received += 1;
                 self.counters.received_bytes += payload.len() as u64;
-                self.counters.latency.record(at.saturating_sub(Duration::from_nanos(sent)));
+                self.counters
+                    .latency
+                    .record(at.saturating_sub(Duration::from_nanos(sent)));
                 let ssrc = packet.header.ssrc;
-                let video = !peer.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid()).and_then(|m| peer.rtc.media(m)).is_some_and(|m| m.kind() == MediaKind::Audio);
-                let stream = peer.streams.entry(ssrc).or_insert(RecvStream { video, first: index, max: index, got_keyframe: false });
+                let video = !peer
+                    .rtc
+                    .direct_api()
+                    .stream_rx(&ssrc)
+                    .map(|s| s.mid())
+                    .and_then(|m| peer.rtc.media(m))
+                    .is_some_and(|m| m.kind() == MediaKind::Audio);
+                let stream = peer.streams.entry(ssrc).or_insert(RecvStream {
+                    video,
+                    first: index,
+                    max: index,
+                    got_keyframe: false,
+                });
                 if index.wrapping_sub(stream.max) < u32::MAX / 2 {
                     stream.max = index;
                 }
                 // A VP8 keyframe: descriptor with S set, then a frame tag whose low bit is 0.
-                if stream.video && !stream.got_keyframe && payload.len() > 1 && payload[0] & 0x10 != 0 && payload[1] & 1 == 0 {
+                if stream.video
+                    && !stream.got_keyframe
+                    && payload.len() > 1
+                    && payload[0] & 0x10 != 0
+                    && payload[1] & 1 == 0
+                {
                     stream.got_keyframe = true;
-                    self.counters.first_frame.record(packet.timestamp.saturating_duration_since(peer.joined_at));
+                    self.counters
+                        .first_frame
+                        .record(packet.timestamp.saturating_duration_since(peer.joined_at));
                 }
             }
             _ => {}
@@ -408,7 +502,9 @@ impl Loop {
             self.timers.pop();
             match timer {
                 Timer::Rtc => {
-                    let Some(peer) = self.peers.get_mut(slot).and_then(Option::as_mut) else { continue };
+                    let Some(peer) = self.peers.get_mut(slot).and_then(Option::as_mut) else {
+                        continue;
+                    };
                     if peer.next_timeout != Some(at) {
                         continue;
                     }
@@ -418,11 +514,13 @@ impl Loop {
                 }
                 Timer::Audio => {
                     self.send_frame(slot, false, now);
-                    self.timers.push(Reverse((at + AUDIO_INTERVAL, slot, Timer::Audio)));
+                    self.timers
+                        .push(Reverse((at + AUDIO_INTERVAL, slot, Timer::Audio)));
                 }
                 Timer::Video => {
                     self.send_frame(slot, true, now);
-                    self.timers.push(Reverse((at + VIDEO_INTERVAL, slot, Timer::Video)));
+                    self.timers
+                        .push(Reverse((at + VIDEO_INTERVAL, slot, Timer::Video)));
                 }
             }
         }
@@ -430,16 +528,33 @@ impl Loop {
 
     fn send_frame(&mut self, slot: usize, video: bool, now: Instant) {
         let assets = self.assets.clone();
-        let Some(peer) = self.peers.get_mut(slot).and_then(Option::as_mut) else { return };
-        let Some(publisher) = peer.publisher.as_mut() else { return };
+        let Some(peer) = self.peers.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(publisher) = peer.publisher.as_mut() else {
+            return;
+        };
         let frames = if video { &assets.video } else { &assets.audio };
         let wants_keyframe = video && std::mem::take(&mut publisher.wants_keyframe);
-        let Some((mid, seq, frame_index, packet_index)) = (if video { publisher.video.as_mut() } else { publisher.audio.as_mut() }) else {
+        let Some((mid, seq, frame_index, packet_index)) = (if video {
+            publisher.video.as_mut()
+        } else {
+            publisher.audio.as_mut()
+        }) else {
             return;
         };
         let codec = if video { Codec::Vp8 } else { Codec::Opus };
-        let negotiated = peer.rtc.media(*mid).map(|m| m.remote_pts().to_vec()).unwrap_or_default();
-        let Some(pt): Option<Pt> = peer.rtc.codec_config().find(|p| p.spec().codec == codec && negotiated.contains(&p.pt())).map(|p| p.pt()) else {
+        let negotiated = peer
+            .rtc
+            .media(*mid)
+            .map(|m| m.remote_pts().to_vec())
+            .unwrap_or_default();
+        let Some(pt): Option<Pt> = peer
+            .rtc
+            .codec_config()
+            .find(|p| p.spec().codec == codec && negotiated.contains(&p.pt()))
+            .map(|p| p.pt())
+        else {
             return;
         };
         if wants_keyframe {
@@ -463,8 +578,14 @@ impl Loop {
             let seq_no: SeqNo = (*seq).into();
             *seq += 1;
             let mut direct = peer.rtc.direct_api();
-            let Some(stream) = direct.stream_tx_by_mid(mid, None) else { return };
-            stream.write_rtp(RtpWrite::new(pt, seq_no, rtp_time, now, payload).marker(packet.marker || !video).nackable(video));
+            let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
+                return;
+            };
+            stream.write_rtp(
+                RtpWrite::new(pt, seq_no, rtp_time, now, payload)
+                    .marker(packet.marker || !video)
+                    .nackable(video),
+            );
             written += 1;
         }
         self.counters.sent += written;

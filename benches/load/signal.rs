@@ -21,7 +21,10 @@ pub fn next_peer_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-async fn ask<T>(media: &MediaThread, make: impl FnOnce(oneshot::Sender<anyhow::Result<T>>) -> Command) -> anyhow::Result<T> {
+async fn ask<T>(
+    media: &MediaThread,
+    make: impl FnOnce(oneshot::Sender<anyhow::Result<T>>) -> Command,
+) -> anyhow::Result<T> {
     let (reply, answer) = oneshot::channel();
     media.send(make(reply));
     answer.await.context("media thread stopped")?
@@ -39,7 +42,10 @@ pub async fn vchat_participant(
     let joined_at = Instant::now();
     let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str()).await?;
     let (mut tx, mut rx) = ws.split();
-    tx.send(Message::text(json!({"type": "join", "token": token}).to_string())).await?;
+    tx.send(Message::text(
+        json!({"type": "join", "token": token}).to_string(),
+    ))
+    .await?;
     let id = next_peer_id();
     let mut offered = false;
     loop {
@@ -81,7 +87,14 @@ fn text_of(m: &Value, key: &str) -> String {
 
 /// A WebSocket session with janus: requests by transaction, events by handle.
 pub struct Janus {
-    tx: Mutex<futures_util::stream::SplitSink<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, Message>>,
+    tx: Mutex<
+        futures_util::stream::SplitSink<
+            tokio_tungstenite::WebSocketStream<
+                tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+            >,
+            Message,
+        >,
+    >,
     pending: Arc<std::sync::Mutex<HashMap<String, oneshot::Sender<Value>>>>,
     session: AtomicU64,
     next_tx: AtomicU64,
@@ -90,24 +103,35 @@ pub struct Janus {
 impl Janus {
     /// Connects and creates a session. Events that answer no request go to the returned
     /// receiver.
-    pub async fn connect(url: &str) -> anyhow::Result<(Arc<Janus>, mpsc::UnboundedReceiver<Value>)> {
+    pub async fn connect(
+        url: &str,
+    ) -> anyhow::Result<(Arc<Janus>, mpsc::UnboundedReceiver<Value>)> {
         let mut request = url.into_client_request()?;
-        request.headers_mut().insert("Sec-WebSocket-Protocol", "janus-protocol".parse()?);
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", "janus-protocol".parse()?);
         let (ws, _) = tokio_tungstenite::connect_async(request).await?;
         let (tx, mut rx) = ws.split();
-        let pending: Arc<std::sync::Mutex<HashMap<String, oneshot::Sender<Value>>>> = Default::default();
+        let pending: Arc<std::sync::Mutex<HashMap<String, oneshot::Sender<Value>>>> =
+            Default::default();
         let (events_tx, events) = mpsc::unbounded_channel();
         {
             let pending = pending.clone();
             tokio::spawn(async move {
                 while let Some(Ok(message)) = rx.next().await {
-                    let Message::Text(text) = message else { continue };
-                    let Ok(m) = serde_json::from_str::<Value>(&text) else { continue };
+                    let Message::Text(text) = message else {
+                        continue;
+                    };
+                    let Ok(m) = serde_json::from_str::<Value>(&text) else {
+                        continue;
+                    };
                     // "ack" only says a plugin message arrived; its answer comes later.
                     if m["janus"] == "ack" {
                         continue;
                     }
-                    let waiter = m["transaction"].as_str().and_then(|t| pending.lock().ok()?.remove(t));
+                    let waiter = m["transaction"]
+                        .as_str()
+                        .and_then(|t| pending.lock().ok()?.remove(t));
                     match waiter {
                         Some(waiter) => {
                             let _ = waiter.send(m);
@@ -119,9 +143,17 @@ impl Janus {
                 }
             });
         }
-        let janus = Arc::new(Janus { tx: Mutex::new(tx), pending, session: AtomicU64::new(0), next_tx: AtomicU64::new(1) });
+        let janus = Arc::new(Janus {
+            tx: Mutex::new(tx),
+            pending,
+            session: AtomicU64::new(0),
+            next_tx: AtomicU64::new(1),
+        });
         let created = janus.request(json!({"janus": "create"})).await?;
-        janus.session.store(created["data"]["id"].as_u64().context("session id")?, Ordering::Relaxed);
+        janus.session.store(
+            created["data"]["id"].as_u64().context("session id")?,
+            Ordering::Relaxed,
+        );
         {
             // Janus drops sessions silent for 60 s.
             let janus = Arc::downgrade(&janus);
@@ -143,7 +175,11 @@ impl Janus {
         if session != 0 {
             body["session_id"] = json!(session);
         }
-        self.tx.lock().await.send(Message::text(body.to_string())).await?;
+        self.tx
+            .lock()
+            .await
+            .send(Message::text(body.to_string()))
+            .await?;
         Ok(transaction)
     }
 
@@ -151,14 +187,23 @@ impl Janus {
     pub async fn request(&self, mut body: Value) -> anyhow::Result<Value> {
         let transaction = format!("t{}", self.next_tx.fetch_add(1, Ordering::Relaxed));
         let (waiter, answer) = oneshot::channel();
-        self.pending.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.insert(transaction.clone(), waiter);
+        self.pending
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .insert(transaction.clone(), waiter);
         body["transaction"] = json!(transaction);
         let session = self.session.load(Ordering::Relaxed);
         if session != 0 {
             body["session_id"] = json!(session);
         }
-        self.tx.lock().await.send(Message::text(body.to_string())).await?;
-        let answer = tokio::time::timeout(Duration::from_secs(20), answer).await.context("janus did not answer")??;
+        self.tx
+            .lock()
+            .await
+            .send(Message::text(body.to_string()))
+            .await?;
+        let answer = tokio::time::timeout(Duration::from_secs(20), answer)
+            .await
+            .context("janus did not answer")??;
         if answer["janus"] == "error" || answer["plugindata"]["data"]["error"].is_string() {
             bail!("janus refused {}: {answer}", body["body"]["request"]);
         }
@@ -167,12 +212,19 @@ impl Janus {
 
     /// Attaches a videoroom handle.
     pub async fn attach(&self) -> anyhow::Result<u64> {
-        let attached = self.request(json!({"janus": "attach", "plugin": "janus.plugin.videoroom"})).await?;
+        let attached = self
+            .request(json!({"janus": "attach", "plugin": "janus.plugin.videoroom"}))
+            .await?;
         attached["data"]["id"].as_u64().context("handle id")
     }
 
     /// A videoroom request on `handle`, with an optional JSEP.
-    pub async fn message(&self, handle: u64, body: Value, jsep: Option<Value>) -> anyhow::Result<Value> {
+    pub async fn message(
+        &self,
+        handle: u64,
+        body: Value,
+        jsep: Option<Value>,
+    ) -> anyhow::Result<Value> {
         let mut m = json!({"janus": "message", "handle_id": handle, "body": body});
         if let Some(jsep) = jsep {
             m["jsep"] = jsep;
@@ -182,7 +234,10 @@ impl Janus {
 
     /// Tells janus we have no more candidates (they are all in our SDP).
     pub async fn trickle_done(&self, handle: u64) -> anyhow::Result<()> {
-        self.send(json!({"janus": "trickle", "handle_id": handle, "candidate": {"completed": true}})).await?;
+        self.send(
+            json!({"janus": "trickle", "handle_id": handle, "candidate": {"completed": true}}),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -219,13 +274,28 @@ pub async fn janus_participant(
     let (janus, mut events) = Janus::connect(&url).await?;
     let publisher = janus.attach().await?;
     let joined = janus
-        .message(publisher, json!({"request": "join", "ptype": "publisher", "room": room, "display": name}), None)
+        .message(
+            publisher,
+            json!({"request": "join", "ptype": "publisher", "room": room, "display": name}),
+            None,
+        )
         .await?;
     let data = &joined["plugindata"]["data"];
-    let mut feeds: Vec<u64> = data["publishers"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_u64()).collect();
+    let mut feeds: Vec<u64> = data["publishers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["id"].as_u64())
+        .collect();
 
     let pub_id = next_peer_id();
-    let offer = ask(&media, |reply| Command::Offer { id: pub_id, publish, joined_at, reply }).await?;
+    let offer = ask(&media, |reply| Command::Offer {
+        id: pub_id,
+        publish,
+        joined_at,
+        reply,
+    })
+    .await?;
     let configured = janus
         .message(
             publisher,
@@ -233,12 +303,29 @@ pub async fn janus_participant(
             Some(json!({"type": "offer", "sdp": offer})),
         )
         .await?;
-    let answer = configured["jsep"]["sdp"].as_str().context("janus answered without SDP")?;
+    let answer = configured["jsep"]["sdp"]
+        .as_str()
+        .context("janus answered without SDP")?;
     if std::env::var_os("VCHAT_LOAD_DEBUG").is_some() {
-        eprintln!("janus answer candidates: {:?}", answer.lines().filter(|l| l.contains("candidate")).collect::<Vec<_>>());
-        eprintln!("our offer candidates: {:?}", offer.lines().filter(|l| l.contains("candidate")).collect::<Vec<_>>());
+        eprintln!(
+            "janus answer candidates: {:?}",
+            answer
+                .lines()
+                .filter(|l| l.contains("candidate"))
+                .collect::<Vec<_>>()
+        );
+        eprintln!(
+            "our offer candidates: {:?}",
+            offer
+                .lines()
+                .filter(|l| l.contains("candidate"))
+                .collect::<Vec<_>>()
+        );
     }
-    media.send(Command::RemoteAnswer { id: pub_id, sdp: answer.to_string() });
+    media.send(Command::RemoteAnswer {
+        id: pub_id,
+        sdp: answer.to_string(),
+    });
     janus.trickle_done(publisher).await?;
 
     let mut handles: HashMap<u64, u64> = HashMap::new(); // janus handle -> peer id
@@ -254,11 +341,26 @@ pub async fn janus_participant(
             let attached = janus
                 .message(handle, json!({"request": "join", "ptype": "subscriber", "room": room, "streams": [{"feed": feed}]}), None)
                 .await?;
-            let offer = attached["jsep"]["sdp"].as_str().context("janus offered no SDP")?.to_string();
+            let offer = attached["jsep"]["sdp"]
+                .as_str()
+                .context("janus offered no SDP")?
+                .to_string();
             let id = next_peer_id();
             handles.insert(handle, id);
-            let answer = ask(&media, |reply| Command::Answer { id, sdp: offer, joined_at, reply }).await?;
-            janus.message(handle, json!({"request": "start", "room": room}), Some(json!({"type": "answer", "sdp": answer}))).await?;
+            let answer = ask(&media, |reply| Command::Answer {
+                id,
+                sdp: offer,
+                joined_at,
+                reply,
+            })
+            .await?;
+            janus
+                .message(
+                    handle,
+                    json!({"request": "start", "room": room}),
+                    Some(json!({"type": "answer", "sdp": answer})),
+                )
+                .await?;
             janus.trickle_done(handle).await?;
         }
         tokio::select! {

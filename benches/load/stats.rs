@@ -13,7 +13,12 @@ pub struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { fine: vec![0; 1000], mid: vec![0; 10_000], coarse: vec![0; 10_000], count: 0 }
+        Histogram {
+            fine: vec![0; 1000],
+            mid: vec![0; 10_000],
+            coarse: vec![0; 10_000],
+            count: 0,
+        }
     }
 }
 

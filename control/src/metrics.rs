@@ -21,6 +21,9 @@ pub struct Metrics {
     rtp_forwarded: IntCounter,
     forward_drops: IntCounter,
     send_drops: IntCounter,
+    send_syscalls: IntCounter,
+    wakeups: IntCounter,
+    timer_fires: IntCounter,
     unknown_source: IntCounter,
     channel_messages: IntCounter,
     peer_panics: IntCounter,
@@ -101,6 +104,18 @@ impl Metrics {
             send_drops: counter(
                 "vchat_sfu_send_drops_total",
                 "Datagrams the kernel did not take (send buffer full or unreachable).",
+            ),
+            send_syscalls: counter(
+                "vchat_sfu_send_syscalls_total",
+                "Send syscalls (fewer than datagrams when GSO coalesces a frame's packets).",
+            ),
+            wakeups: counter(
+                "vchat_sfu_wakeups_total",
+                "Times media workers woke up (I/O, commands, timers).",
+            ),
+            timer_fires: counter(
+                "vchat_sfu_timer_fires_total",
+                "Timer passes over peers (str0m timeouts).",
             ),
             unknown_source: counter(
                 "vchat_sfu_unknown_source_packets_total",
@@ -217,6 +232,9 @@ impl Metrics {
         self.rtp_forwarded.inc_by(s.rtp_forwarded);
         self.forward_drops.inc_by(s.forward_drops);
         self.send_drops.inc_by(s.send_drops);
+        self.send_syscalls.inc_by(s.send_syscalls);
+        self.wakeups.inc_by(s.wakeups);
+        self.timer_fires.inc_by(s.timer_fires);
         self.unknown_source.inc_by(s.unknown_source);
         self.channel_messages.inc_by(s.channel_messages);
         self.peer_panics.inc_by(s.peer_panics);

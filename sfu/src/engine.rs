@@ -36,6 +36,10 @@ use crate::peer::{OfferOutcome, OutState, Peer};
 use crate::relay;
 use crate::slab::{Key, Slab};
 
+/// How late a peer's timer may run. Within this time a packet from the peer usually
+/// arrives, and str0m handles the due timer (NACK checks, TWCC feedback) in that
+/// packet's pass for free; only peers that stay silent get a pass of their own.
+const TIMER_SLACK: Duration = Duration::from_millis(10);
 /// How often peers are checked for connect and reachability deadlines.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 /// Most output one `Rtc` may produce while closing before we stop draining it.
@@ -118,6 +122,10 @@ pub struct Engine {
     work: VecDeque<Work>,
     stats: WorkerStats,
     events: EventSink,
+    /// Subscribers with forwarded packets waiting for a timeout pass.
+    dirty: Vec<Key>,
+    /// The latest time an entry point was given.
+    now: Instant,
     next_housekeeping: Option<Instant>,
     shutting_down: bool,
 }
@@ -155,6 +163,8 @@ impl Engine {
                 ..WorkerStats::default()
             },
             events,
+            dirty: Vec::new(),
+            now: Instant::now(),
             next_housekeeping: None,
             shutting_down: false,
         }
@@ -185,11 +195,17 @@ impl Engine {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if !self.dirty.is_empty() {
+            self.flush_dirty();
+        }
         self.transmits.pop_front()
     }
 
     /// When the engine next needs [`Engine::handle_timeout`].
     pub fn poll_timeout(&mut self) -> Option<Instant> {
+        if !self.dirty.is_empty() {
+            return Some(self.now);
+        }
         // Drop stale timer entries so the head is a real deadline.
         while let Some(Reverse((at, key))) = self.timers.peek().copied() {
             if self.scheduled(key) == Some(at) {
@@ -197,7 +213,7 @@ impl Engine {
             }
             self.timers.pop();
         }
-        let next_rtc = self.timers.peek().map(|Reverse((at, _))| *at);
+        let next_rtc = self.timers.peek().map(|Reverse((at, _))| *at + TIMER_SLACK);
         match (next_rtc, self.next_housekeeping) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -211,6 +227,7 @@ impl Engine {
 
     /// Applies a command from the control plane.
     pub fn handle_command(&mut self, now: Instant, command: Command) {
+        self.now = now;
         match command {
             Command::Join {
                 session,
@@ -285,6 +302,7 @@ impl Engine {
 
     /// Takes one datagram that arrived on the media socket from `source`.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
+        self.now = now;
         self.stats.packets_in += 1;
         self.stats.bytes_in += datagram.len() as u64;
         let Some(key) = self.demux.lookup(source, datagram) else {
@@ -306,8 +324,10 @@ impl Engine {
 
     /// Lets time pass: str0m timers, deadlines, housekeeping.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        self.flush_dirty();
         while let Some(Reverse((at, key))) = self.timers.peek().copied() {
-            if at > now {
+            if at + TIMER_SLACK > now {
                 break;
             }
             self.timers.pop();
@@ -317,6 +337,7 @@ impl Engine {
             if let Some(peer) = self.peers.get_mut(key) {
                 peer.next_timeout = None;
             }
+            self.stats.timer_fires += 1;
             self.with_peer(key, now, |peer| {
                 if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
                     tracing::debug!(participant = %peer.info.id, "timeout handling failed: {e}");
@@ -725,23 +746,44 @@ impl Engine {
             .marker(packet.header.marker)
             .ext_vals(ext_vals.clone())
             .nackable(nackable);
-            let written = self.with_peer(sub_key, now, |sub| {
+            // Written now, sent when the batch ends (see `flush_dirty`): the packets of a
+            // frame to one subscriber leave together, in one timeout pass and, where the
+            // kernel allows, one GSO send.
+            let written = catch_unwind(AssertUnwindSafe(|| {
                 let mut direct = sub.rtc.direct_api();
                 let Some(stream) = direct.stream_tx_by_mid(out_mid, None) else {
                     return false;
                 };
                 stream.write_rtp(write);
-                // str0m releases queued packets as time passes; passing `now` sends this
-                // one in the drain that follows, not a timer tick later.
-                let _ = sub.rtc.handle_input(Input::Timeout(now));
                 true
-            });
-            if written == Some(true) {
-                self.stats.rtp_forwarded += 1;
-            } else {
-                self.stats.forward_drops += 1;
+            }));
+            match written {
+                Ok(true) => {
+                    self.stats.rtp_forwarded += 1;
+                    if !sub.dirty {
+                        sub.dirty = true;
+                        self.dirty.push(sub_key);
+                    }
+                }
+                Ok(false) => self.stats.forward_drops += 1,
+                Err(_) => self.peer_panicked(sub_key, now),
             }
         }
+    }
+
+    /// Releases what forwarding wrote to subscribers: one timeout pass and drain per
+    /// subscriber touched since the last flush.
+    fn flush_dirty(&mut self) {
+        let now = self.now;
+        while let Some(key) = self.dirty.pop() {
+            self.with_peer(key, now, |peer| {
+                peer.dirty = false;
+                // str0m releases queued packets as time passes; passing `now` sends them
+                // in the drain that follows, not a timer tick later.
+                let _ = peer.rtc.handle_input(Input::Timeout(now));
+            });
+        }
+        self.run_work(now);
     }
 
     fn track_added(&mut self, publisher: Key, mid: Mid, kind: TrackKind, now: Instant) {

@@ -277,6 +277,12 @@ pub struct WorkerStats {
     pub forward_drops: u64,
     /// Datagrams the kernel would not take (send buffer full) or refused.
     pub send_drops: u64,
+    /// Send syscalls made (below `packets_out` when GSO coalesces).
+    pub send_syscalls: u64,
+    /// Times the worker woke up (I/O, commands or timers).
+    pub wakeups: u64,
+    /// Timer passes over peers (str0m timeouts).
+    pub timer_fires: u64,
     /// Datagrams from addresses that belong to no peer.
     pub unknown_source: u64,
     /// Data-channel messages relayed (counted once per receiver).
@@ -295,6 +301,9 @@ impl WorkerStats {
         self.rtp_forwarded += other.rtp_forwarded;
         self.forward_drops += other.forward_drops;
         self.send_drops += other.send_drops;
+        self.send_syscalls += other.send_syscalls;
+        self.wakeups += other.wakeups;
+        self.timer_fires += other.timer_fires;
         self.unknown_source += other.unknown_source;
         self.channel_messages += other.channel_messages;
         self.peer_panics += other.peer_panics;

@@ -34,6 +34,8 @@ pub(crate) struct Peer {
     pub(crate) addrs: Vec<SocketAddr>,
     /// Where the last datagram went; a new address is learnt only when this changes.
     pub(crate) last_destination: Option<SocketAddr>,
+    /// Forwarded packets were written and wait for a timeout pass.
+    pub(crate) dirty: bool,
     /// When str0m wants `Input::Timeout` next, if that is in the engine's timer heap.
     pub(crate) next_timeout: Option<Instant>,
     pub(crate) created: Instant,
@@ -132,6 +134,7 @@ impl Peer {
             ufrag,
             addrs: Vec::new(),
             last_destination: None,
+            dirty: false,
             next_timeout: None,
             created: now,
             connected: false,

@@ -96,14 +96,16 @@ fn run(
     let mut sent = WorkerStats::default();
     let mut next_stats = Instant::now() + STATS_INTERVAL;
     let mut more_to_read = false;
+    let mut out = Vec::with_capacity(256);
     loop {
         let timeout = if more_to_read {
             Duration::ZERO
         } else {
+            let now = Instant::now();
             let wake_at = engine
                 .poll_timeout()
                 .map_or(next_stats, |t| t.min(next_stats));
-            wake_at.saturating_duration_since(Instant::now())
+            wake_at.saturating_duration_since(now)
         };
         if let Err(e) = poll.poll(&mut ready, Some(timeout))
             && e.kind() != io::ErrorKind::Interrupted
@@ -112,6 +114,7 @@ fn run(
             break;
         }
 
+        sent.wakeups += 1;
         let now = Instant::now();
         loop {
             match inbox.try_recv() {
@@ -124,16 +127,12 @@ fn run(
                 }
             }
         }
-        flush(&mut engine, &io, &mut sent);
 
         more_to_read = false;
         for turn in 0..BATCHES_PER_TURN {
             let now = Instant::now();
             match io.recv_batch(|source, datagram| engine.handle_datagram(now, source, datagram)) {
-                Ok(_) => {
-                    flush(&mut engine, &io, &mut sent);
-                    more_to_read = turn == BATCHES_PER_TURN - 1;
-                }
+                Ok(_) => more_to_read = turn == BATCHES_PER_TURN - 1,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -145,7 +144,9 @@ fn run(
         }
 
         engine.handle_timeout(Instant::now());
-        flush(&mut engine, &io, &mut sent);
+        // One send pass per wake-up: the most GSO coalescing, and each receiver (a
+        // browser's socket) is woken once per burst rather than once per packet.
+        flush(&mut engine, &mut io, &mut out, &mut sent);
 
         let now = Instant::now();
         if now >= next_stats || engine.is_stopped() {
@@ -161,21 +162,21 @@ fn run(
     }
 }
 
-fn flush(engine: &mut Engine, io: &UdpIo, sent: &mut WorkerStats) {
+fn flush(
+    engine: &mut Engine,
+    io: &mut UdpIo,
+    out: &mut Vec<(SocketAddr, Vec<u8>)>,
+    stats: &mut WorkerStats,
+) {
     while let Some(transmit) = engine.poll_transmit() {
-        match io.send(transmit.destination, &transmit.contents) {
-            Ok(()) => {
-                sent.packets_out += 1;
-                sent.bytes_out += transmit.contents.len() as u64;
-            }
-            Err(e) => {
-                // UDP may drop; a full send buffer or an unreachable browser is one more
-                // lost packet, which NACK and keyframe requests repair.
-                sent.send_drops += 1;
-                if e.kind() != io::ErrorKind::WouldBlock {
-                    tracing::debug!(destination = %transmit.destination, "media send: {e}");
-                }
-            }
-        }
+        out.push((transmit.destination, Vec::from(transmit.contents)));
     }
+    if out.is_empty() {
+        return;
+    }
+    let sent = io.send_all(out);
+    stats.packets_out += sent.datagrams;
+    stats.bytes_out += sent.bytes;
+    stats.send_drops += sent.dropped;
+    stats.send_syscalls += sent.syscalls;
 }
