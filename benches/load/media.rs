@@ -201,11 +201,11 @@ impl Loop {
             let timeout = timeout
                 .unwrap_or(Duration::from_millis(50))
                 .min(Duration::from_millis(50));
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
-                if e.kind() != ErrorKind::Interrupted {
-                    eprintln!("load media thread: poll failed: {e}");
-                    return;
-                }
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+                && e.kind() != ErrorKind::Interrupted
+            {
+                eprintln!("load media thread: poll failed: {e}");
+                return;
             }
             loop {
                 match self.inbox.try_recv() {
@@ -246,14 +246,12 @@ impl Loop {
             }
             Command::RemoteAnswer { id, sdp } => {
                 if let Some(&slot) = self.by_id.get(&id) {
-                    if let Some(peer) = self.peers[slot].as_mut() {
-                        if let (Some(pending), Ok(answer)) =
+                    if let Some(peer) = self.peers[slot].as_mut()
+                        && let (Some(pending), Ok(answer)) =
                             (peer.pending.take(), SdpAnswer::from_sdp_string(&sdp))
-                        {
-                            if let Err(e) = peer.rtc.sdp_api().accept_answer(pending, answer) {
-                                eprintln!("peer {id}: answer refused: {e}");
-                            }
-                        }
+                        && let Err(e) = peer.rtc.sdp_api().accept_answer(pending, answer)
+                    {
+                        eprintln!("peer {id}: answer refused: {e}");
                     }
                     self.drain(slot);
                 }

@@ -70,13 +70,8 @@ impl Default for EngineLimits {
     }
 }
 
-// Packets travel in the queue by value: boxing the big variant would allocate per packet.
-#[allow(clippy::large_enum_variant)]
+/// Work between peers that must not run inside another peer's drain.
 enum Work {
-    Rtp {
-        from: Key,
-        packet: RtpPacket,
-    },
     TrackAdded {
         publisher: Key,
         mid: Mid,
@@ -539,7 +534,9 @@ impl Engine {
             return;
         };
         match event {
-            Event::RtpPacket(packet) => self.work.push_back(Work::Rtp { from: key, packet }),
+            // Forwarding only writes to subscribers (they are flushed after the batch), so
+            // it can run right here instead of queueing a 400-byte packet.
+            Event::RtpPacket(packet) => self.forward(key, packet, now),
             Event::Connected => {
                 peer.connected = true;
                 tracing::info!(participant = %peer.info.id, room = %peer.room, "media connected");
@@ -639,7 +636,6 @@ impl Engine {
     fn run_work(&mut self, now: Instant) {
         while let Some(work) = self.work.pop_front() {
             match work {
-                Work::Rtp { from, packet } => self.forward(from, packet, now),
                 Work::TrackAdded {
                     publisher,
                     mid,
@@ -682,7 +678,7 @@ impl Engine {
         };
         let source_mid = publisher.tracks_in[track].mid;
         let nackable = publisher.tracks_in[track].kind == TrackKind::Video;
-        let wallclock = capture_wallclock(publisher, &packet);
+        let wallclock = capture_wallclock(publisher, track, &packet);
         // Only the extensions that describe the media itself travel on; transport ones
         // (TWCC, abs-send-time, mid) belong to each hop.
         let ext_vals = ExtensionValues {
@@ -998,28 +994,46 @@ fn track_kind(kind: MediaKind) -> TrackKind {
 /// The publisher's sender reports tie its RTP clock to its wall clock, the same for
 /// its audio and video; passing that on (rather than our arrival time) keeps lip sync
 /// at the subscriber. The first report anchors the publisher's clock to ours; before
-/// any report, arrival time stands in.
-fn capture_wallclock(publisher: &mut Peer, packet: &RtpPacket) -> Instant {
+/// any report, arrival time stands in. Wall-clock arithmetic happens once per report,
+/// not per packet: each track caches where its latest report falls on our clock.
+fn capture_wallclock(publisher: &mut Peer, track: usize, packet: &RtpPacket) -> Instant {
     let Some(info) = packet.last_sender_info else {
         return packet.timestamp;
     };
-    let since_report = packet.time.as_seconds() - info.rtp_time.as_seconds();
-    let captured = if since_report >= 0.0 {
-        info.ntp_time
-            .checked_add(Duration::from_secs_f64(since_report))
+    let (rtp_secs, base) = match publisher.tracks_in[track].sr_mapping {
+        Some((ntp, rtp_secs, base)) if ntp == info.ntp_time => (rtp_secs, base),
+        _ => {
+            let rtp_secs = info.rtp_time.as_seconds();
+            let since_report = packet.time.as_seconds() - rtp_secs;
+            let (anchor_ntp, anchor_instant) = *publisher.ntp_anchor.get_or_insert_with(|| {
+                // This packet's capture time on the publisher's clock is our arrival.
+                let captured = shift_system(info.ntp_time, since_report).unwrap_or(info.ntp_time);
+                (captured, packet.timestamp)
+            });
+            let base = match info.ntp_time.duration_since(anchor_ntp) {
+                Ok(ahead) => anchor_instant.checked_add(ahead),
+                Err(behind) => anchor_instant.checked_sub(behind.duration()),
+            };
+            let Some(base) = base else {
+                return packet.timestamp;
+            };
+            publisher.tracks_in[track].sr_mapping = Some((info.ntp_time, rtp_secs, base));
+            (rtp_secs, base)
+        }
+    };
+    let since_report = packet.time.as_seconds() - rtp_secs;
+    let wallclock = if since_report >= 0.0 {
+        base.checked_add(Duration::from_secs_f64(since_report))
     } else {
-        info.ntp_time
-            .checked_sub(Duration::from_secs_f64(-since_report))
+        base.checked_sub(Duration::from_secs_f64(-since_report))
     };
-    let Some(captured) = captured else {
-        return packet.timestamp;
-    };
-    let (anchor_sys, anchor_instant) = *publisher
-        .ntp_anchor
-        .get_or_insert((captured, packet.timestamp));
-    match captured.duration_since(anchor_sys) {
-        Ok(ahead) => anchor_instant.checked_add(ahead),
-        Err(behind) => anchor_instant.checked_sub(behind.duration()),
+    wallclock.unwrap_or(packet.timestamp)
+}
+
+fn shift_system(t: std::time::SystemTime, secs: f64) -> Option<std::time::SystemTime> {
+    if secs >= 0.0 {
+        t.checked_add(Duration::from_secs_f64(secs))
+    } else {
+        t.checked_sub(Duration::from_secs_f64(-secs))
     }
-    .unwrap_or(packet.timestamp)
 }

@@ -60,28 +60,26 @@ impl UdpIo {
         self.socket.local_addr()
     }
 
-    /// Reads one batch and hands each datagram to `each`. Returns how many datagrams
-    /// were read; `Err(WouldBlock)` when there were none.
+    /// Reads one batch and hands each datagram to `each`. Returns whether the batch was
+    /// full (more may be waiting); `Err(WouldBlock)` when there was nothing.
     pub(crate) fn recv_batch(
         &mut self,
         mut each: impl FnMut(SocketAddr, &[u8]),
-    ) -> io::Result<usize> {
+    ) -> io::Result<bool> {
         let mut chunks = self.storage.chunks_mut(BUFFER);
         let mut iovs: [IoSliceMut<'_>; BATCH] =
             std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
         let n = self
             .state
             .recv((&self.socket).into(), &mut iovs, &mut self.metas)?;
-        let mut datagrams = 0;
         for (meta, iov) in self.metas[..n].iter().zip(iovs.iter()) {
             let received = &iov[..meta.len.min(iov.len())];
             // With GRO one buffer holds several datagrams of `stride` bytes each.
             for datagram in received.chunks(meta.stride.max(1)) {
                 each(meta.addr, datagram);
-                datagrams += 1;
             }
         }
-        Ok(datagrams)
+        Ok(n == BATCH)
     }
 
     /// Sends every datagram of `out` (and empties it), coalescing runs to one

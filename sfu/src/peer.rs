@@ -63,6 +63,9 @@ pub(crate) struct TrackIn {
     pub(crate) params: Vec<PayloadParams>,
     /// Peers that receive this track.
     pub(crate) subscribers: Vec<Key>,
+    /// The latest sender report: its NTP time, its RTP time in seconds, and where that
+    /// NTP time falls on our clock.
+    pub(crate) sr_mapping: Option<(std::time::SystemTime, f64, Instant)>,
     last_keyframe_request: Option<Instant>,
 }
 
@@ -402,6 +405,7 @@ impl Peer {
             ssrc: None,
             params: Vec::new(),
             subscribers: Vec::new(),
+            sr_mapping: None,
             last_keyframe_request: None,
         });
         true

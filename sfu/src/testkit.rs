@@ -432,7 +432,7 @@ impl TestNet {
             return false;
         }
         self.rtp_counter += 1;
-        self.rtp_counter % every == 0
+        self.rtp_counter.is_multiple_of(every)
     }
 
     fn handle_signals(&mut self, i: usize) -> bool {

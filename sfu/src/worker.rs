@@ -132,7 +132,10 @@ fn run(
         for turn in 0..BATCHES_PER_TURN {
             let now = Instant::now();
             match io.recv_batch(|source, datagram| engine.handle_datagram(now, source, datagram)) {
-                Ok(_) => more_to_read = turn == BATCHES_PER_TURN - 1,
+                // A short batch drained the socket: no need for another syscall to hear
+                // "would block" (edge-triggered epoll reports anything that comes later).
+                Ok(false) => break,
+                Ok(true) => more_to_read = turn == BATCHES_PER_TURN - 1,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {

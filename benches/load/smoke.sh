@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# A few seconds of the load generator against `vchat serve`, so the rig cannot rot:
+# CI runs it (from .ci/test) on debug builds. The full comparison is compare.sh.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+target=${CARGO_TARGET_DIR:-$HOME/.cache/vchat-target}/${PROFILE:-debug}
+work=$(mktemp -d /tmp/vchat-smoke.XXXXXX)
+cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+NO_COLOR=1 VCHAT_MEDIA_PORT=0 VCHAT_MEDIA_WORKERS=1 "$target/vchat" serve --http 127.0.0.1:0 --data "$work/data" > "$work/vchat.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+  url=$(grep -o 'vchat is serving; open http://[0-9.:]*' "$work/vchat.log" | sed 's/.*open //' || true)
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+[ -n "$url" ] || { cat "$work/vchat.log"; echo "vchat did not start"; exit 1; }
+
+"$target/vchat-load" --url "$url" --api-token-file "$work/data/api-token" --rooms 2 \
+  --ramp 1 --settle 2 --duration 3 --pid "$pid" --out "$work/run.json" > /dev/null
+python3 - "$work/run.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"smoke: {r['connected_peers']} peers, {r['forwarded_pps']:.0f} packets/s forwarded, "
+      f"loss {100*r['loss']:.2f}%, p99 {r['latency_p99_us']/1000:.1f} ms, first frame p50 {r['first_frame_ms_p50']:.0f} ms, "
+      f"SFU {r['sfu_cpu_us_per_forwarded_packet']:.0f} us CPU/packet (debug build)")
+assert r["connected_peers"] == 4, "every peer connected"
+assert r["forwarded_pps"] > 300, "media flows"
+assert r["loss"] < 0.02, "little loss"
+assert r["first_frames"] == 4, "every subscriber got a keyframe"
+PY
+kill -TERM "$pid"
+wait "$pid"
+echo "smoke: vchat stopped cleanly"
