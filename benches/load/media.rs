@@ -347,6 +347,10 @@ impl Loop {
         let video = publish
             .video
             .then(|| change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+        if !publish.audio && !publish.video {
+            // A viewer offers what a browser would: its data channel.
+            change.add_channel("vchat".into());
+        }
         let Some((offer, pending)) = change.apply() else {
             anyhow::bail!("nothing to offer");
         };

@@ -289,44 +289,31 @@ pub async fn janus_participant(
         .collect();
 
     let pub_id = next_peer_id();
-    let offer = ask(&media, |reply| Command::Offer {
-        id: pub_id,
-        publish,
-        joined_at,
-        reply,
-    })
-    .await?;
-    let configured = janus
-        .message(
-            publisher,
-            json!({"request": "publish", "audio": publish.audio, "video": publish.video}),
-            Some(json!({"type": "offer", "sdp": offer})),
-        )
+    let publishing = publish.audio || publish.video;
+    if publishing {
+        let offer = ask(&media, |reply| Command::Offer {
+            id: pub_id,
+            publish,
+            joined_at,
+            reply,
+        })
         .await?;
-    let answer = configured["jsep"]["sdp"]
-        .as_str()
-        .context("janus answered without SDP")?;
-    if std::env::var_os("VCHAT_LOAD_DEBUG").is_some() {
-        eprintln!(
-            "janus answer candidates: {:?}",
-            answer
-                .lines()
-                .filter(|l| l.contains("candidate"))
-                .collect::<Vec<_>>()
-        );
-        eprintln!(
-            "our offer candidates: {:?}",
-            offer
-                .lines()
-                .filter(|l| l.contains("candidate"))
-                .collect::<Vec<_>>()
-        );
+        let configured = janus
+            .message(
+                publisher,
+                json!({"request": "publish", "audio": publish.audio, "video": publish.video}),
+                Some(json!({"type": "offer", "sdp": offer})),
+            )
+            .await?;
+        let answer = configured["jsep"]["sdp"]
+            .as_str()
+            .context("janus answered without SDP")?;
+        media.send(Command::RemoteAnswer {
+            id: pub_id,
+            sdp: answer.to_string(),
+        });
+        janus.trickle_done(publisher).await?;
     }
-    media.send(Command::RemoteAnswer {
-        id: pub_id,
-        sdp: answer.to_string(),
-    });
-    janus.trickle_done(publisher).await?;
 
     let mut handles: HashMap<u64, u64> = HashMap::new(); // janus handle -> peer id
     handles.insert(publisher, pub_id);

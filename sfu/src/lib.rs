@@ -42,6 +42,12 @@ pub mod relay;
 mod slab;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+
+/// The batched UDP I/O of the workers, for benchmarks.
+#[cfg(feature = "testkit")]
+pub mod bench_net {
+    pub use crate::net::{Sent, UdpIo};
+}
 mod worker;
 
 use std::net::SocketAddr;

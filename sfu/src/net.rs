@@ -13,7 +13,8 @@ pub(crate) const BATCH: usize = 32;
 /// Room for one receive buffer: a GRO train of datagrams from one sender, or one datagram.
 const BUFFER: usize = 64 * 1024;
 
-pub(crate) struct UdpIo {
+/// A worker's media socket.
+pub struct UdpIo {
     socket: mio::net::UdpSocket,
     state: UdpSocketState,
     storage: Vec<u8>,
@@ -24,15 +25,20 @@ pub(crate) struct UdpIo {
 
 /// What a send pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Sent {
-    pub(crate) datagrams: u64,
-    pub(crate) bytes: u64,
-    pub(crate) syscalls: u64,
-    pub(crate) dropped: u64,
+pub struct Sent {
+    /// Datagrams sent.
+    pub datagrams: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Syscalls made.
+    pub syscalls: u64,
+    /// Datagrams the kernel refused.
+    pub dropped: u64,
 }
 
 impl UdpIo {
-    pub(crate) fn new(socket: UdpSocket, buffer_bytes: usize) -> io::Result<UdpIo> {
+    /// Wraps a bound socket, with kernel buffers of `buffer_bytes`.
+    pub fn new(socket: UdpSocket, buffer_bytes: usize) -> io::Result<UdpIo> {
         socket.set_nonblocking(true)?;
         let state = UdpSocketState::new((&socket).into())?;
         // Bursts of video from many publishers arrive together; the default buffers
@@ -85,7 +91,7 @@ impl UdpIo {
     /// Sends every datagram of `out` (and empties it), coalescing runs to one
     /// destination into UDP GSO sends: a frame's packets to one subscriber cost one
     /// syscall instead of one each.
-    pub(crate) fn send_all<D: AsRef<[u8]>>(&mut self, out: &mut Vec<(SocketAddr, D)>) -> Sent {
+    pub fn send_all<D: AsRef<[u8]>>(&mut self, out: &mut Vec<(SocketAddr, D)>) -> Sent {
         let mut sent = Sent::default();
         // Stable: the order of packets to each destination is kept.
         out.sort_by_key(|(destination, _)| *destination);

@@ -19,6 +19,10 @@ use crate::slab::Key;
 
 /// An unanswered offer of ours is dropped after this long and made again.
 const OFFER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most packets of one outgoing video stream kept for retransmission.
+const RTX_CACHE_PACKETS: usize = 512;
+/// How long packets are kept for retransmission.
+const RTX_CACHE_AGE: Duration = Duration::from_secs(1);
 /// Keyframe requests to one publisher track are sent at most this often.
 const KEYFRAME_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -216,6 +220,14 @@ impl Peer {
         for track in &mut self.tracks_out {
             if let OutState::Negotiating(mid) = track.state {
                 track.state = OutState::Open(mid);
+                if track.kind == TrackKind::Video {
+                    if let Some(stream) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                        // What a NACK can still ask for. str0m keeps 3 s by default: with the
+                        // payloads and per-packet state that is about 1 MB per video
+                        // stream. One second covers round trips to well past 500 ms.
+                        stream.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(0.15));
+                    }
+                }
             }
         }
         tracing::debug!(participant = %self.info.id, "offer answered");
