@@ -110,6 +110,9 @@ struct Participant {
     room: usize,
     name: String,
     publish: Publish,
+    /// Joins after every publisher of its room, so its wait for the first frame is the
+    /// SFU's doing alone (not the others' joining).
+    measure_first_frame: bool,
 }
 
 fn participants(args: &Args) -> Vec<Participant> {
@@ -158,10 +161,17 @@ fn participants(args: &Args) -> Vec<Participant> {
                     video: false,
                 }
             };
+            let last_to_join = if publishers < count {
+                i >= publishers
+            } else {
+                i == count - 1
+            };
+            let measure_first_frame = args.shape != Shape::Audio && last_to_join;
             out.push(Participant {
                 room,
                 name: format!("r{room}p{i}"),
                 publish,
+                measure_first_frame,
             });
         }
     }
@@ -229,6 +239,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                         tokens[i].clone(),
                         media,
                         publish,
+                        p.measure_first_frame,
                         stop,
                     ))
                 }
@@ -238,6 +249,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     name.clone(),
                     media,
                     publish,
+                    p.measure_first_frame,
                     stop,
                 )),
             };

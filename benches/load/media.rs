@@ -53,14 +53,14 @@ pub enum Command {
     Offer {
         id: u64,
         publish: Publish,
-        joined_at: Instant,
+        joined_at: Option<Instant>,
         reply: oneshot::Sender<anyhow::Result<String>>,
     },
     /// Make a peer that answers `sdp` (a janus subscriber); reply with its answer.
     Answer {
         id: u64,
         sdp: String,
-        joined_at: Instant,
+        joined_at: Option<Instant>,
         reply: oneshot::Sender<anyhow::Result<String>>,
     },
     /// The SFU's answer to a peer's offer.
@@ -153,7 +153,8 @@ struct Peer {
     pending: Option<SdpPendingOffer>,
     publisher: Option<Publisher>,
     streams: HashMap<Ssrc, RecvStream>,
-    joined_at: Instant,
+    /// When its participant started joining, if its join → first frame time counts.
+    joined_at: Option<Instant>,
     connected: bool,
     next_timeout: Option<Instant>,
 }
@@ -293,7 +294,7 @@ impl Loop {
         }
     }
 
-    fn new_peer(&mut self, id: u64, joined_at: Instant) -> anyhow::Result<usize> {
+    fn new_peer(&mut self, id: u64, joined_at: Option<Instant>) -> anyhow::Result<usize> {
         let std_socket = std::net::UdpSocket::bind((self.bind, 0))?;
         std_socket.set_nonblocking(true)?;
         let addr = std_socket.local_addr()?;
@@ -336,7 +337,7 @@ impl Loop {
         &mut self,
         id: u64,
         publish: Publish,
-        joined_at: Instant,
+        joined_at: Option<Instant>,
     ) -> anyhow::Result<String> {
         let slot = self.new_peer(id, joined_at)?;
         let peer = self.peers[slot].as_mut().expect("just made");
@@ -486,9 +487,11 @@ impl Loop {
                     && payload[1] & 1 == 0
                 {
                     stream.got_keyframe = true;
-                    self.counters
-                        .first_frame
-                        .record(packet.timestamp.saturating_duration_since(peer.joined_at));
+                    if let Some(joined_at) = peer.joined_at {
+                        self.counters
+                            .first_frame
+                            .record(packet.timestamp.saturating_duration_since(joined_at));
+                    }
                 }
             }
             _ => {}

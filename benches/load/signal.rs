@@ -37,9 +37,10 @@ pub async fn vchat_participant(
     token: String,
     media: Arc<MediaThread>,
     publish: Publish,
+    measure_first_frame: bool,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let joined_at = Instant::now();
+    let joined_at = measure_first_frame.then(Instant::now);
     let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str()).await?;
     let (mut tx, mut rx) = ws.split();
     tx.send(Message::text(
@@ -268,9 +269,10 @@ pub async fn janus_participant(
     name: String,
     media: Arc<MediaThread>,
     publish: Publish,
+    measure_first_frame: bool,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let joined_at = Instant::now();
+    let joined_at = measure_first_frame.then(Instant::now);
     let (janus, mut events) = Janus::connect(&url).await?;
     let publisher = janus.attach().await?;
     let joined = janus

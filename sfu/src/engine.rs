@@ -34,6 +34,7 @@ use crate::message::{
 };
 use crate::peer::{OfferOutcome, OutState, Peer};
 use crate::relay;
+use crate::sdp;
 use crate::slab::{Key, Slab};
 
 /// How late a peer's timer may run. Within this time a packet from the peer usually
@@ -245,6 +246,30 @@ impl Engine {
                     let outcome = self.with_peer(key, now, |peer| peer.accept_offer(&sdp));
                     match outcome {
                         Some(OfferOutcome::Answered) => {
+                            // str0m announces media only once DTLS is up; the SDP says now
+                            // which tracks the browser sends, so subscribers negotiate them
+                            // while this peer is still connecting.
+                            for (mid, kind, sending) in sdp::browser_tracks(&sdp) {
+                                let Some(peer) = self.peers.get_mut(key) else {
+                                    break;
+                                };
+                                let known = peer.tracks_in.iter().any(|t| t.mid == mid);
+                                if sending
+                                    && !peer.is_own_out_mid(mid)
+                                    && peer.add_track_in(mid, kind)
+                                {
+                                    self.work.push_back(Work::TrackAdded {
+                                        publisher: key,
+                                        mid,
+                                        kind,
+                                    });
+                                } else if !sending && known {
+                                    self.work.push_back(Work::TrackRemoved {
+                                        publisher: key,
+                                        mid,
+                                    });
+                                }
+                            }
                             self.work.push_back(Work::Negotiate { peer: key })
                         }
                         Some(OfferOutcome::IgnoredForGlare) => {
@@ -310,8 +335,12 @@ impl Engine {
         self.with_peer(key, now, |peer| {
             // An error here is about this one datagram (a bad DTLS record, say); the
             // connection goes on, and if it is really broken, ICE or DTLS time out.
-            if let Err(e) = peer.rtc.handle_input(Input::Receive(now, receive)) {
-                tracing::debug!(participant = %peer.info.id, "datagram refused: {e}");
+            match peer.rtc.handle_input(Input::Receive(now, receive)) {
+                // The receive ran a timeout pass at `now`: forwarded packets waiting for
+                // this peer go out in the drain that follows, so it needs no pass of its
+                // own at the end of the batch.
+                Ok(()) => peer.dirty = false,
+                Err(e) => tracing::debug!(participant = %peer.info.id, "datagram refused: {e}"),
             }
         });
         self.run_work(now);
@@ -490,22 +519,26 @@ impl Engine {
 
     /// Polls a peer's `Rtc` until it only has a timeout left.
     fn drain(&mut self, key: Key, now: Instant) {
+        // One guard for the whole drain rather than one per `poll_output`: the outputs
+        // are large enums, and moving each through a closure's result costs a copy.
+        if catch_unwind(AssertUnwindSafe(|| self.drain_unguarded(key, now))).is_err() {
+            self.peer_panicked(key, now);
+        }
+    }
+
+    fn drain_unguarded(&mut self, key: Key, now: Instant) {
         loop {
             let Some(peer) = self.peers.get_mut(key) else {
                 return;
             };
-            let output = match catch_unwind(AssertUnwindSafe(|| peer.rtc.poll_output())) {
-                Ok(Ok(output)) => output,
-                Ok(Err(e)) => {
+            let output = match peer.rtc.poll_output() {
+                Ok(output) => output,
+                Err(e) => {
                     tracing::info!(participant = %peer.info.id, "connection failed: {e}");
                     self.work.push_back(Work::Remove {
                         peer: key,
                         reason: LeaveReason::Failed,
                     });
-                    return;
-                }
-                Err(_) => {
-                    self.peer_panicked(key, now);
                     return;
                 }
             };
@@ -676,6 +709,7 @@ impl Engine {
             self.stats.forward_drops += 1;
             return;
         };
+        publisher.keyframe_due(track, now);
         let source_mid = publisher.tracks_in[track].mid;
         let nackable = publisher.tracks_in[track].kind == TrackKind::Video;
         let wallclock = capture_wallclock(publisher, track, &packet);
@@ -772,6 +806,9 @@ impl Engine {
     fn flush_dirty(&mut self) {
         let now = self.now;
         while let Some(key) = self.dirty.pop() {
+            if !self.peers.get(key).is_some_and(|p| p.dirty) {
+                continue; // released by a later receive in the same batch
+            }
             self.with_peer(key, now, |peer| {
                 peer.dirty = false;
                 // str0m releases queued packets as time passes; passing `now` sends them

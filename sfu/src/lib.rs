@@ -39,6 +39,7 @@ mod message;
 mod net;
 mod peer;
 pub mod relay;
+mod sdp;
 mod slab;
 #[cfg(feature = "testkit")]
 pub mod testkit;

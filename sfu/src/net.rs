@@ -14,6 +14,7 @@ pub(crate) const BATCH: usize = 32;
 const BUFFER: usize = 64 * 1024;
 
 /// A worker's media socket.
+#[cfg_attr(not(feature = "testkit"), allow(unreachable_pub))]
 pub struct UdpIo {
     socket: mio::net::UdpSocket,
     state: UdpSocketState,
@@ -25,6 +26,7 @@ pub struct UdpIo {
 
 /// What a send pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "testkit"), allow(unreachable_pub))]
 pub struct Sent {
     /// Datagrams sent.
     pub datagrams: u64,
@@ -38,6 +40,7 @@ pub struct Sent {
 
 impl UdpIo {
     /// Wraps a bound socket, with kernel buffers of `buffer_bytes`.
+    #[cfg_attr(not(feature = "testkit"), allow(unreachable_pub))]
     pub fn new(socket: UdpSocket, buffer_bytes: usize) -> io::Result<UdpIo> {
         socket.set_nonblocking(true)?;
         let state = UdpSocketState::new((&socket).into())?;
@@ -91,6 +94,7 @@ impl UdpIo {
     /// Sends every datagram of `out` (and empties it), coalescing runs to one
     /// destination into UDP GSO sends: a frame's packets to one subscriber cost one
     /// syscall instead of one each.
+    #[cfg_attr(not(feature = "testkit"), allow(unreachable_pub))]
     pub fn send_all<D: AsRef<[u8]>>(&mut self, out: &mut Vec<(SocketAddr, D)>) -> Sent {
         let mut sent = Sent::default();
         // Stable: the order of packets to each destination is kept.

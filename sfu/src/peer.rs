@@ -23,8 +23,9 @@ const OFFER_TIMEOUT: Duration = Duration::from_secs(10);
 const RTX_CACHE_PACKETS: usize = 512;
 /// How long packets are kept for retransmission.
 const RTX_CACHE_AGE: Duration = Duration::from_secs(1);
-/// Keyframe requests to one publisher track are sent at most this often.
-const KEYFRAME_INTERVAL: Duration = Duration::from_millis(250);
+/// Keyframe requests to one publisher track are sent at most this often (a burst of
+/// subscribers costs the publisher a few keyframes, not one each).
+const KEYFRAME_INTERVAL: Duration = Duration::from_millis(100);
 
 pub(crate) struct Peer {
     pub(crate) key: Key,
@@ -67,6 +68,8 @@ pub(crate) struct TrackIn {
     pub(crate) params: Vec<PayloadParams>,
     /// Peers that receive this track.
     pub(crate) subscribers: Vec<Key>,
+    /// A keyframe request held back by the interval, to send when it is over.
+    keyframe_deferred: Option<KeyframeRequestKind>,
     /// The latest sender report: its NTP time, its RTP time in seconds, and where that
     /// NTP time falls on our clock.
     pub(crate) sr_mapping: Option<(std::time::SystemTime, f64, Instant)>,
@@ -220,13 +223,13 @@ impl Peer {
         for track in &mut self.tracks_out {
             if let OutState::Negotiating(mid) = track.state {
                 track.state = OutState::Open(mid);
-                if track.kind == TrackKind::Video {
-                    if let Some(stream) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
-                        // What a NACK can still ask for. str0m keeps 3 s by default: with the
-                        // payloads and per-packet state that is about 1 MB per video
-                        // stream. One second covers round trips to well past 500 ms.
-                        stream.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(0.15));
-                    }
+                // What a NACK can still ask for. str0m keeps 3 s by default: with the
+                // payloads and per-packet state that is about 1 MB per video stream. One
+                // second covers round trips to well past 500 ms.
+                if track.kind == TrackKind::Video
+                    && let Some(stream) = self.rtc.direct_api().stream_tx_by_mid(mid, None)
+                {
+                    stream.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(0.15));
                 }
             }
         }
@@ -387,7 +390,7 @@ impl Peer {
         self.tracks_out.iter().any(|t| t.state.mid() == Some(mid))
     }
 
-    /// Asks the browser for a keyframe on a track it publishes, at most every 250 ms.
+    /// Asks the browser for a keyframe on a track it publishes, at most every 100 ms.
     pub(crate) fn request_keyframe(&mut self, mid: Mid, kind: KeyframeRequestKind, now: Instant) {
         let Some(track) = self.tracks_in.iter_mut().find(|t| t.mid == mid) else {
             return;
@@ -399,11 +402,30 @@ impl Peer {
             .last_keyframe_request
             .is_some_and(|t| now.duration_since(t) < KEYFRAME_INTERVAL)
         {
+            // Too soon after the last one, which may have come before this subscriber
+            // could decode anything: ask again when the interval is over, or it waits for
+            // the publisher's next natural keyframe (a second or more).
+            track.keyframe_deferred = Some(kind);
             return;
         }
         track.last_keyframe_request = Some(now);
+        track.keyframe_deferred = None;
         if let Some(stream) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
             stream.request_keyframe(kind);
+        }
+    }
+
+    /// Sends a deferred keyframe request of published track `index` once its interval
+    /// is over. Cheap enough to call for every packet of the track.
+    pub(crate) fn keyframe_due(&mut self, index: usize, now: Instant) {
+        let track = &self.tracks_in[index];
+        let (Some(kind), Some(last)) = (track.keyframe_deferred, track.last_keyframe_request)
+        else {
+            return;
+        };
+        if now.duration_since(last) >= KEYFRAME_INTERVAL {
+            let mid = track.mid;
+            self.request_keyframe(mid, kind, now);
         }
     }
 
@@ -418,6 +440,7 @@ impl Peer {
             params: Vec::new(),
             subscribers: Vec::new(),
             sr_mapping: None,
+            keyframe_deferred: None,
             last_keyframe_request: None,
         });
         true
