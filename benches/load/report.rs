@@ -29,6 +29,8 @@ struct Args {
 /// Capacity criteria of the issue: loss under 0.5 %, p99 added latency under 5 ms.
 const MAX_LOSS: f64 = 0.005;
 const MAX_P99_US: f64 = 5000.0;
+/// The p99 chart stops here: past it an SFU is overloaded and the rest is queueing.
+const P99_CLIP_MS: f64 = 20.0;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -84,6 +86,7 @@ fn main() -> anyhow::Result<()> {
     // one core would carry at that cost per packet.
     let mut charts_cpu = Vec::new();
     let mut charts_p99 = Vec::new();
+    let mut charts_util = Vec::new();
     for target in ["vchat", "janus"] {
         let mut sweep = of("capacity", target);
         sweep.sort_by(|a, b| a["rooms"].as_u64().cmp(&b["rooms"].as_u64()));
@@ -114,28 +117,28 @@ fn main() -> anyhow::Result<()> {
             format!("{target}_sweep_generator_limited"),
             json!(generator_limited),
         );
+        let point = |r: &&Value, key: &str, scale: f64, clip: f64| -> Option<(f64, f64)> {
+            Some((r["rooms"].as_f64()?, (r[key].as_f64()? * scale).min(clip)))
+        };
         charts_cpu.push(Series {
             name: target.into(),
             points: sweep
                 .iter()
-                .filter_map(|r| {
-                    Some((
-                        r["forwarded_pps"].as_f64()? / 1000.0,
-                        r["sfu_cpu_us_per_forwarded_packet"].as_f64()?,
-                    ))
-                })
+                .filter_map(|r| point(r, "sfu_cpu_us_per_forwarded_packet", 1.0, f64::MAX))
                 .collect(),
         });
         charts_p99.push(Series {
             name: target.into(),
             points: sweep
                 .iter()
-                .filter_map(|r| {
-                    Some((
-                        r["forwarded_pps"].as_f64()? / 1000.0,
-                        r["latency_p99_us"].as_f64()? / 1000.0,
-                    ))
-                })
+                .filter_map(|r| point(r, "latency_p99_us", 1e-3, P99_CLIP_MS))
+                .collect(),
+        });
+        charts_util.push(Series {
+            name: target.into(),
+            points: sweep
+                .iter()
+                .filter_map(|r| point(r, "sfu_cpu_util", 100.0, f64::MAX))
                 .collect(),
         });
     }
@@ -187,10 +190,19 @@ fn main() -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(&summary)?;
     std::fs::write(args.out.join("sfu-vs-janus.json"), format!("{text}\n"))?;
     std::fs::write(
+        args.out.join("sfu-cpu-util.svg"),
+        line_chart(
+            "SFU CPU, one core each, against 1:1 calls",
+            "1:1 calls",
+            "% of one core",
+            &charts_util,
+        ),
+    )?;
+    std::fs::write(
         args.out.join("sfu-cpu-per-packet.svg"),
         line_chart(
-            "CPU per forwarded packet, 1:1 calls (one core each)",
-            "forwarded packets/s (thousands)",
+            "CPU per forwarded packet against 1:1 calls",
+            "1:1 calls",
             "µs of SFU CPU per packet",
             &charts_cpu,
         ),
@@ -198,9 +210,9 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(
         args.out.join("sfu-latency-p99.svg"),
         line_chart(
-            "p99 added latency, 1:1 calls",
-            "forwarded packets/s (thousands)",
-            "p99 one-way latency (ms)",
+            "p99 one-way added latency (drawn up to 20 ms)",
+            "1:1 calls",
+            "p99 latency (ms)",
             &charts_p99,
         ),
     )?;
