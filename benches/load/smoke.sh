@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 target=${CARGO_TARGET_DIR:-$HOME/.cache/vchat-target}/${PROFILE:-debug}
 work=$(mktemp -d /tmp/vchat-smoke.XXXXXX)
-cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+cleanup() { if [ -n "${pid:-}" ]; then kill "$pid" 2>/dev/null || true; fi; rm -rf "$work"; }
 trap cleanup EXIT
 
 NO_COLOR=1 VCHAT_MEDIA_PORT=0 VCHAT_MEDIA_WORKERS=1 "$target/vchat" serve --http 127.0.0.1:0 --data "$work/data" > "$work/vchat.log" 2>&1 &
