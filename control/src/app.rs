@@ -16,6 +16,7 @@ use vchat_sfu::Sfu;
 use crate::auth::token::TokenSigner;
 use crate::config::{Config, Secret};
 use crate::metrics::Metrics;
+use crate::turn::TurnService;
 use crate::{api, web, ws};
 
 /// What every handler can reach.
@@ -32,6 +33,8 @@ pub struct App {
     pub api_token: Secret,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// The built-in TURN relay, unless `turn.enabled` is off.
+    pub turn: Option<TurnService>,
     /// Becomes `true` when the server starts draining.
     pub draining: watch::Receiver<bool>,
 }
@@ -79,7 +82,13 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(),
+        {
+            let mut text = app.metrics.render();
+            if let Some(turn) = &app.turn {
+                text.push_str(&turn.render_metrics());
+            }
+            text
+        },
     )
         .into_response()
 }

@@ -4,7 +4,8 @@
 //! - [`server`]: start and graceful stop of the whole server;
 //! - [`app`]: shared state and the composed axum router;
 //! - [`api`]: the REST API; [`ws`]: the signaling WebSocket;
-//! - [`auth`]: join tokens and secrets; [`metrics`]: Prometheus; [`web`]: embedded pages.
+//! - [`auth`]: join tokens and secrets; [`metrics`]: Prometheus; [`web`]: embedded pages;
+//! - [`turn`]: the built-in TURN relay as the server runs it.
 
 #![forbid(unsafe_code)]
 
@@ -15,5 +16,6 @@ pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod server;
+pub mod turn;
 pub mod web;
 pub mod ws;

@@ -12,6 +12,7 @@ use vchat_sfu::Sfu;
 
 use crate::app::{App, router};
 use crate::auth::secrets;
+use crate::turn::TurnService;
 use crate::auth::token::TokenSigner;
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -27,6 +28,8 @@ pub struct Running {
     pub media_addrs: Vec<SocketAddr>,
     /// The data folder.
     pub data_dir: PathBuf,
+    /// The TURN relay's UDP, TCP and TLS listeners (none when off).
+    pub turn_addrs: (Option<SocketAddr>, Option<SocketAddr>, Option<SocketAddr>),
     app: Arc<App>,
     draining: watch::Sender<bool>,
     stop_http: watch::Sender<bool>,
@@ -72,6 +75,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         });
     }
 
+    let turn = if config.turn.enabled {
+        Some(TurnService::start(&config, &data_dir, &media_addrs, None)?)
+    } else {
+        None
+    };
+
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http))?;
@@ -83,6 +92,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         api_token,
         sfu,
         metrics,
+        turn,
         draining: draining_rx,
         public_base: config.public_base(http_addr),
         config,
@@ -94,9 +104,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             })
             .into_future(),
     );
+    let turn_addrs = app.turn.as_ref().map_or((None, None, None), TurnService::addrs);
     tracing::info!(
         http = %http_addr,
         media = ?media_addrs,
+        turn = ?turn_addrs,
         data = %data_dir.display(),
         "vchat is serving; open http://{http_addr}/"
     );
@@ -104,6 +116,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         http_addr,
         media_addrs,
         data_dir,
+        turn_addrs,
         app,
         draining,
         stop_http,
@@ -123,6 +136,11 @@ impl Running {
         let _ = self.draining.send(true);
         self.app.metrics.draining.set(1);
         let drain = Duration::from_secs(self.app.config.shutdown.drain_timeout_secs);
+        // The relay takes no new allocations from now; running ones (calls in
+        // progress) keep relaying until the drain deadline.
+        if let Some(turn) = &self.app.turn {
+            turn.drain(std::time::Instant::now() + drain);
+        }
         if !drain.is_zero() {
             tracing::info!(
                 "draining: new joins are refused; waiting up to {drain:?} for calls to end"
@@ -136,7 +154,13 @@ impl Running {
         }
         tracing::info!("closing calls");
         let app = self.app.clone();
-        tokio::task::spawn_blocking(move || app.sfu.shutdown()).await?;
+        tokio::task::spawn_blocking(move || {
+            app.sfu.shutdown();
+            if let Some(turn) = &app.turn {
+                turn.join();
+            }
+        })
+        .await?;
         // Sessions close their sockets as the SFU's goodbyes reach them.
         let deadline = tokio::time::Instant::now() + HTTP_CLOSE_GRACE;
         while self.app.metrics.signaling_sessions.get() > 0

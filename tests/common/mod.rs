@@ -58,7 +58,7 @@ pub struct TestServer {
     /// Bearer token of the REST API.
     pub api_token: String,
     running: Option<Running>,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl TestServer {
@@ -70,7 +70,16 @@ impl TestServer {
     /// Starts a server with these `VCHAT_*` settings on top.
     pub async fn start_with(settings: &[(&str, &str)]) -> anyhow::Result<TestServer> {
         let data = tempfile::tempdir()?;
-        let mut env = vec![("VCHAT_MEDIA_PORT".to_string(), "0".to_string())];
+        // Free ports for everything, so tests run side by side.
+        let mut env: Vec<(String, String)> = [
+            "VCHAT_MEDIA_PORT",
+            "VCHAT_TURN_UDP_PORT",
+            "VCHAT_TURN_TCP_PORT",
+            "VCHAT_TURN_TLS_PORT",
+        ]
+        .iter()
+        .map(|k| (k.to_string(), "0".to_string()))
+        .collect();
         env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let overrides = Overrides {
             http: Some("127.0.0.1:0".parse()?),
@@ -82,7 +91,7 @@ impl TestServer {
             base: format!("http://{}", running.http_addr),
             api_token: running.api_token().to_string(),
             running: Some(running),
-            _data: data,
+            data,
         })
     }
 
@@ -92,6 +101,16 @@ impl TestServer {
             .as_ref()
             .map(|r| r.media_addrs.clone())
             .unwrap_or_default()
+    }
+
+    /// The TURN relay's UDP, TCP and TLS listeners.
+    pub fn turn_addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>, Option<SocketAddr>) {
+        self.running.as_ref().map_or((None, None, None), |r| r.turn_addrs)
+    }
+
+    /// The data folder.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
     }
 
     /// Creates a room; returns the join tokens in the order of `names`.

@@ -28,7 +28,11 @@ export function vchatBinary() {
 export async function startServer(env = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'vchat-e2e-'));
   const child = spawn(vchatBinary(), ['serve', '--http', '127.0.0.1:0', '--data', dataDir], {
-    env: { ...process.env, NO_COLOR: '1', VCHAT_MEDIA_PORT: '0', VCHAT_LOG: 'info', ...env },
+    env: {
+      ...process.env, NO_COLOR: '1', VCHAT_LOG: 'info',
+      VCHAT_MEDIA_PORT: '0', VCHAT_TURN_UDP_PORT: '0', VCHAT_TURN_TCP_PORT: '0', VCHAT_TURN_TLS_PORT: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';

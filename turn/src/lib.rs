@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod driver;
 pub mod policy;
 pub mod proto;
 pub mod relay;

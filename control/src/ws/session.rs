@@ -278,7 +278,11 @@ async fn run(app: &Arc<App>, socket: WebSocket) -> (u16, &'static str) {
                 },
                 room: room.to_string(),
                 participants: participants.iter().map(Participant::from).collect(),
-                ice_servers: Vec::new(),
+                ice_servers: app
+                    .turn
+                    .as_ref()
+                    .map(|t| t.ice_servers(&participant.to_string()))
+                    .unwrap_or_default(),
             };
             if conn.send(app, &welcome).await.is_err() {
                 return (close::NORMAL, "closed by the browser");

@@ -91,7 +91,7 @@ impl<'a> Attr<'a> {
                 Attr::ErrorCode(code, std::str::from_utf8(reason).ok()?)
             }
             UNKNOWN_ATTRIBUTES => {
-                if value.len() % 2 != 0 {
+                if !value.len().is_multiple_of(2) {
                     return None;
                 }
                 Attr::UnknownAttributes(

@@ -1,7 +1,10 @@
 //! ChannelData messages (RFC 8656 §12.4): the relay's hot path, four bytes of header.
 
-/// The range of channel numbers clients may bind (RFC 8656 §12).
-pub const CHANNELS: std::ops::RangeInclusive<u16> = 0x4000..=0x4fff;
+/// The channel numbers clients may bind: RFC 5766's 0x4000–0x7FFF. RFC 8656 §12 narrows
+/// it to 0x4FFF, but RFC 5766 clients (coturn's own tools among them) still pick from
+/// the whole range, and ChannelData is told from STUN, DTLS and RTP by its first two
+/// bits either way.
+pub const CHANNELS: std::ops::RangeInclusive<u16> = 0x4000..=0x7fff;
 
 /// A ChannelData message: its channel and its application data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,9 +75,9 @@ mod tests {
             "shorter than its length"
         );
         assert_eq!(
-            ChannelData::parse(&[0x50, 0, 0, 0]),
+            ChannelData::parse(&[0x80, 0, 0, 0]),
             None,
-            "channel 0x5000 is out of range"
+            "channel 0x8000 is out of range"
         );
         assert_eq!(ChannelData::parse(&[0x3f, 0xff, 0, 0]), None);
     }

@@ -51,7 +51,7 @@ pub(super) fn verify_sha1(raw: &[u8], offset: usize, key: &[u8], value: &[u8]) -
 
 pub(super) fn verify_sha256(raw: &[u8], offset: usize, key: &[u8], value: &[u8]) -> bool {
     // RFC 8489 §14.6: at least 16 bytes, a multiple of 4, a prefix of the HMAC.
-    if value.len() < 16 || value.len() > 32 || value.len() % 4 != 0 {
+    if value.len() < 16 || value.len() > 32 || !value.len().is_multiple_of(4) {
         return false;
     }
     let (header, body) = covered(raw, offset, 4 + value.len());

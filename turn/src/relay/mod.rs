@@ -137,7 +137,9 @@ pub struct RelayConfig {
     pub total_quota: usize,
     /// Per-allocation cap in bytes per second (both directions together); 0 = none.
     pub max_bytes_per_second: u64,
-    /// 401/438 answers per second per source IP (and the burst allowed).
+    /// 401/438 answers per second per source IP (and the burst allowed): every one
+    /// over UDP (a spoofed source could aim them elsewhere), those for failed
+    /// credentials over TCP and TLS.
     pub challenges_per_second: (u32, u32),
 }
 
@@ -157,7 +159,7 @@ impl Default for RelayConfig {
             total_quota: 10_000,
             // 20 Mbit/s: a 1080p call with headroom.
             max_bytes_per_second: 2_500_000,
-            challenges_per_second: (20, 40),
+            challenges_per_second: (50, 100),
         }
     }
 }
@@ -264,6 +266,18 @@ impl Relay {
     /// Live allocations.
     pub fn allocation_count(&self) -> usize {
         self.by_client.len()
+    }
+
+    /// Whether `client` holds an allocation.
+    pub fn has_allocation(&self, client: Client) -> bool {
+        self.by_client.contains_key(&client)
+    }
+
+    /// A stream client's connection closed: its allocation goes with it (RFC 8656 §3.1).
+    pub fn close_client(&mut self, client: Client, ports: &mut dyn RelayPorts) {
+        if let Some(index) = self.by_client.get(&client).copied() {
+            self.remove(index, ports);
+        }
     }
 
     /// When [`Relay::handle_timeout`] wants to run next.
@@ -408,7 +422,7 @@ impl Relay {
             }
             _ => None,
         };
-        self.stats.to_peer(client.transport, cd.data.len());
+        self.stats.count_to_peer(client.transport, cd.data.len());
         Output::ToPeer {
             relay,
             peer,
@@ -457,7 +471,7 @@ impl Relay {
         if internal.is_some() {
             self.stats.internal_packets += 1;
         }
-        self.stats.to_peer(client.transport, data.len());
+        self.stats.count_to_peer(client.transport, data.len());
         Output::ToPeer {
             relay,
             peer,
@@ -513,7 +527,7 @@ impl Relay {
         if internal {
             self.stats.internal_packets += 1;
         }
-        self.stats.to_client(client.transport, bytes.len());
+        self.stats.count_to_client(client.transport, bytes.len());
         Output::ToClient { client, bytes: out }
     }
 
@@ -574,7 +588,7 @@ impl Relay {
         let has_integrity = message.raw_attr(attr::MESSAGE_INTEGRITY).is_some()
             || message.raw_attr(attr::MESSAGE_INTEGRITY_SHA256).is_some();
         if !has_integrity {
-            self.challenge(now, client, message, 401, "Unauthenticated", out);
+            self.challenge(now, client, message, 401, "Unauthenticated", false, out);
             return None;
         }
         let (Some(Attr::Username(username)), Some(Attr::Realm(_)), Some(Attr::Nonce(nonce))) = (
@@ -593,14 +607,14 @@ impl Relay {
         };
         let unix = self.unix(now);
         if self.nonces.check(nonce, unix, client.remote.ip()) != NonceCheck::Fresh {
-            self.challenge(now, client, message, 438, "Stale Nonce", out);
+            self.challenge(now, client, message, 438, "Stale Nonce", false, out);
             return None;
         }
         let key = match self.credentials.lookup(username, unix) {
             Lookup::Key(key) => key,
             Lookup::Expired | Lookup::Unknown => {
                 self.stats.auth_failures += 1;
-                self.challenge(now, client, message, 401, "Unauthenticated", out);
+                self.challenge(now, client, message, 401, "Unauthenticated", true, out);
                 return None;
             }
         };
@@ -614,7 +628,7 @@ impl Relay {
             older
         } else {
             self.stats.auth_failures += 1;
-            self.challenge(now, client, message, 401, "Unauthenticated", out);
+            self.challenge(now, client, message, 401, "Unauthenticated", true, out);
             return None;
         };
         let sha256 = message.raw_attr(attr::MESSAGE_INTEGRITY_SHA256).is_some();
@@ -633,11 +647,15 @@ impl Relay {
         message: &Message<'_>,
         code: u16,
         reason: &str,
+        failed: bool,
         out: &mut Vec<u8>,
     ) {
         out.clear();
         let ip = client.remote.ip();
-        if !self.limiter.allow(ip, self.millis(now)) {
+        // Over TCP and TLS the source cannot be spoofed, so a first challenge is no
+        // reflection risk; guesses (failed credentials) are limited everywhere.
+        let limited = failed || client.transport == Transport::Udp;
+        if limited && !self.limiter.allow(ip, self.millis(now)) {
             self.stats.challenges_suppressed += 1;
             return;
         }

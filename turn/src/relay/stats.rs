@@ -43,13 +43,13 @@ pub struct RelayStats {
 }
 
 impl RelayStats {
-    pub(crate) fn to_peer(&mut self, transport: Transport, bytes: usize) {
+    pub(crate) fn count_to_peer(&mut self, transport: Transport, bytes: usize) {
         let i = transport as usize;
         self.packets_to_peers[i] += 1;
         self.bytes_to_peers[i] += bytes as u64;
     }
 
-    pub(crate) fn to_client(&mut self, transport: Transport, bytes: usize) {
+    pub(crate) fn count_to_client(&mut self, transport: Transport, bytes: usize) {
         let i = transport as usize;
         self.packets_to_clients[i] += 1;
         self.bytes_to_clients[i] += bytes as u64;
