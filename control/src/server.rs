@@ -13,6 +13,7 @@ use vchat_sfu::Sfu;
 use crate::app::{App, router};
 use crate::auth::secrets;
 use crate::turn::TurnService;
+use crate::turn::bridge::{ToSfu, ToTurn};
 use crate::auth::token::TokenSigner;
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -76,7 +77,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
 
     let turn = if config.turn.enabled {
-        Some(TurnService::start(&config, &data_dir, &media_addrs, None)?)
+        // Relayed browsers reach the SFU in-process: no UDP hop between the two.
+        let to_sfu = Box::new(ToSfu::new(sfu.relay_inlets()));
+        let turn = TurnService::start(&config, &data_dir, &media_addrs, Some(to_sfu))?;
+        let inbox = turn.internal_inbox();
+        let (ip, ports) = (config.turn.relay_ip, config.turn.min_port..=config.turn.max_port);
+        sfu.attach_relay(|_| Box::new(ToTurn::new(ip, ports.clone(), inbox.clone())))
+            .context("cannot link the SFU to TURN")?;
+        Some(turn)
     } else {
         None
     };

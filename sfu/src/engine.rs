@@ -309,6 +309,8 @@ impl Engine {
                     self.remove(key, LeaveReason::Left, now);
                 }
             }
+            // The worker loop handles these before the engine sees commands.
+            Command::AttachRelay(_) | Command::FromRelay(_) => {}
             Command::Shutdown => {
                 self.shutting_down = true;
                 let keys: Vec<Key> = self.peers.keys().collect();

@@ -41,6 +41,7 @@ mod peer;
 pub mod relay;
 mod sdp;
 mod slab;
+pub mod turn_link;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -133,6 +134,24 @@ impl Sfu {
         })
     }
 
+    /// Sends each worker's datagrams for the in-process TURN relay to
+    /// `link(worker index)`.
+    pub fn attach_relay(&self, link: impl Fn(usize) -> Box<dyn turn_link::RelayOut>) -> Result<(), SfuError> {
+        for (i, worker) in self.workers.iter().enumerate() {
+            worker.send(Command::AttachRelay(link(i)))?;
+        }
+        Ok(())
+    }
+
+    /// Handles through which the in-process TURN relay delivers datagrams, one per
+    /// worker, in the order of [`Sfu::media_addrs`].
+    pub fn relay_inlets(&self) -> Vec<RelayInlet> {
+        self.workers
+            .iter()
+            .map(|w| RelayInlet { commands: w.commands.clone(), waker: w.waker.clone() })
+            .collect()
+    }
+
     /// Closes every peer (telling each session why) and waits for the workers to stop.
     pub fn shutdown(&self) {
         for worker in &self.workers {
@@ -149,6 +168,22 @@ impl Sfu {
             {
                 tracing::error!("an SFU worker panicked");
             }
+        }
+    }
+}
+
+/// One worker's door for datagrams from the in-process TURN relay.
+#[derive(Clone)]
+pub struct RelayInlet {
+    commands: std::sync::mpsc::Sender<Command>,
+    waker: std::sync::Arc<mio::Waker>,
+}
+
+impl RelayInlet {
+    /// Hands a batch to the worker (dropped if it has stopped).
+    pub fn deliver(&self, batch: turn_link::FromRelay) {
+        if self.commands.send(Command::FromRelay(batch)).is_ok() {
+            let _ = self.waker.wake();
         }
     }
 }

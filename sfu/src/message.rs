@@ -60,6 +60,10 @@ pub enum Command {
     },
     /// Close every peer and stop the worker.
     Shutdown,
+    /// From now on, datagrams for the in-process TURN relay's addresses go here.
+    AttachRelay(Box<dyn crate::turn_link::RelayOut>),
+    /// Datagrams that clients sent this worker through the in-process TURN relay.
+    FromRelay(crate::turn_link::FromRelay),
 }
 
 /// A kind of media track.

@@ -18,6 +18,7 @@ use crate::engine::{Engine, EngineLimits};
 use crate::error::SfuError;
 use crate::message::{Command, EventSink, SfuEvent, WorkerStats};
 use crate::net::UdpIo;
+use crate::turn_link::RelayOut;
 
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -97,6 +98,7 @@ fn run(
     let mut next_stats = Instant::now() + STATS_INTERVAL;
     let mut more_to_read = false;
     let mut out = Vec::with_capacity(256);
+    let mut relay: Option<Box<dyn RelayOut>> = None;
     loop {
         let timeout = if more_to_read {
             Duration::ZERO
@@ -118,6 +120,12 @@ fn run(
         let now = Instant::now();
         loop {
             match inbox.try_recv() {
+                Ok(Command::FromRelay(batch)) => {
+                    for (source, datagram) in batch.iter() {
+                        engine.handle_datagram(now, source, datagram);
+                    }
+                }
+                Ok(Command::AttachRelay(link)) => relay = Some(link),
                 Ok(command) => engine.handle_command(now, command),
                 Err(TryRecvError::Empty) => break,
                 // The Sfu handle is gone: nobody can reach these peers any more.
@@ -149,7 +157,7 @@ fn run(
         engine.handle_timeout(Instant::now());
         // One send pass per wake-up: the most GSO coalescing, and each receiver (a
         // browser's socket) is woken once per burst rather than once per packet.
-        flush(&mut engine, &mut io, &mut out, &mut sent);
+        flush(&mut engine, &mut io, &mut out, &mut sent, &mut relay);
 
         let now = Instant::now();
         if now >= next_stats || engine.is_stopped() {
@@ -170,9 +178,22 @@ fn flush(
     io: &mut UdpIo,
     out: &mut Vec<(SocketAddr, Vec<u8>)>,
     stats: &mut WorkerStats,
+    relay: &mut Option<Box<dyn RelayOut>>,
 ) {
+    let local = engine.local_addr();
     while let Some(transmit) = engine.poll_transmit() {
+        if let Some(relay) = relay.as_mut()
+            && relay.owns(transmit.destination)
+        {
+            relay.push(transmit.destination, local, &transmit.contents);
+            stats.packets_out += 1;
+            stats.bytes_out += transmit.contents.len() as u64;
+            continue;
+        }
         out.push((transmit.destination, Vec::from(transmit.contents)));
+    }
+    if let Some(relay) = relay.as_mut() {
+        relay.flush();
     }
     if out.is_empty() {
         return;

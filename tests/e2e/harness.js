@@ -115,13 +115,19 @@ const CHROMIUM_ARGS = [
   '--allow-loopback-in-peer-connection',
 ];
 
-export async function launchChromium() {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+/** @param {string[]} [extraArgs] More command-line switches. */
+export async function launchChromium(extraArgs = []) {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
   return {
     name: 'chromium',
-    /** Opens a page in its own context (its own cookies, its own camera). */
-    async open(url) {
+    /**
+     * Opens a page in its own context (its own cookies, its own camera).
+     * @param {string} url
+     * @param {{ initScript?: string }} [options] Script run in the page before its own.
+     */
+    async open(url, options = {}) {
       const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+      if (options.initScript) await context.addInitScript(options.initScript);
       const page = await context.newPage();
       page.on('console', (m) => { if (m.type() === 'error') console.log(`[chromium console] ${m.text()}`); });
       await page.goto(url);

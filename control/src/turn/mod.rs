@@ -1,6 +1,7 @@
 //! The built-in TURN relay, as the control plane runs it: started from the
 //! configuration, handing browsers fresh credentials, exported to Prometheus.
 
+pub mod bridge;
 pub mod certificate;
 mod metrics;
 
