@@ -5,6 +5,7 @@
 mod framing;
 mod ports;
 mod stream;
+mod udp;
 
 use std::collections::HashMap;
 use std::io;
@@ -33,7 +34,7 @@ const FIRST_STREAM: usize = 1 << 10;
 /// A stream with no allocation is closed after this long without a message.
 const STREAM_IDLE: Duration = Duration::from_secs(30);
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
-/// Largest datagram read.
+/// Room for the answers the core writes.
 const DATAGRAM: usize = 65_536;
 
 /// Where and how the relay listens.
@@ -171,7 +172,8 @@ impl Turn {
                 ports::set_buffers(&socket, config.socket_buffer_bytes);
                 let mut socket = UdpSocket::from_std(socket);
                 poll.registry().register(&mut socket, UDP, Interest::READABLE).map_err(StartError::Thread)?;
-                Some(socket)
+                let state = udp::state(&socket).map_err(bind(addr))?;
+                Some((socket, state))
             }
             None => None,
         };
@@ -198,7 +200,7 @@ impl Turn {
             waker: waker.clone(),
             thread: Mutex::new(None),
             stats: stats.clone(),
-            udp_addr: udp.as_ref().and_then(|s| s.local_addr().ok()),
+            udp_addr: udp.as_ref().and_then(|(s, _)| s.local_addr().ok()),
             tcp_addr: tcp.as_ref().and_then(|s| s.local_addr().ok()),
             tls_addr: tls_listener.as_ref().and_then(|s| s.local_addr().ok()),
         };
@@ -273,7 +275,7 @@ impl Drop for Turn {
 }
 
 struct Io {
-    udp: Option<UdpSocket>,
+    udp: Option<(UdpSocket, quinn_udp::UdpSocketState)>,
     udp_local: Option<SocketAddr>,
     tcp: Option<TcpListener>,
     tls_listener: Option<TcpListener>,
@@ -288,7 +290,7 @@ struct Io {
 
 fn run(mut relay: Relay, mut io: Io, mut poll: Poll, rx: Receiver<Command>, stats: Arc<Mutex<RelayStats>>) {
     let mut events = Events::with_capacity(256);
-    let mut buf = vec![0u8; DATAGRAM];
+    let mut receiver = udp::Receiver::new();
     let mut out = Vec::with_capacity(DATAGRAM);
     let mut replies: Vec<(Client, Vec<u8>)> = Vec::new();
     let mut next_stats = Instant::now() + STATS_INTERVAL;
@@ -304,13 +306,13 @@ fn run(mut relay: Relay, mut io: Io, mut poll: Poll, rx: Receiver<Command>, stat
         }
         for event in events.iter() {
             match event.token() {
-                UDP => udp_listener(&mut relay, &mut io, &mut buf, &mut out),
+                UDP => udp_listener(&mut relay, &mut io, &mut receiver, &mut out),
                 TCP => accept(&mut io, &poll, Transport::Tcp),
                 TLS => accept(&mut io, &poll, Transport::Tls),
                 WAKER => {}
                 token => {
                     if let Some(slot) = Ports::slot(token) {
-                        relay_socket(&mut relay, &mut io, slot, &mut buf, &mut out);
+                        relay_socket(&mut relay, &mut io, slot, &mut receiver, &mut out);
                     } else if let Some(slot) = token.0.checked_sub(FIRST_STREAM) {
                         stream_ready(&mut relay, &mut io, slot, event.is_readable(), &mut out, &mut replies);
                     }
@@ -383,7 +385,7 @@ fn send(io: &mut Io, output: Output<'_>) {
         }
         Output::ToClient { client, bytes } => match client.transport {
             Transport::Udp => {
-                if let Some(udp) = &io.udp {
+                if let Some((udp, _)) = &io.udp {
                     let _ = udp.send_to(bytes, client.remote);
                 }
             }
@@ -398,35 +400,59 @@ fn send(io: &mut Io, output: Output<'_>) {
     }
 }
 
-fn udp_listener(relay: &mut Relay, io: &mut Io, buf: &mut [u8], out: &mut Vec<u8>) {
-    let (Some(_), Some(local)) = (&io.udp, io.udp_local) else { return };
+fn udp_listener(relay: &mut Relay, io: &mut Io, receiver: &mut udp::Receiver, out: &mut Vec<u8>) {
+    let Some(local) = io.udp_local else { return };
     loop {
-        let Some(udp) = &io.udp else { return };
-        let (n, remote) = match udp.recv_from(buf) {
-            Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+        let Some((udp, state)) = io.udp.take() else { return };
+        let now = Instant::now();
+        let result = receiver.read(&udp, &state, |remote, datagram| {
+            let client = Client { transport: Transport::Udp, remote, local };
+            let output = relay.handle_client(now, client, datagram, out, &mut io.ports);
+            send_udp(io, &udp, output);
+        });
+        io.udp = Some((udp, state));
+        match result {
+            Ok(true) => continue,
+            Ok(false) => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // ICMP port unreachable from a client that left: not ours to mind.
-            Err(_) => continue,
-        };
-        let client = Client { transport: Transport::Udp, remote, local };
-        let output = relay.handle_client(Instant::now(), client, &buf[..n], out, &mut io.ports);
-        send(io, output);
+            // Would block, or an ICMP error from a client that left: not ours to mind.
+            Err(_) => return,
+        }
     }
 }
 
-fn relay_socket(relay: &mut Relay, io: &mut Io, slot: usize, buf: &mut [u8], out: &mut Vec<u8>) {
+/// [`send`] while the listener is lent out of `io`.
+fn send_udp(io: &mut Io, udp: &UdpSocket, output: Output<'_>) {
+    match output {
+        Output::ToClient { client, bytes } if client.transport == Transport::Udp => {
+            let _ = udp.send_to(bytes, client.remote);
+        }
+        other => send(io, other),
+    }
+}
+
+fn relay_socket(relay: &mut Relay, io: &mut Io, slot: usize, receiver: &mut udp::Receiver, out: &mut Vec<u8>) {
     loop {
-        let Some((addr, socket)) = io.ports.sockets.get(slot).and_then(|s| s.as_ref()) else { return };
-        let addr = *addr;
-        let (n, peer) = match socket.recv_from(buf) {
-            Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+        let Some(socket) = io.ports.sockets.get_mut(slot).and_then(Option::take) else { return };
+        let now = Instant::now();
+        let udp = io.udp.take();
+        let result = receiver.read(&socket.socket, &socket.state, |peer, datagram| {
+            let output = relay.handle_peer(now, socket.addr, peer, false, datagram, out);
+            match (&udp, output) {
+                (Some((listener, _)), Output::ToClient { client, bytes }) if client.transport == Transport::Udp => {
+                    let _ = listener.send_to(bytes, client.remote);
+                }
+                (_, other) => send(io, other),
+            }
+        });
+        io.udp = udp;
+        io.ports.sockets[slot] = Some(socket);
+        match result {
+            Ok(true) => continue,
+            Ok(false) => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => continue,
-        };
-        let output = relay.handle_peer(Instant::now(), addr, peer, false, &buf[..n], out);
-        send(io, output);
+            Err(_) => return,
+        }
     }
 }
 

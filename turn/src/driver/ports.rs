@@ -16,13 +16,20 @@ pub(crate) const FIRST_TOKEN: usize = 1 << 20;
 /// Binding tries per allocation before answering 508.
 const TRIES: usize = 64;
 
+/// One relayed transport address's socket.
+pub(crate) struct RelaySocket {
+    pub(crate) addr: SocketAddr,
+    pub(crate) socket: UdpSocket,
+    pub(crate) state: quinn_udp::UdpSocketState,
+}
+
 pub(crate) struct Ports {
     registry: Registry,
     v4: Option<IpAddr>,
     v6: Option<IpAddr>,
     range: RangeInclusive<u16>,
     /// Slot → socket; the token is `FIRST_TOKEN + slot`.
-    pub(crate) sockets: Vec<Option<(SocketAddr, UdpSocket)>>,
+    pub(crate) sockets: Vec<Option<RelaySocket>>,
     free: Vec<usize>,
     by_addr: HashMap<SocketAddr, usize>,
     buffer_bytes: usize,
@@ -42,7 +49,7 @@ impl Ports {
     /// The socket bound to `relay`.
     pub(crate) fn socket(&self, relay: SocketAddr) -> Option<&UdpSocket> {
         let slot = *self.by_addr.get(&relay)?;
-        self.sockets[slot].as_ref().map(|(_, s)| s)
+        self.sockets[slot].as_ref().map(|s| &s.socket)
     }
 
     /// The slot of a token, if it is a relay socket's.
@@ -74,12 +81,13 @@ impl Ports {
                     socket.set_nonblocking(true)?;
                     set_buffers(&socket, self.buffer_bytes);
                     let mut socket = UdpSocket::from_std(socket);
+                    let state = super::udp::state(&socket)?;
                     let slot = self.free.pop().unwrap_or_else(|| {
                         self.sockets.push(None);
                         self.sockets.len() - 1
                     });
                     self.registry.register(&mut socket, Token(FIRST_TOKEN + slot), Interest::READABLE)?;
-                    self.sockets[slot] = Some((addr, socket));
+                    self.sockets[slot] = Some(RelaySocket { addr, socket, state });
                     self.by_addr.insert(addr, slot);
                     return Ok(addr);
                 }
@@ -102,8 +110,8 @@ impl RelayPorts for Ports {
 
     fn close(&mut self, relay: SocketAddr) {
         let Some(slot) = self.by_addr.remove(&relay) else { return };
-        if let Some((_, mut socket)) = self.sockets[slot].take() {
-            let _ = self.registry.deregister(&mut socket);
+        if let Some(mut relay) = self.sockets[slot].take() {
+            let _ = self.registry.deregister(&mut relay.socket);
         }
         self.free.push(slot);
     }
