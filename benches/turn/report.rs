@@ -1,0 +1,128 @@
+//! `vchat-turn-report`: folds the JSON results of benches/turn/compare.sh (and of the
+//! relayed-call runs, when present) into `turn-vs-coturn.json` and the charts
+//! RESULTS.md shows.
+//!
+//! ```text
+//! vchat-turn-report --results benches/results/turn --out benches/results --commit $(git rev-parse HEAD)
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use serde_json::{Value, json};
+use vchat_benches::svg::{Series, line_chart};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Folder of the per-run JSON results.
+    #[arg(long)]
+    results: PathBuf,
+    /// Where turn-vs-coturn.json and the SVG charts go.
+    #[arg(long)]
+    out: PathBuf,
+    /// The commit measured.
+    #[arg(long, default_value = "unknown")]
+    commit: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut runs: Vec<Value> = Vec::new();
+    for entry in std::fs::read_dir(&args.results).with_context(|| format!("reading {}", args.results.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read_to_string(&path)?;
+            runs.push(serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?);
+        }
+    }
+    let relayed = |r: &Value| r["sent"].as_f64().unwrap_or(0.0) + r["received"].as_f64().unwrap_or(0.0);
+    let mean = |xs: Vec<f64>| (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
+    let flood = |target: &str| -> Vec<&Value> {
+        runs.iter().filter(|r| r["kind"] == "flood" && r["target"] == target).collect()
+    };
+    let per_packet = |rs: &[&Value]| mean(rs.iter().map(|r| r["cpu_s"].as_f64().unwrap_or(0.0) * 1e6 / relayed(r).max(1.0)).collect());
+    let avg = |rs: &[&Value], key: &str| mean(rs.iter().filter_map(|r| r[key].as_f64()).collect());
+    let (v, c) = (flood("vchat"), flood("coturn"));
+    let (v_us, c_us) = (per_packet(&v), per_packet(&c));
+
+    // Saturation: relayed packets per second and loss, per number of client processes.
+    let mut levels: BTreeMap<(String, u64), (f64, f64, f64)> = BTreeMap::new();
+    for r in runs.iter().filter(|r| r["kind"] == "saturation") {
+        let target = r["target"].as_str().unwrap_or("?").to_string();
+        let n = r["clients"].as_u64().unwrap_or(0);
+        let wall = r["wall_s"].as_f64().unwrap_or(1.0).max(0.001);
+        levels.insert((target, n), (relayed(r) / wall, r["loss_pct"].as_f64().unwrap_or(100.0), r["cpu_s"].as_f64().unwrap_or(0.0) * 1e6 / relayed(r).max(1.0)));
+    }
+    let best_under_1pct = |target: &str| -> Option<f64> {
+        levels
+            .iter()
+            .filter(|((t, _), (_, loss, _))| t == target && *loss < 1.0)
+            .map(|(_, (pps, _, _))| *pps)
+            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+    };
+    let saturation: Vec<Value> = levels
+        .iter()
+        .map(|((t, n), (pps, loss, us))| json!({"target": t, "clients": n, "relayed_pps": pps.round(), "loss_pct": loss, "cpu_us_per_packet": us}))
+        .collect();
+
+    // The relayed call, when measured (benches/results/turn/call-*.json).
+    let call = |target: &str| runs.iter().find(|r| r["kind"] == "call" && r["target"] == target);
+    let call_ratio = match (call("vchat"), call("janus+coturn")) {
+        (Some(a), Some(b)) => Some(a["cpu_us_per_forwarded"].as_f64().unwrap_or(0.0) / b["cpu_us_per_forwarded"].as_f64().unwrap_or(1.0)),
+        _ => None,
+    };
+
+    let ratio = match (v_us, c_us) {
+        (Some(a), Some(b)) => Some(a / b),
+        _ => None,
+    };
+    let summary = json!({
+        "cpu_per_packet_ratio": ratio,
+        "vchat_cpu_us_per_packet": v_us,
+        "coturn_cpu_us_per_packet": c_us,
+        "vchat_loss_pct": avg(&v, "loss_pct"),
+        "coturn_loss_pct": avg(&c, "loss_pct"),
+        "vchat_rtt_ms": avg(&v, "rtt_ms"),
+        "coturn_rtt_ms": avg(&c, "rtt_ms"),
+        "flood_runs": { "vchat": v.len(), "coturn": c.len() },
+        "vchat_max_pps_under_1pct_loss": best_under_1pct("vchat"),
+        "coturn_max_pps_under_1pct_loss": best_under_1pct("coturn"),
+        "saturation": saturation,
+        "relayed_call_cpu_ratio": call_ratio,
+        "relayed_call": { "vchat": call("vchat"), "janus+coturn": call("janus+coturn") },
+        "commit": args.commit,
+    });
+    std::fs::create_dir_all(&args.out)?;
+    let file = args.out.join("turn-vs-coturn.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&summary)? + "\n")?;
+
+    let series = |metric: usize| -> Vec<Series> {
+        ["vchat", "coturn"]
+            .iter()
+            .map(|t| Series {
+                name: t.to_string(),
+                points: levels
+                    .iter()
+                    .filter(|((target, _), _)| target == t)
+                    .map(|((_, n), vals)| (*n as f64, [vals.0 / 1000.0, vals.1, vals.2][metric]))
+                    .collect(),
+            })
+            .collect()
+    };
+    std::fs::write(
+        args.out.join("turn-saturation-pps.svg"),
+        line_chart("TURN relay: packets relayed per second", "uclient processes (50 sessions each)", "kpps relayed", &series(0)),
+    )?;
+    std::fs::write(
+        args.out.join("turn-saturation-loss.svg"),
+        line_chart("TURN relay: loss as load grows", "uclient processes (50 sessions each)", "loss %", &series(1)),
+    )?;
+    std::fs::write(
+        args.out.join("turn-saturation-cpu.svg"),
+        line_chart("TURN relay: server CPU per relayed packet", "uclient processes (50 sessions each)", "µs per packet", &series(2)),
+    )?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
