@@ -16,11 +16,17 @@ use vchat_turn::proto::{Attr, Builder, ChannelData, Class, Integrity, Message, M
 
 const REALM: &str = "vchat";
 
-async fn exchange(socket: &UdpSocket, server: SocketAddr, request: &[u8]) -> anyhow::Result<Vec<u8>> {
+async fn exchange(
+    socket: &UdpSocket,
+    server: SocketAddr,
+    request: &[u8],
+) -> anyhow::Result<Vec<u8>> {
     for _ in 0..5 {
         socket.send_to(request, server).await?;
         let mut buf = vec![0u8; 2048];
-        if let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(500), socket.recv_from(&mut buf)).await {
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(500), socket.recv_from(&mut buf)).await
+        {
             buf.truncate(n);
             return Ok(buf);
         }
@@ -29,14 +35,20 @@ async fn exchange(socket: &UdpSocket, server: SocketAddr, request: &[u8]) -> any
 }
 
 /// Challenge, then an authenticated Allocate; returns the nonce and the answer's class.
-async fn allocate(socket: &UdpSocket, server: SocketAddr, key: &[u8; 16]) -> anyhow::Result<(String, Class)> {
+async fn allocate(
+    socket: &UdpSocket,
+    server: SocketAddr,
+    key: &[u8; 16],
+) -> anyhow::Result<(String, Class)> {
     let mut req = Vec::new();
     Builder::new(&mut req, Class::Request, Method::Allocate, rand::random())
         .attr(Attr::RequestedTransport(17))
         .finish(None, true);
     let answer = exchange(socket, server, &req).await?;
     let m = Message::parse(&answer)?;
-    let Some(Attr::Nonce(nonce)) = m.attr(attr::NONCE) else { bail!("no nonce in {m:?}") };
+    let Some(Attr::Nonce(nonce)) = m.attr(attr::NONCE) else {
+        bail!("no nonce in {m:?}")
+    };
     let nonce = nonce.to_owned();
     Builder::new(&mut req, Class::Request, Method::Allocate, rand::random())
         .attr(Attr::RequestedTransport(17))
@@ -49,7 +61,8 @@ async fn allocate(socket: &UdpSocket, server: SocketAddr, key: &[u8; 16]) -> any
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn random_and_truncated_messages_create_nothing_and_the_relay_keeps_serving() -> anyhow::Result<()> {
+async fn random_and_truncated_messages_create_nothing_and_the_relay_keeps_serving()
+-> anyhow::Result<()> {
     let server = TestServer::start_with(&[("VCHAT_TURN_USERS", "fuzz:fuzzpass")]).await?;
     let (udp, tcp, _) = server.turn_addrs();
     let (udp, tcp) = (udp.context("udp")?, tcp.context("tcp")?);
@@ -58,9 +71,13 @@ async fn random_and_truncated_messages_create_nothing_and_the_relay_keeps_servin
     // A nonce from a real challenge, so truncations carry real credentials.
     let socket = UdpSocket::bind("127.0.0.1:0").await?;
     let mut req = Vec::new();
-    Builder::new(&mut req, Class::Request, Method::Allocate, rand::random()).attr(Attr::RequestedTransport(17)).finish(None, true);
+    Builder::new(&mut req, Class::Request, Method::Allocate, rand::random())
+        .attr(Attr::RequestedTransport(17))
+        .finish(None, true);
     let answer = exchange(&socket, udp, &req).await?;
-    let Some(Attr::Nonce(nonce)) = Message::parse(&answer)?.attr(attr::NONCE) else { bail!("no nonce") };
+    let Some(Attr::Nonce(nonce)) = Message::parse(&answer)?.attr(attr::NONCE) else {
+        bail!("no nonce")
+    };
     let nonce = nonce.to_owned();
 
     let peer: SocketAddr = "192.0.2.1:9".parse()?;
@@ -70,14 +87,27 @@ async fn random_and_truncated_messages_create_nothing_and_the_relay_keeps_servin
         for a in attrs {
             b = b.attr(a.clone());
         }
-        b.attr(Attr::Username("fuzz")).attr(Attr::Realm(REALM)).attr(Attr::Nonce(&nonce)).finish(Some((&key, Integrity::Sha1)), true);
+        b.attr(Attr::Username("fuzz"))
+            .attr(Attr::Realm(REALM))
+            .attr(Attr::Nonce(&nonce))
+            .finish(Some((&key, Integrity::Sha1)), true);
         out
     };
     let mut valid = vec![
-        authed(Method::Allocate, &[Attr::RequestedTransport(17), Attr::RequestedAddressFamily(FAMILY_V4), Attr::Lifetime(3600)]),
+        authed(
+            Method::Allocate,
+            &[
+                Attr::RequestedTransport(17),
+                Attr::RequestedAddressFamily(FAMILY_V4),
+                Attr::Lifetime(3600),
+            ],
+        ),
         authed(Method::Refresh, &[Attr::Lifetime(600)]),
         authed(Method::CreatePermission, &[Attr::XorPeerAddress(peer)]),
-        authed(Method::ChannelBind, &[Attr::ChannelNumber(0x4000), Attr::XorPeerAddress(peer)]),
+        authed(
+            Method::ChannelBind,
+            &[Attr::ChannelNumber(0x4000), Attr::XorPeerAddress(peer)],
+        ),
     ];
     let mut send = Vec::new();
     Builder::new(&mut send, Class::Indication, Method::Send, rand::random())
@@ -86,7 +116,13 @@ async fn random_and_truncated_messages_create_nothing_and_the_relay_keeps_servin
         .finish(None, true);
     valid.push(send);
     let mut binding = Vec::new();
-    Builder::new(&mut binding, Class::Request, Method::Binding, rand::random()).finish(None, true);
+    Builder::new(
+        &mut binding,
+        Class::Request,
+        Method::Binding,
+        rand::random(),
+    )
+    .finish(None, true);
     valid.push(binding);
     let mut cd = Vec::new();
     ChannelData::write(&mut cd, 0x4000, &[7; 100], false);
@@ -123,7 +159,9 @@ async fn random_and_truncated_messages_create_nothing_and_the_relay_keeps_servin
     // The same bytes as TCP streams (each connection may be dropped as garbage).
     let mut tcp_connections = 0;
     for chunk in datagrams.chunks(500) {
-        let Ok(mut stream) = TcpStream::connect(tcp).await else { continue };
+        let Ok(mut stream) = TcpStream::connect(tcp).await else {
+            continue;
+        };
         tcp_connections += 1;
         for d in chunk {
             if stream.write_all(d).await.is_err() {
@@ -131,10 +169,14 @@ async fn random_and_truncated_messages_create_nothing_and_the_relay_keeps_servin
             }
         }
     }
-    eprintln!("sent {truncations} truncations and 10000 random datagrams over UDP, and as {tcp_connections} TCP streams");
+    eprintln!(
+        "sent {truncations} truncations and 10000 random datagrams over UDP, and as {tcp_connections} TCP streams"
+    );
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let created = server.metric("vchat_turn_allocations_created_total").await?;
+    let created = server
+        .metric("vchat_turn_allocations_created_total")
+        .await?;
     let malformed = server.metric("vchat_turn_malformed_total").await?;
     eprintln!("allocations created: {created}; datagrams counted malformed: {malformed}");
     assert_eq!(created, 0.0, "garbage made an allocation");
@@ -145,7 +187,17 @@ async fn random_and_truncated_messages_create_nothing_and_the_relay_keeps_servin
     let (_, class) = allocate(&fresh, udp, &key).await?;
     assert_eq!(class, Class::Success);
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(server.metric("vchat_turn_allocations_created_total").await?, 1.0);
-    assert_eq!(reqwest::get(format!("{}/healthz", server.base)).await?.status(), 200);
+    assert_eq!(
+        server
+            .metric("vchat_turn_allocations_created_total")
+            .await?,
+        1.0
+    );
+    assert_eq!(
+        reqwest::get(format!("{}/healthz", server.base))
+            .await?
+            .status(),
+        200
+    );
     server.stop().await
 }

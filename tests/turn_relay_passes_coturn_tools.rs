@@ -24,7 +24,9 @@ impl Drop for Peer {
 }
 
 fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn start_peer() -> anyhow::Result<Peer> {
@@ -43,26 +45,66 @@ fn start_peer() -> anyhow::Result<Peer> {
 fn uclient(args: &[&str], server: SocketAddr, peer: u16) -> anyhow::Result<(f64, f64, String)> {
     let port = server.port().to_string();
     let peer = peer.to_string();
-    let mut all: Vec<&str> = vec!["60", "turnutils_uclient", "-p", &port, "-e", "127.0.0.1", "-r", &peer, "-X", "-c"];
+    let mut all: Vec<&str> = vec![
+        "60",
+        "turnutils_uclient",
+        "-p",
+        &port,
+        "-e",
+        "127.0.0.1",
+        "-r",
+        &peer,
+        "-X",
+        "-c",
+    ];
     all.extend_from_slice(args);
-    all.extend_from_slice(&["-m", "100", "-n", "200", "-l", "170", "-z", "20", "127.0.0.1"]);
+    all.extend_from_slice(&[
+        "-m",
+        "100",
+        "-n",
+        "200",
+        "-l",
+        "170",
+        "-z",
+        "20",
+        "127.0.0.1",
+    ]);
     let out = Command::new("timeout").args(&all).output()?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     let field = |marker: &str, after: &str| -> Option<f64> {
         let line = text.lines().rev().find(|l| l.contains(marker))?;
         let rest = &line[line.find(after)? + after.len()..];
-        rest.trim_start().split(|c: char| !(c.is_ascii_digit() || c == '.')).next()?.parse().ok()
+        rest.trim_start()
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .next()?
+            .parse()
+            .ok()
     };
-    let (Some(loss), Some(rtt)) = (field("Total lost packets", "("), field("Average round trip delay", "delay"))
-    else {
-        bail!("uclient {args:?} gave no result (exit {:?}):\n{}", out.status.code(), tail(&text));
+    let (Some(loss), Some(rtt)) = (
+        field("Total lost packets", "("),
+        field("Average round trip delay", "delay"),
+    ) else {
+        bail!(
+            "uclient {args:?} gave no result (exit {:?}):\n{}",
+            out.status.code(),
+            tail(&text)
+        );
     };
     let sent = field("tot_send_msgs", "tot_send_msgs=").unwrap_or(0.0);
     let received = field("tot_recv_msgs", "tot_recv_msgs=").unwrap_or(0.0);
     if out.status.code() != Some(0) {
-        bail!("uclient {args:?} exited {:?}:\n{}", out.status.code(), tail(&text));
+        bail!(
+            "uclient {args:?} exited {:?}:\n{}",
+            out.status.code(),
+            tail(&text)
+        );
     }
-    Ok((loss, rtt, format!("{sent} messages sent, {received} echoed")))
+    Ok((
+        loss,
+        rtt,
+        format!("{sent} messages sent, {received} echoed"),
+    ))
 }
 
 fn tail(text: &str) -> String {
@@ -81,19 +123,31 @@ async fn coturn_uclient_passes_over_udp_tcp_and_tls_with_both_credentials() -> a
     ])
     .await?;
     let (udp, tcp, tls) = server.turn_addrs();
-    let (udp, tcp, tls) = (udp.context("udp")?, tcp.context("tcp")?, tls.context("tls")?);
+    let (udp, tcp, tls) = (
+        udp.context("udp")?,
+        tcp.context("tcp")?,
+        tls.context("tls")?,
+    );
     let peers = [start_peer()?, start_peer()?, start_peer()?, start_peer()?];
 
     let static_creds: &[&str] = &["-u", USER, "-w", PASSWORD];
     let rest_creds: &[&str] = &["-W", SECRET, "-u", "someone"];
     let mut runs = Vec::new();
-    for (transport, addr, flags) in [("udp", udp, &[][..]), ("tcp", tcp, &["-t"][..]), ("tls", tls, &["-S", "-t"][..])] {
+    for (transport, addr, flags) in [
+        ("udp", udp, &[][..]),
+        ("tcp", tcp, &["-t"][..]),
+        ("tls", tls, &["-S", "-t"][..]),
+    ] {
         for (creds_name, creds) in [("static", static_creds), ("secret", rest_creds)] {
             for (method, extra) in [("channels", &[][..]), ("send", &["-s"][..])] {
                 let mut args: Vec<&str> = flags.to_vec();
                 args.extend_from_slice(creds);
                 args.extend_from_slice(extra);
-                runs.push((format!("{transport}/{creds_name}/{method}"), addr, args.iter().map(|s| s.to_string()).collect::<Vec<_>>()));
+                runs.push((
+                    format!("{transport}/{creds_name}/{method}"),
+                    addr,
+                    args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                ));
             }
         }
     }
@@ -124,11 +178,18 @@ async fn coturn_uclient_passes_over_udp_tcp_and_tls_with_both_credentials() -> a
             }
         }
     }
-    assert!(failures.is_empty(), "uclient runs failed:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "uclient runs failed:\n{}",
+        failures.join("\n")
+    );
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for transport in ["udp", "tcp", "tls"] {
-        let text = reqwest::get(format!("{}/metrics", server.base)).await?.text().await?;
+        let text = reqwest::get(format!("{}/metrics", server.base))
+            .await?
+            .text()
+            .await?;
         let line = text
             .lines()
             .find(|l| l.starts_with(&format!("vchat_turn_relayed_packets_total{{transport=\"{transport}\",direction=\"to_peer\"}}")))

@@ -19,6 +19,7 @@ mod media;
 mod procfs;
 mod signal;
 mod stats;
+mod turn_client;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use tokio::sync::{oneshot, watch};
 use crate::assets::Assets;
 use crate::media::{Command, MediaThread, Publish};
 use crate::stats::Counters;
+use crate::turn_client::TurnConfig;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Target {
@@ -89,9 +91,20 @@ struct Args {
     /// Media threads of the generator.
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// The SFU's process id, for its CPU time and memory.
+    /// The server's process ids, for their CPU time and memory (summed); repeat for
+    /// several processes (janus and coturn).
     #[arg(long)]
-    pid: Option<u32>,
+    pid: Vec<u32>,
+    /// Relay every peer through this TURN server (UDP), as a browser behind a strict
+    /// firewall would: the relayed address is each peer's only candidate.
+    #[arg(long)]
+    turn: Option<std::net::SocketAddr>,
+    /// TURN user (long-term credentials).
+    #[arg(long, default_value = "bench")]
+    turn_user: String,
+    /// TURN password.
+    #[arg(long, default_value = "benchpass")]
+    turn_password: String,
     /// Where the JSON result goes (also printed).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -189,6 +202,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.rooms == 0 || args.threads == 0 || args.duration <= 0.0 {
         bail!("--rooms, --threads and --duration must be positive");
     }
+    // `VCHAT_LOAD_LOG=str0m=debug` shows what the clients' WebRTC stack does.
+    if let Ok(filter) = std::env::var("VCHAT_LOAD_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     media::epoch();
     let assets = Arc::new(Assets::load_or_make(
         &args.assets.clone().unwrap_or_else(assets::default_dir),
@@ -201,7 +221,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let threads: Vec<Arc<MediaThread>> = (0..args.threads)
-        .map(|i| MediaThread::start(i, assets.clone(), args.bind).map(Arc::new))
+        .map(|i| {
+            let turn = args.turn.map(|server| TurnConfig {
+                server,
+                user: args.turn_user.clone(),
+                password: args.turn_password.clone(),
+            });
+            MediaThread::start(i, assets.clone(), args.bind, turn).map(Arc::new)
+        })
         .collect::<anyhow::Result<_>>()?;
     let people = participants(&args);
     let total = people.len();
@@ -279,7 +306,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for t in &threads {
         t.send(Command::ResetHistograms);
     }
-    let cpu0 = args.pid.and_then(procfs::cpu_seconds);
+    let cpu0 = procfs::cpu_seconds_all(&args.pid);
     let gen0 = procfs::cpu_seconds(std::process::id());
     let begin = snapshot(&threads).await;
     let window_start = Instant::now();
@@ -292,15 +319,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         )
         .await;
         last = progress(&threads, &last, &args, total, "measuring").await;
-        if let Some((_, peak)) = args.pid.and_then(procfs::memory) {
+        if let Some((_, peak)) = procfs::memory_all(&args.pid) {
             peak_rss = peak_rss.max(peak);
         }
     }
     let seconds = window_start.elapsed().as_secs_f64();
     let end = snapshot(&threads).await;
-    let cpu1 = args.pid.and_then(procfs::cpu_seconds);
+    let cpu1 = procfs::cpu_seconds_all(&args.pid);
     let gen1 = procfs::cpu_seconds(std::process::id());
-    let rss = args.pid.and_then(procfs::memory);
+    let rss = procfs::memory_all(&args.pid);
     check_tasks(&mut tasks)?;
 
     let _ = stop_tx.send(true);
@@ -436,9 +463,7 @@ async fn progress(
     } else {
         100.0 * (1.0 - (rx as f64 / expected as f64).min(1.0))
     };
-    let cpu = args
-        .pid
-        .and_then(procfs::cpu_seconds)
+    let cpu = procfs::cpu_seconds_all(&args.pid)
         .map_or(String::new(), |c| format!(" sfu-cpu-total {c:.1}s"));
     eprintln!(
         "[{phase}] {} peer connections up ({} participants) | sent {} pkt/s | forwarded {} pkt/s | loss {loss:.2}% | p99 {:.2} ms{cpu}",

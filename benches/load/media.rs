@@ -21,6 +21,8 @@ use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo, Ssrc};
 use str0m::{Candidate, Event, Input, Output, Rtc};
+
+use crate::turn_client::{TurnClient, TurnConfig, Wrapped};
 use tokio::sync::oneshot;
 
 use crate::assets::Assets;
@@ -96,13 +98,14 @@ impl MediaThread {
         index: usize,
         assets: Arc<Assets>,
         bind: std::net::IpAddr,
+        turn: Option<TurnConfig>,
     ) -> anyhow::Result<MediaThread> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (commands, inbox) = channel();
         let thread = std::thread::Builder::new()
             .name(format!("load-media-{index}"))
-            .spawn(move || Loop::new(poll, inbox, assets, bind).run())?;
+            .spawn(move || Loop::new(poll, inbox, assets, bind, turn).run())?;
         Ok(MediaThread {
             commands,
             waker,
@@ -157,6 +160,8 @@ struct Peer {
     joined_at: Option<Instant>,
     connected: bool,
     next_timeout: Option<Instant>,
+    /// With `--turn`: the allocation everything goes through.
+    turn: Option<TurnClient>,
 }
 
 struct Loop {
@@ -168,7 +173,9 @@ struct Loop {
     timers: BinaryHeap<Reverse<(Instant, usize, Timer)>>,
     counters: Counters,
     buf: Vec<u8>,
+    wrapped: Vec<u8>,
     bind: std::net::IpAddr,
+    turn: Option<TurnConfig>,
 }
 
 impl Loop {
@@ -177,6 +184,7 @@ impl Loop {
         inbox: Receiver<Command>,
         assets: Arc<Assets>,
         bind: std::net::IpAddr,
+        turn: Option<TurnConfig>,
     ) -> Loop {
         Loop {
             poll,
@@ -187,7 +195,9 @@ impl Loop {
             timers: BinaryHeap::new(),
             counters: Counters::default(),
             buf: vec![0; 2048],
+            wrapped: Vec::with_capacity(2048),
             bind,
+            turn,
         }
     }
 
@@ -254,6 +264,7 @@ impl Loop {
                     {
                         eprintln!("peer {id}: answer refused: {e}");
                     }
+                    self.kick(slot);
                     self.drain(slot);
                 }
             }
@@ -296,6 +307,10 @@ impl Loop {
 
     fn new_peer(&mut self, id: u64, joined_at: Option<Instant>) -> anyhow::Result<usize> {
         let std_socket = std::net::UdpSocket::bind((self.bind, 0))?;
+        let turn = match &self.turn {
+            Some(config) => Some(TurnClient::allocate(&std_socket, config)?),
+            None => None,
+        };
         std_socket.set_nonblocking(true)?;
         let addr = std_socket.local_addr()?;
         let mut socket = mio::net::UdpSocket::from_std(std_socket);
@@ -316,7 +331,12 @@ impl Loop {
             .enable_opus(true, false)
             .enable_vp8(true)
             .build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(addr, "udp")?);
+        match &turn {
+            // The relayed address is the only candidate (and its own base, so that
+            // transmits from it are told apart).
+            Some(t) => rtc.add_local_candidate(Candidate::relayed(t.relayed, t.relayed, "udp")?),
+            None => rtc.add_local_candidate(Candidate::host(addr, "udp")?),
+        };
         self.peers[slot] = Some(Peer {
             id,
             rtc,
@@ -328,6 +348,7 @@ impl Loop {
             joined_at,
             connected: false,
             next_timeout: None,
+            turn,
         });
         self.by_id.insert(id, slot);
         Ok(slot)
@@ -374,6 +395,7 @@ impl Loop {
         let offer = SdpOffer::from_sdp_string(sdp)?;
         let answer = peer.rtc.sdp_api().accept_offer(offer)?;
         let sdp = answer.to_sdp_string();
+        self.kick(slot);
         self.drain(slot);
         Ok(sdp)
     }
@@ -389,10 +411,27 @@ impl Loop {
                 Err(_) => return,
             };
             let now = Instant::now();
-            if let Ok(receive) = Receive::new(Protocol::Udp, source, peer.addr, &self.buf[..n]) {
+            let (source, destination, bytes) = match peer.turn.as_mut() {
+                Some(turn) if source == turn.server => match turn.unwrap(&self.buf[..n]) {
+                    Some((remote, data)) => (remote, turn.relayed, data),
+                    None => continue,
+                },
+                Some(_) => continue,
+                None => (source, peer.addr, &self.buf[..n]),
+            };
+            if let Ok(receive) = Receive::new(Protocol::Udp, source, destination, bytes) {
                 let _ = peer.rtc.handle_input(Input::Receive(now, receive));
             }
             self.drain(slot);
+        }
+    }
+
+    /// str0m's ICE agent has no deadline until its first timeout: start its clock now
+    /// that it has remote candidates, rather than waiting for a packet from the other
+    /// side (an ICE-lite server behind TURN never sends one first).
+    fn kick(&mut self, slot: usize) {
+        if let Some(peer) = self.peers.get_mut(slot).and_then(Option::as_mut) {
+            let _ = peer.rtc.handle_input(Input::Timeout(Instant::now()));
         }
     }
 
@@ -418,7 +457,19 @@ impl Loop {
                 }
                 Output::Transmit(t) => {
                     // UDP may drop; a full buffer here is load-generator overload.
-                    let _ = peer.socket.send_to(&t.contents, t.destination);
+                    match peer.turn.as_mut() {
+                        Some(turn) => {
+                            match turn.wrap(t.destination, &t.contents, &mut self.wrapped) {
+                                Wrapped::Send | Wrapped::Bind => {
+                                    let _ = peer.socket.send_to(&self.wrapped, turn.server);
+                                }
+                                Wrapped::Drop => {}
+                            }
+                        }
+                        None => {
+                            let _ = peer.socket.send_to(&t.contents, t.destination);
+                        }
+                    }
                 }
                 Output::Event(event) => self.event(slot, event),
             }

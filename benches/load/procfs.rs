@@ -42,6 +42,24 @@ pub fn memory(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// CPU seconds of several processes together; `None` if none is given or one is gone.
+pub fn cpu_seconds_all(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|p| cpu_seconds(*p)).sum()
+}
+
+/// Memory (current, peak) of several processes together.
+pub fn memory_all(pids: &[u32]) -> Option<(u64, u64)> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter()
+        .map(|p| memory(*p))
+        .try_fold((0, 0), |(a, b), m| m.map(|(c, d)| (a + c, b + d)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

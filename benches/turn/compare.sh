@@ -3,7 +3,7 @@
 # commands against each, alternating, servers pinned to CPU 0 and the clients and echo
 # peers to CPU 1.
 #
-#   bash benches/turn/compare.sh            # the full run (about 10 minutes)
+#   bash benches/turn/compare.sh            # the full run (about 12 minutes)
 #   QUICK=1 bash benches/turn/compare.sh    # one round, to see the rig work
 #
 # Two experiments:
@@ -21,7 +21,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vchat-target}
 bin=$CARGO_TARGET_DIR/release
 out=$root/benches/results/turn
 quick=${QUICK:-}
-rounds=${ROUNDS:-3}
+rounds=${ROUNDS:-5}
 [ -n "$quick" ] && rounds=1
 
 for p in turnutils_uclient:coturn; do
@@ -86,22 +86,25 @@ clients() {
   done
   wait "${pids[@]}" || true
   local c1 t1; c1=$(ticks "$pid"); t1=$(date +%s.%N)
-  local sent=0 recv=0 rtt_sum=0 ok=0
+  local sent=0 recv=0 rtt_sum=0 ok=0 transmit=0
   for ((i = 0; i < n; i++)); do
     local s r t
     s=$(field "$work/u$i.out" "tot_send_msgs=") || s=0
     r=$(field "$work/u$i.out" "tot_recv_msgs=") || r=0
     t=$(field "$work/u$i.out" "Average round trip delay") || t=0
+    # uclient's own sending time (whole seconds), not counting its allocations.
+    local tx; tx=$(field "$work/u$i.out" "Total transmit time is") || tx=0
+    [ "${tx:-0}" -gt "$transmit" ] 2>/dev/null && transmit=${tx:-0}
     [ -n "$s" ] && [ -n "$r" ] && ok=$((ok + 1))
     sent=$((sent + ${s:-0})); recv=$((recv + ${r:-0}))
     rtt_sum=$(calc "$rtt_sum + ${t:-0}")
   done
   local hz; hz=$(getconf CLK_TCK)
   local file="$out/$kind-$n-$target-$round.json"
-  printf '{"kind":"%s","target":"%s","clients":%d,"round":%d,"args":"%s","sent":%d,"received":%d,"loss_pct":%s,"rtt_ms":%s,"cpu_s":%s,"wall_s":%s,"finished_clients":%d}\n' \
+  printf '{"kind":"%s","target":"%s","clients":%d,"round":%d,"args":"%s","sent":%d,"received":%d,"loss_pct":%s,"rtt_ms":%s,"cpu_s":%s,"wall_s":%s,"transmit_s":%s,"finished_clients":%d}\n' \
     "$kind" "$target" "$n" "$round" "$*" "$sent" "$recv" \
     "$(calc "($sent > 0) ? 100 * ($sent - $recv) / $sent : 100")" \
-    "$(calc "$rtt_sum / $n")" "$(calc "($c1 - $c0) / $hz")" "$(calc "$t1 - $t0")" "$ok" > "$file"
+    "$(calc "$rtt_sum / $n")" "$(calc "($c1 - $c0) / $hz")" "$(calc "$t1 - $t0")" "$transmit" "$ok" > "$file"
   echo "    $kind $target x$n: $(cat "$file")"
 }
 

@@ -30,19 +30,33 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut runs: Vec<Value> = Vec::new();
-    for entry in std::fs::read_dir(&args.results).with_context(|| format!("reading {}", args.results.display()))? {
+    for entry in std::fs::read_dir(&args.results)
+        .with_context(|| format!("reading {}", args.results.display()))?
+    {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "json") {
             let text = std::fs::read_to_string(&path)?;
-            runs.push(serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?);
+            runs.push(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?,
+            );
         }
     }
-    let relayed = |r: &Value| r["sent"].as_f64().unwrap_or(0.0) + r["received"].as_f64().unwrap_or(0.0);
+    let relayed =
+        |r: &Value| r["sent"].as_f64().unwrap_or(0.0) + r["received"].as_f64().unwrap_or(0.0);
     let mean = |xs: Vec<f64>| (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
     let flood = |target: &str| -> Vec<&Value> {
-        runs.iter().filter(|r| r["kind"] == "flood" && r["target"] == target).collect()
+        runs.iter()
+            .filter(|r| r["kind"] == "flood" && r["target"] == target)
+            .collect()
     };
-    let per_packet = |rs: &[&Value]| mean(rs.iter().map(|r| r["cpu_s"].as_f64().unwrap_or(0.0) * 1e6 / relayed(r).max(1.0)).collect());
+    let per_packet = |rs: &[&Value]| {
+        mean(
+            rs.iter()
+                .map(|r| r["cpu_s"].as_f64().unwrap_or(0.0) * 1e6 / relayed(r).max(1.0))
+                .collect(),
+        )
+    };
     let avg = |rs: &[&Value], key: &str| mean(rs.iter().filter_map(|r| r[key].as_f64()).collect());
     let (v, c) = (flood("vchat"), flood("coturn"));
     let (v_us, c_us) = (per_packet(&v), per_packet(&c));
@@ -52,26 +66,57 @@ fn main() -> anyhow::Result<()> {
     for r in runs.iter().filter(|r| r["kind"] == "saturation") {
         let target = r["target"].as_str().unwrap_or("?").to_string();
         let n = r["clients"].as_u64().unwrap_or(0);
-        let wall = r["wall_s"].as_f64().unwrap_or(1.0).max(0.001);
-        levels.insert((target, n), (relayed(r) / wall, r["loss_pct"].as_f64().unwrap_or(100.0), r["cpu_s"].as_f64().unwrap_or(0.0) * 1e6 / relayed(r).max(1.0)));
+        // uclient's sending time; the wall time also holds its (serial) allocations.
+        let wall = r["transmit_s"]
+            .as_f64()
+            .filter(|t| *t > 0.0)
+            .or(r["wall_s"].as_f64())
+            .unwrap_or(1.0)
+            .max(0.001);
+        levels.insert(
+            (target, n),
+            (
+                relayed(r) / wall,
+                r["loss_pct"].as_f64().unwrap_or(100.0),
+                r["cpu_s"].as_f64().unwrap_or(0.0) * 1e6 / relayed(r).max(1.0),
+            ),
+        );
     }
-    let best_under_1pct = |target: &str| -> Option<f64> {
+    // The most uclient processes whose runs all stayed under 1 % loss.
+    let best_under_1pct = |target: &str| -> Option<u64> {
         levels
             .iter()
             .filter(|((t, _), (_, loss, _))| t == target && *loss < 1.0)
-            .map(|(_, (pps, _, _))| *pps)
-            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+            .map(|((_, n), _)| *n)
+            .max()
     };
     let saturation: Vec<Value> = levels
         .iter()
         .map(|((t, n), (pps, loss, us))| json!({"target": t, "clients": n, "relayed_pps": pps.round(), "loss_pct": loss, "cpu_us_per_packet": us}))
         .collect();
 
-    // The relayed call, when measured (benches/results/turn/call-*.json).
-    let call = |target: &str| runs.iter().find(|r| r["kind"] == "call" && r["target"] == target);
-    let call_ratio = match (call("vchat"), call("janus+coturn")) {
-        (Some(a), Some(b)) => Some(a["cpu_us_per_forwarded"].as_f64().unwrap_or(0.0) / b["cpu_us_per_forwarded"].as_f64().unwrap_or(1.0)),
+    // The relayed call (benches/turn/call.sh): vchat-load results labelled
+    // "relayed-call"; janus's CPU there is janus's and coturn's together.
+    let call = |target: &str| -> Vec<&Value> {
+        runs.iter()
+            .filter(|r| r["label"] == "relayed-call" && r["target"] == target)
+            .collect()
+    };
+    let (call_v, call_j) = (call("vchat"), call("janus"));
+    let call_us = |rs: &[&Value]| avg(rs, "sfu_cpu_us_per_forwarded_packet");
+    let call_ratio = match (call_us(&call_v), call_us(&call_j)) {
+        (Some(a), Some(b)) => Some(a / b),
         _ => None,
+    };
+    let call_summary = |rs: &[&Value]| {
+        json!({
+            "runs": rs.len(),
+            "cpu_us_per_forwarded_packet": call_us(rs),
+            "forwarded_pps": avg(rs, "forwarded_pps"),
+            "loss": avg(rs, "loss"),
+            "latency_p99_us": avg(rs, "latency_p99_us"),
+            "connected_peers": avg(rs, "connected_peers"),
+        })
     };
 
     let ratio = match (v_us, c_us) {
@@ -87,11 +132,12 @@ fn main() -> anyhow::Result<()> {
         "vchat_rtt_ms": avg(&v, "rtt_ms"),
         "coturn_rtt_ms": avg(&c, "rtt_ms"),
         "flood_runs": { "vchat": v.len(), "coturn": c.len() },
-        "vchat_max_pps_under_1pct_loss": best_under_1pct("vchat"),
-        "coturn_max_pps_under_1pct_loss": best_under_1pct("coturn"),
+        "vchat_max_clients_under_1pct_loss": best_under_1pct("vchat"),
+        "coturn_max_clients_under_1pct_loss": best_under_1pct("coturn"),
+        "saturation_clients_tried": levels.keys().map(|(_, n)| *n).max(),
         "saturation": saturation,
         "relayed_call_cpu_ratio": call_ratio,
-        "relayed_call": { "vchat": call("vchat"), "janus+coturn": call("janus+coturn") },
+        "relayed_call": { "vchat": call_summary(&call_v), "janus+coturn": call_summary(&call_j) },
         "commit": args.commit,
     });
     std::fs::create_dir_all(&args.out)?;
@@ -113,15 +159,85 @@ fn main() -> anyhow::Result<()> {
     };
     std::fs::write(
         args.out.join("turn-saturation-pps.svg"),
-        line_chart("TURN relay: packets relayed per second", "uclient processes (50 sessions each)", "kpps relayed", &series(0)),
+        line_chart(
+            "TURN relay: packets relayed per second",
+            "uclient processes (50 sessions each)",
+            "kpps relayed",
+            &series(0),
+        ),
     )?;
     std::fs::write(
         args.out.join("turn-saturation-loss.svg"),
-        line_chart("TURN relay: loss as load grows", "uclient processes (50 sessions each)", "loss %", &series(1)),
+        line_chart(
+            "TURN relay: loss as load grows",
+            "uclient processes (50 sessions each)",
+            "loss %",
+            &series(1),
+        ),
     )?;
     std::fs::write(
         args.out.join("turn-saturation-cpu.svg"),
-        line_chart("TURN relay: server CPU per relayed packet", "uclient processes (50 sessions each)", "µs per packet", &series(2)),
+        line_chart(
+            "TURN relay: server CPU per relayed packet",
+            "uclient processes (50 sessions each)",
+            "µs per packet",
+            &series(2),
+        ),
+    )?;
+    // Per round, side by side: the flood (standalone relay) and the relayed call.
+    let by_round = |rs: &[&Value], value: &dyn Fn(&Value) -> f64| -> Vec<(f64, f64)> {
+        let mut points: Vec<(f64, f64)> = rs
+            .iter()
+            .map(|r| {
+                // vchat-load results carry no round: they are numbered in order below.
+                (r["round"].as_f64().unwrap_or(0.0), value(r))
+            })
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (i, p) in points.iter_mut().enumerate() {
+            if p.0 == 0.0 {
+                p.0 = (i + 1) as f64;
+            }
+        }
+        points
+    };
+    let flood_us = |r: &Value| r["cpu_s"].as_f64().unwrap_or(0.0) * 1e6 / relayed(r).max(1.0);
+    std::fs::write(
+        args.out.join("turn-flood-cpu.svg"),
+        line_chart(
+            "Standalone relay, uclient flood: server CPU per relayed packet",
+            "round",
+            "µs per relayed packet",
+            &[
+                Series {
+                    name: "vchat".into(),
+                    points: by_round(&v, &flood_us),
+                },
+                Series {
+                    name: "coturn 4.6.1".into(),
+                    points: by_round(&c, &flood_us),
+                },
+            ],
+        ),
+    )?;
+    let call_us_of = |r: &Value| r["sfu_cpu_us_per_forwarded_packet"].as_f64().unwrap_or(0.0);
+    std::fs::write(
+        args.out.join("turn-relayed-call-cpu.svg"),
+        line_chart(
+            "Relayed one-to-one calls: server CPU per forwarded packet",
+            "round",
+            "µs per forwarded packet",
+            &[
+                Series {
+                    name: "vchat (TURN + SFU, one process)".into(),
+                    points: by_round(&call_v, &call_us_of),
+                },
+                Series {
+                    name: "coturn + janus".into(),
+                    points: by_round(&call_j, &call_us_of),
+                },
+            ],
+        ),
     )?;
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())

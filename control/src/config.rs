@@ -169,6 +169,10 @@ pub struct TurnConfig {
     pub max_kbps: u64,
     /// Client TCP and TLS connections held at once.
     pub max_connections: usize,
+    /// 401/438 answers per second per source address (every one over UDP, where a
+    /// spoofed source could aim them at someone else; failed credentials on TCP and
+    /// TLS); twice this passes in a burst.
+    pub challenges_per_second: u32,
 }
 
 /// The server certificate. Without one, a self-signed certificate for `localhost`
@@ -211,6 +215,7 @@ impl Default for TurnConfig {
             total_quota: 10_000,
             max_kbps: 20_000,
             max_connections: 10_000,
+            challenges_per_second: 200,
         }
     }
 }
@@ -533,11 +538,15 @@ impl Config {
         }
         for user in &t.users {
             match user.expose().split_once(':') {
-                Some((name, pass)) if !name.is_empty() && !pass.is_empty() && !name.contains(':') => {}
+                Some((name, pass))
+                    if !name.is_empty() && !pass.is_empty() && !name.contains(':') => {}
                 _ => return Err(fail("turn.users", "each user is `name:password`".into())),
             }
         }
-        for (key, list) in [("turn.allowed_peers", &t.allowed_peers), ("turn.denied_peers", &t.denied_peers)] {
+        for (key, list) in [
+            ("turn.allowed_peers", &t.allowed_peers),
+            ("turn.denied_peers", &t.denied_peers),
+        ] {
             for block in list {
                 if let Err(e) = block.parse::<vchat_turn::policy::Cidr>() {
                     return Err(fail(key, e.to_string()));
@@ -550,11 +559,20 @@ impl Config {
                 "must be between 60 and 604800 (7 days)".into(),
             ));
         }
+        if t.challenges_per_second == 0 {
+            return Err(fail(
+                "turn.challenges_per_second",
+                "must be at least 1".into(),
+            ));
+        }
         if t.user_quota == 0 || t.total_quota == 0 {
             return Err(fail("turn.user_quota", "quotas must be at least 1".into()));
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
-            return Err(fail("tls.cert", "give both tls.cert and tls.key, or neither".into()));
+            return Err(fail(
+                "tls.cert",
+                "give both tls.cert and tls.key, or neither".into(),
+            ));
         }
         Ok(())
     }

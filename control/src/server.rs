@@ -12,11 +12,11 @@ use vchat_sfu::Sfu;
 
 use crate::app::{App, router};
 use crate::auth::secrets;
-use crate::turn::TurnService;
-use crate::turn::bridge::{ToSfu, ToTurn};
 use crate::auth::token::TokenSigner;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::turn::TurnService;
+use crate::turn::bridge::{ToSfu, ToTurn};
 
 /// How long the HTTP server may take to close its connections once calls are closed.
 const HTTP_CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -39,6 +39,9 @@ pub struct Running {
 
 /// Starts everything `config` describes. Returns once every socket is bound.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    // One crypto stack for every rustls user in the process (TURNS now, HTTPS later):
+    // aws-lc-rs, as str0m's DTLS. Fails harmlessly when already chosen.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data folder {}",
@@ -81,7 +84,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let to_sfu = Box::new(ToSfu::new(sfu.relay_inlets()));
         let turn = TurnService::start(&config, &data_dir, &media_addrs, Some(to_sfu))?;
         let inbox = turn.internal_inbox();
-        let (ip, ports) = (config.turn.relay_ip, config.turn.min_port..=config.turn.max_port);
+        let (ip, ports) = (
+            config.turn.relay_ip,
+            config.turn.min_port..=config.turn.max_port,
+        );
         sfu.attach_relay(|_| Box::new(ToTurn::new(ip, ports.clone(), inbox.clone())))
             .context("cannot link the SFU to TURN")?;
         Some(turn)
@@ -112,7 +118,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             })
             .into_future(),
     );
-    let turn_addrs = app.turn.as_ref().map_or((None, None, None), TurnService::addrs);
+    let turn_addrs = app
+        .turn
+        .as_ref()
+        .map_or((None, None, None), TurnService::addrs);
     tracing::info!(
         http = %http_addr,
         media = ?media_addrs,

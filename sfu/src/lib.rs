@@ -41,9 +41,9 @@ mod peer;
 pub mod relay;
 mod sdp;
 mod slab;
-pub mod turn_link;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod turn_link;
 
 /// The batched UDP I/O of the workers, for benchmarks.
 #[cfg(feature = "testkit")]
@@ -136,7 +136,10 @@ impl Sfu {
 
     /// Sends each worker's datagrams for the in-process TURN relay to
     /// `link(worker index)`.
-    pub fn attach_relay(&self, link: impl Fn(usize) -> Box<dyn turn_link::RelayOut>) -> Result<(), SfuError> {
+    pub fn attach_relay(
+        &self,
+        link: impl Fn(usize) -> Box<dyn turn_link::RelayOut>,
+    ) -> Result<(), SfuError> {
         for (i, worker) in self.workers.iter().enumerate() {
             worker.send(Command::AttachRelay(link(i)))?;
         }
@@ -148,7 +151,10 @@ impl Sfu {
     pub fn relay_inlets(&self) -> Vec<RelayInlet> {
         self.workers
             .iter()
-            .map(|w| RelayInlet { commands: w.commands.clone(), waker: w.waker.clone() })
+            .map(|w| RelayInlet {
+                commands: w.commands.clone(),
+                waker: w.waker.clone(),
+            })
             .collect()
     }
 

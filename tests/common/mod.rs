@@ -105,7 +105,9 @@ impl TestServer {
 
     /// The TURN relay's UDP, TCP and TLS listeners.
     pub fn turn_addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>, Option<SocketAddr>) {
-        self.running.as_ref().map_or((None, None, None), |r| r.turn_addrs)
+        self.running
+            .as_ref()
+            .map_or((None, None, None), |r| r.turn_addrs)
     }
 
     /// The data folder.

@@ -49,7 +49,12 @@ pub struct ToTurn {
 impl ToTurn {
     /// Datagrams to `ip` within `ports` go to `inbox`.
     pub fn new(ip: IpAddr, ports: RangeInclusive<u16>, inbox: InternalInbox) -> ToTurn {
-        ToTurn { ip, ports, batch: Datagrams::default(), inbox }
+        ToTurn {
+            ip,
+            ports,
+            batch: Datagrams::default(),
+            inbox,
+        }
     }
 }
 

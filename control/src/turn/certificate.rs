@@ -33,14 +33,21 @@ impl CertificateFiles {
         names: &[String],
     ) -> anyhow::Result<CertificateFiles> {
         if let (Some(cert), Some(key)) = (cert, key) {
-            return Ok(CertificateFiles { cert: cert.into(), key: key.into() });
+            return Ok(CertificateFiles {
+                cert: cert.into(),
+                key: key.into(),
+            });
         }
         let dir = data_dir.join("tls");
-        let files = CertificateFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") };
+        let files = CertificateFiles {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        };
         if files.cert.exists() && files.key.exists() {
             return Ok(files);
         }
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         let certified = rcgen::generate_simple_self_signed(names.to_vec())
             .context("cannot make a self-signed certificate")?;
         write_private(&files.key, certified.signing_key.serialize_pem().as_bytes())?;
@@ -87,7 +94,8 @@ impl CertificateFiles {
         let watched = slot.clone();
         tokio::spawn(async move {
             let mut seen = self.modified();
-            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+            let mut hup =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
             loop {
                 let forced = match hup.as_mut() {
                     Some(h) => tokio::select! {
@@ -109,7 +117,9 @@ impl CertificateFiles {
                         *watched.write().unwrap_or_else(|e| e.into_inner()) = config;
                         tracing::info!(cert = %self.cert.display(), "certificate reloaded");
                     }
-                    Err(e) => tracing::error!("certificate not reloaded, keeping the old one: {e:#}"),
+                    Err(e) => {
+                        tracing::error!("certificate not reloaded, keeping the old one: {e:#}")
+                    }
                 }
             }
         });
@@ -122,7 +132,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     file.write_all(bytes)?;
     Ok(())
 }

@@ -49,7 +49,9 @@ impl TurnService {
             }
         }
         let parse = |list: &[String]| -> anyhow::Result<Vec<Cidr>> {
-            list.iter().map(|c| c.parse::<Cidr>().map_err(anyhow::Error::from)).collect()
+            list.iter()
+                .map(|c| c.parse::<Cidr>().map_err(anyhow::Error::from))
+                .collect()
         };
         if t.allow_loopback_peers_dangerously {
             tracing::warn!(
@@ -68,6 +70,10 @@ impl TurnService {
             user_quota: t.user_quota,
             total_quota: t.total_quota,
             max_bytes_per_second: t.max_kbps * 1000 / 8,
+            challenges_per_second: (
+                t.challenges_per_second,
+                t.challenges_per_second.saturating_mul(2),
+            ),
             ..RelayConfig::default()
         };
         let host = t.announce_ip.unwrap_or(t.listen_ip);
@@ -99,7 +105,8 @@ impl TurnService {
             socket_buffer_bytes: 4 << 20,
             max_streams: t.max_connections,
         };
-        let turn = Turn::start(driver, relay, credentials, policy, tls, internal).context("cannot start TURN")?;
+        let turn = Turn::start(driver, relay, credentials, policy, tls, internal)
+            .context("cannot start TURN")?;
         let ip = url_ip(host);
         let mut urls = Vec::new();
         if let Some(a) = turn.udp_addr {
@@ -111,16 +118,32 @@ impl TurnService {
         if let Some(a) = turn.tls_addr {
             urls.push(format!("turns:{tls_host}:{}?transport=tcp", a.port()));
         }
-        Ok(TurnService { turn, secret, ttl: Duration::from_secs(t.credential_ttl_secs), urls })
+        Ok(TurnService {
+            turn,
+            secret,
+            ttl: Duration::from_secs(t.credential_ttl_secs),
+            urls,
+        })
     }
 
     /// ICE servers with fresh time-limited credentials for `user`.
     pub fn ice_servers(&self, user: &str) -> Vec<IceServer> {
-        let unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         // The user part is for quotas and logs; keep it to safe characters.
-        let user: String = user.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(64).collect();
-        let (username, credential) = rest_credentials(self.secret.expose().as_bytes(), &user, unix, self.ttl);
-        vec![IceServer { urls: self.urls.clone(), username: Some(username), credential: Some(credential) }]
+        let user: String = user
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(64)
+            .collect();
+        let (username, credential) =
+            rest_credentials(self.secret.expose().as_bytes(), &user, unix, self.ttl);
+        vec![IceServer {
+            urls: self.urls.clone(),
+            username: Some(username),
+            credential: Some(credential),
+        }]
     }
 
     /// The relay's listeners, for logs and tests.
@@ -173,9 +196,18 @@ mod tests {
 
     #[test]
     fn url_hosts() {
-        assert_eq!(url_host("https://vchat.example.com/x").as_deref(), Some("vchat.example.com"));
-        assert_eq!(url_host("http://127.0.0.1:8080").as_deref(), Some("127.0.0.1"));
-        assert_eq!(url_host("https://[2001:db8::1]:443/").as_deref(), Some("[2001:db8::1]"));
+        assert_eq!(
+            url_host("https://vchat.example.com/x").as_deref(),
+            Some("vchat.example.com")
+        );
+        assert_eq!(
+            url_host("http://127.0.0.1:8080").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(
+            url_host("https://[2001:db8::1]:443/").as_deref(),
+            Some("[2001:db8::1]")
+        );
         assert_eq!(url_host("nonsense"), None);
     }
 }

@@ -7,7 +7,9 @@ use crate::proto::message::HEADER_LEN;
 /// The length of the first whole message in `buf`: `Ok(Some(n))` when `n` bytes hold
 /// it, `Ok(None)` when more must arrive, `Err(())` when the stream cannot be TURN.
 pub(crate) fn next_frame(buf: &[u8]) -> Result<Option<usize>, ()> {
-    let [first, _, l0, l1, ..] = buf else { return Ok(None) };
+    let [first, _, l0, l1, ..] = buf else {
+        return Ok(None);
+    };
     let len = usize::from(u16::from_be_bytes([*l0, *l1]));
     let frame = if is_channel_data(*first) {
         (4 + len).div_ceil(4) * 4
@@ -32,7 +34,11 @@ mod tests {
         assert_eq!(next_frame(&stream[12..]), Ok(Some(20)));
         assert_eq!(next_frame(&stream[..11]), Ok(None));
         assert_eq!(next_frame(&stream[..3]), Ok(None));
-        assert_eq!(next_frame(&[0x16, 0x03, 0x01, 0x00]), Ok(None), "a TLS hello is a STUN-looking header here");
+        assert_eq!(
+            next_frame(&[0x16, 0x03, 0x01, 0x00]),
+            Ok(None),
+            "a TLS hello is a STUN-looking header here"
+        );
         assert_eq!(next_frame(&[0xff, 0, 0, 0]), Err(()));
     }
 }

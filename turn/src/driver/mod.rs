@@ -4,6 +4,8 @@
 
 mod framing;
 mod ports;
+#[allow(unsafe_code)]
+mod sendmmsg;
 mod stream;
 mod udp;
 
@@ -93,7 +95,9 @@ impl Datagrams {
 
     /// Each datagram: destination (relayed address), source (SFU address), bytes.
     pub fn iter(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr, &[u8])> {
-        self.items.iter().map(|(to, from, s, l)| (*to, *from, &self.data[*s as usize..(*s + *l) as usize]))
+        self.items
+            .iter()
+            .map(|(to, from, s, l)| (*to, *from, &self.data[*s as usize..(*s + *l) as usize]))
     }
 }
 
@@ -171,7 +175,9 @@ impl Turn {
                 socket.set_nonblocking(true).map_err(bind(addr))?;
                 ports::set_buffers(&socket, config.socket_buffer_bytes);
                 let mut socket = UdpSocket::from_std(socket);
-                poll.registry().register(&mut socket, UDP, Interest::READABLE).map_err(StartError::Thread)?;
+                poll.registry()
+                    .register(&mut socket, UDP, Interest::READABLE)
+                    .map_err(StartError::Thread)?;
                 let state = udp::state(&socket).map_err(bind(addr))?;
                 Some((socket, state))
             }
@@ -180,7 +186,9 @@ impl Turn {
         let listen = |addr: Option<SocketAddr>, token| -> Result<Option<TcpListener>, StartError> {
             let Some(addr) = addr else { return Ok(None) };
             let mut l = TcpListener::bind(addr).map_err(bind(addr))?;
-            poll.registry().register(&mut l, token, Interest::READABLE).map_err(StartError::Thread)?;
+            poll.registry()
+                .register(&mut l, token, Interest::READABLE)
+                .map_err(StartError::Thread)?;
             Ok(Some(l))
         };
         if config.tls.is_some() && tls.is_none() {
@@ -191,7 +199,9 @@ impl Turn {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Thread)?);
         let registry = poll.registry().try_clone().map_err(StartError::Thread)?;
         relay_config.families = (config.relay_v4.is_some(), config.relay_v6.is_some());
-        let unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let relay = Relay::new(relay_config, credentials, policy, Instant::now(), unix);
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(Mutex::new(RelayStats::default()));
@@ -214,8 +224,15 @@ impl Turn {
             free_streams: Vec::new(),
             stream_by_remote: HashMap::new(),
             max_streams: config.max_streams,
-            ports: Ports::new(registry, config.relay_v4, config.relay_v6, config.ports.clone(), config.socket_buffer_bytes),
+            ports: Ports::new(
+                registry,
+                config.relay_v4,
+                config.relay_v6,
+                config.ports.clone(),
+                config.socket_buffer_bytes,
+            ),
             internal,
+            to_clients: sendmmsg::SendBatch::default(),
         };
         let thread = std::thread::Builder::new()
             .name("vchat-turn".into())
@@ -233,7 +250,10 @@ impl Turn {
 
     /// The SFU's way in.
     pub fn internal_inbox(&self) -> InternalInbox {
-        InternalInbox { tx: self.tx.clone(), waker: self.waker.clone() }
+        InternalInbox {
+            tx: self.tx.clone(),
+            waker: self.waker.clone(),
+        }
     }
 
     fn command(&self, c: Command) {
@@ -286,9 +306,17 @@ struct Io {
     max_streams: usize,
     ports: Ports,
     internal: Option<Box<dyn InternalPeers>>,
+    /// Datagrams for UDP clients, sent together at the end of a loop turn.
+    to_clients: sendmmsg::SendBatch,
 }
 
-fn run(mut relay: Relay, mut io: Io, mut poll: Poll, rx: Receiver<Command>, stats: Arc<Mutex<RelayStats>>) {
+fn run(
+    mut relay: Relay,
+    mut io: Io,
+    mut poll: Poll,
+    rx: Receiver<Command>,
+    stats: Arc<Mutex<RelayStats>>,
+) {
     let mut events = Events::with_capacity(256);
     let mut receiver = udp::Receiver::new();
     let mut out = Vec::with_capacity(DATAGRAM);
@@ -314,11 +342,19 @@ fn run(mut relay: Relay, mut io: Io, mut poll: Poll, rx: Receiver<Command>, stat
                     if let Some(slot) = Ports::slot(token) {
                         relay_socket(&mut relay, &mut io, slot, &mut receiver, &mut out);
                     } else if let Some(slot) = token.0.checked_sub(FIRST_STREAM) {
-                        stream_ready(&mut relay, &mut io, slot, event.is_readable(), &mut out, &mut replies);
+                        stream_ready(
+                            &mut relay,
+                            &mut io,
+                            slot,
+                            event.is_readable(),
+                            &mut out,
+                            &mut replies,
+                        );
                     }
                 }
             }
         }
+        flush_clients(&mut io);
         loop {
             match rx.try_recv() {
                 Ok(Command::FromSfu(batch)) => {
@@ -332,7 +368,10 @@ fn run(mut relay: Relay, mut io: Io, mut poll: Poll, rx: Receiver<Command>, stat
                 Ok(Command::Drain(deadline)) => {
                     relay.start_draining();
                     drain_deadline = Some(deadline);
-                    tracing::info!(allocations = relay.allocation_count(), "TURN relay draining");
+                    tracing::info!(
+                        allocations = relay.allocation_count(),
+                        "TURN relay draining"
+                    );
                 }
                 Ok(Command::Stop) | Err(TryRecvError::Disconnected) => {
                     publish(&relay, &stats);
@@ -341,6 +380,7 @@ fn run(mut relay: Relay, mut io: Io, mut poll: Poll, rx: Receiver<Command>, stat
                 Err(TryRecvError::Empty) => break,
             }
         }
+        flush_clients(&mut io);
         if let Some(internal) = io.internal.as_mut() {
             internal.flush();
         }
@@ -371,24 +411,30 @@ fn publish(relay: &Relay, stats: &Mutex<RelayStats>) {
 fn send(io: &mut Io, output: Output<'_>) {
     match output {
         Output::None => {}
-        Output::ToPeer { relay, peer, internal: Some(i), bytes } => {
+        Output::ToPeer {
+            relay,
+            peer,
+            internal: Some(i),
+            bytes,
+        } => {
             if let Some(sink) = io.internal.as_mut() {
                 sink.push(i, relay, bytes);
             } else if let Some(socket) = io.ports.socket(relay) {
                 let _ = socket.send_to(bytes, peer);
             }
         }
-        Output::ToPeer { relay, peer, internal: None, bytes } => {
+        Output::ToPeer {
+            relay,
+            peer,
+            internal: None,
+            bytes,
+        } => {
             if let Some(socket) = io.ports.socket(relay) {
                 let _ = socket.send_to(bytes, peer);
             }
         }
         Output::ToClient { client, bytes } => match client.transport {
-            Transport::Udp => {
-                if let Some((udp, _)) = &io.udp {
-                    let _ = udp.send_to(bytes, client.remote);
-                }
-            }
+            Transport::Udp => io.to_clients.push(client.remote, bytes),
             Transport::Tcp | Transport::Tls => {
                 if let Some(&slot) = io.stream_by_remote.get(&(client.transport, client.remote))
                     && let Some(stream) = io.streams[slot].as_mut()
@@ -403,10 +449,16 @@ fn send(io: &mut Io, output: Output<'_>) {
 fn udp_listener(relay: &mut Relay, io: &mut Io, receiver: &mut udp::Receiver, out: &mut Vec<u8>) {
     let Some(local) = io.udp_local else { return };
     loop {
-        let Some((udp, state)) = io.udp.take() else { return };
+        let Some((udp, state)) = io.udp.take() else {
+            return;
+        };
         let now = Instant::now();
         let result = receiver.read(&udp, &state, |remote, datagram| {
-            let client = Client { transport: Transport::Udp, remote, local };
+            let client = Client {
+                transport: Transport::Udp,
+                remote,
+                local,
+            };
             let output = relay.handle_client(now, client, datagram, out, &mut io.ports);
             send_udp(io, &udp, output);
         });
@@ -423,29 +475,40 @@ fn udp_listener(relay: &mut Relay, io: &mut Io, receiver: &mut udp::Receiver, ou
 
 /// [`send`] while the listener is lent out of `io`.
 fn send_udp(io: &mut Io, udp: &UdpSocket, output: Output<'_>) {
-    match output {
-        Output::ToClient { client, bytes } if client.transport == Transport::Udp => {
-            let _ = udp.send_to(bytes, client.remote);
-        }
-        other => send(io, other),
+    send(io, output);
+    if io.to_clients.len() >= sendmmsg::MAX_BATCH {
+        io.to_clients.flush(udp);
     }
 }
 
-fn relay_socket(relay: &mut Relay, io: &mut Io, slot: usize, receiver: &mut udp::Receiver, out: &mut Vec<u8>) {
+/// Sends the queued datagrams for UDP clients.
+fn flush_clients(io: &mut Io) {
+    if io.to_clients.len() > 0
+        && let Some((udp, _)) = &io.udp
+    {
+        io.to_clients.flush(udp);
+    }
+}
+
+fn relay_socket(
+    relay: &mut Relay,
+    io: &mut Io,
+    slot: usize,
+    receiver: &mut udp::Receiver,
+    out: &mut Vec<u8>,
+) {
     loop {
-        let Some(socket) = io.ports.sockets.get_mut(slot).and_then(Option::take) else { return };
+        let Some(socket) = io.ports.sockets.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
         let now = Instant::now();
-        let udp = io.udp.take();
         let result = receiver.read(&socket.socket, &socket.state, |peer, datagram| {
             let output = relay.handle_peer(now, socket.addr, peer, false, datagram, out);
-            match (&udp, output) {
-                (Some((listener, _)), Output::ToClient { client, bytes }) if client.transport == Transport::Udp => {
-                    let _ = listener.send_to(bytes, client.remote);
-                }
-                (_, other) => send(io, other),
+            send(io, output);
+            if io.to_clients.len() >= sendmmsg::MAX_BATCH {
+                flush_clients(io);
             }
         });
-        io.udp = udp;
         io.ports.sockets[slot] = Some(socket);
         match result {
             Ok(true) => continue,
@@ -475,7 +538,9 @@ fn accept(io: &mut Io, poll: &Poll, transport: Transport) {
         if io.stream_by_remote.len() >= io.max_streams {
             continue; // dropped: closes the connection
         }
-        let Ok(local) = socket.local_addr() else { continue };
+        let Ok(local) = socket.local_addr() else {
+            continue;
+        };
         let tls = match transport {
             Transport::Tls => match &io.tls {
                 Some(slot) => Some(slot.read().unwrap_or_else(|e| e.into_inner()).clone()),
@@ -489,13 +554,21 @@ fn accept(io: &mut Io, poll: &Poll, transport: Transport) {
         });
         if poll
             .registry()
-            .register(&mut socket, Token(FIRST_STREAM + slot), Interest::READABLE | Interest::WRITABLE)
+            .register(
+                &mut socket,
+                Token(FIRST_STREAM + slot),
+                Interest::READABLE | Interest::WRITABLE,
+            )
             .is_err()
         {
             io.free_streams.push(slot);
             continue;
         }
-        let client = Client { transport, remote, local };
+        let client = Client {
+            transport,
+            remote,
+            local,
+        };
         match Stream::new(socket, client, tls, Instant::now()) {
             Ok(stream) => {
                 io.streams[slot] = Some(stream);
@@ -517,20 +590,32 @@ fn stream_ready(
     out: &mut Vec<u8>,
     replies: &mut Vec<(Client, Vec<u8>)>,
 ) {
-    let Some(stream) = io.streams.get_mut(slot).and_then(|s| s.as_mut()) else { return };
+    let Some(stream) = io.streams.get_mut(slot).and_then(|s| s.as_mut()) else {
+        return;
+    };
     stream.flush();
     if !readable {
         return;
     }
     let now = Instant::now();
     stream.last_active = now;
-    let Io { ports, internal, streams, .. } = io;
+    let Io {
+        ports,
+        internal,
+        streams,
+        ..
+    } = io;
     let stream = streams[slot].as_mut().expect("checked above");
     let state = stream.read(|client, message| {
         match relay.handle_client(now, client, message, out, ports) {
             Output::None => {}
             Output::ToClient { client, bytes } => replies.push((client, bytes.to_vec())),
-            Output::ToPeer { relay: from, peer, internal: index, bytes } => match (index, internal.as_mut()) {
+            Output::ToPeer {
+                relay: from,
+                peer,
+                internal: index,
+                bytes,
+            } => match (index, internal.as_mut()) {
                 (Some(i), Some(sink)) => sink.push(i, from, bytes),
                 _ => {
                     if let Some(socket) = ports.socket(from) {
@@ -552,10 +637,13 @@ fn stream_ready(
 }
 
 fn close_stream(relay: &mut Relay, io: &mut Io, slot: usize) {
-    let Some(mut stream) = io.streams.get_mut(slot).and_then(|s| s.take()) else { return };
+    let Some(mut stream) = io.streams.get_mut(slot).and_then(|s| s.take()) else {
+        return;
+    };
     // RFC 8656 §3.1: the allocation lives and dies with its TCP connection.
     relay.close_client(stream.client, &mut io.ports);
-    io.stream_by_remote.remove(&(stream.client.transport, stream.client.remote));
+    io.stream_by_remote
+        .remove(&(stream.client.transport, stream.client.remote));
     stream.flush();
     drop(stream.socket.shutdown(std::net::Shutdown::Both));
     io.free_streams.push(slot);
@@ -567,7 +655,9 @@ fn close_idle_streams(relay: &mut Relay, io: &mut Io, _poll: &Poll, now: Instant
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
-        .filter(|(_, s)| !relay.has_allocation(s.client) && now.duration_since(s.last_active) > STREAM_IDLE)
+        .filter(|(_, s)| {
+            !relay.has_allocation(s.client) && now.duration_since(s.last_active) > STREAM_IDLE
+        })
         .map(|(i, _)| i)
         .collect();
     for slot in idle {

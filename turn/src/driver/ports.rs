@@ -43,7 +43,16 @@ impl Ports {
         range: RangeInclusive<u16>,
         buffer_bytes: usize,
     ) -> Ports {
-        Ports { registry, v4, v6, range, sockets: Vec::new(), free: Vec::new(), by_addr: HashMap::new(), buffer_bytes }
+        Ports {
+            registry,
+            v4,
+            v6,
+            range,
+            sockets: Vec::new(),
+            free: Vec::new(),
+            by_addr: HashMap::new(),
+            buffer_bytes,
+        }
     }
 
     /// The socket bound to `relay`.
@@ -86,8 +95,16 @@ impl Ports {
                         self.sockets.push(None);
                         self.sockets.len() - 1
                     });
-                    self.registry.register(&mut socket, Token(FIRST_TOKEN + slot), Interest::READABLE)?;
-                    self.sockets[slot] = Some(RelaySocket { addr, socket, state });
+                    self.registry.register(
+                        &mut socket,
+                        Token(FIRST_TOKEN + slot),
+                        Interest::READABLE,
+                    )?;
+                    self.sockets[slot] = Some(RelaySocket {
+                        addr,
+                        socket,
+                        state,
+                    });
                     self.by_addr.insert(addr, slot);
                     return Ok(addr);
                 }
@@ -104,12 +121,19 @@ impl RelayPorts for Ports {
             Family::V4 => self.v4,
             Family::V6 => self.v6,
         };
-        let ip = ip.ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "no relay address of that family"))?;
+        let ip = ip.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                "no relay address of that family",
+            )
+        })?;
         self.bind(ip, even)
     }
 
     fn close(&mut self, relay: SocketAddr) {
-        let Some(slot) = self.by_addr.remove(&relay) else { return };
+        let Some(slot) = self.by_addr.remove(&relay) else {
+            return;
+        };
         if let Some(mut relay) = self.sockets[slot].take() {
             let _ = self.registry.deregister(&mut relay.socket);
         }

@@ -21,7 +21,10 @@ pub(crate) struct Receiver {
 
 impl Receiver {
     pub(crate) fn new() -> Receiver {
-        Receiver { storage: vec![0; BATCH * BUFFER], metas: [RecvMeta::default(); BATCH] }
+        Receiver {
+            storage: vec![0; BATCH * BUFFER],
+            metas: [RecvMeta::default(); BATCH],
+        }
     }
 
     /// Reads one batch from `socket` and hands each datagram (source, bytes) to
@@ -33,7 +36,8 @@ impl Receiver {
         mut each: impl FnMut(SocketAddr, &[u8]),
     ) -> io::Result<bool> {
         let mut chunks = self.storage.chunks_mut(BUFFER);
-        let mut iovs: [IoSliceMut<'_>; BATCH] = std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
+        let mut iovs: [IoSliceMut<'_>; BATCH] =
+            std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
         let n = state.recv(socket.into(), &mut iovs, &mut self.metas)?;
         for (meta, iov) in self.metas[..n].iter().zip(iovs.iter()) {
             let received = &iov[..meta.len.min(iov.len())];

@@ -159,7 +159,8 @@ impl Default for RelayConfig {
             total_quota: 10_000,
             // 20 Mbit/s: a 1080p call with headroom.
             max_bytes_per_second: 2_500_000,
-            challenges_per_second: (50, 100),
+            // An office behind one NAT address may start a few hundred calls at once.
+            challenges_per_second: (200, 400),
         }
     }
 }
@@ -640,6 +641,7 @@ impl Relay {
     }
 
     /// A 401 or 438 with REALM and a fresh NONCE, unless the source has had its share.
+    #[allow(clippy::too_many_arguments)]
     fn challenge(
         &mut self,
         now: Instant,

@@ -690,7 +690,7 @@ fn unauthenticated_answers_are_small_and_rate_limited() {
     let s = Session::new(client(1), "alice", "wonderland");
     let req = s.request(Method::Allocate, &[Attr::RequestedTransport(17)], [9; 12]);
     let mut answered = 0;
-    for _ in 0..200 {
+    for _ in 0..800 {
         if let Some(bytes) = w.send(s.client, &req) {
             answered += 1;
             // Header, ERROR-CODE 401 "Unauthenticated", REALM, a 24-byte NONCE,
@@ -701,19 +701,26 @@ fn unauthenticated_answers_are_small_and_rate_limited() {
             );
         }
     }
-    assert_eq!(answered, 100, "the burst, then silence");
-    assert_eq!(w.relay.stats().challenges_suppressed, 100);
+    assert_eq!(answered, 400, "the burst, then silence");
+    assert_eq!(w.relay.stats().challenges_suppressed, 400);
     // A second later the source may be challenged again.
     w.now += Duration::from_secs(1);
     assert!(w.send(s.client, &req).is_some());
     // Over TCP a first challenge cannot be reflected, so it is never withheld; wrong
     // passwords are limited there too.
-    let tcp = Client { transport: Transport::Tcp, ..s.client };
+    let tcp = Client {
+        transport: Transport::Tcp,
+        ..s.client
+    };
     assert!((0..200).all(|_| w.send(tcp, &req).is_some()));
     let mut guess = Session::new(tcp, "alice", "guess");
     let mut refused = 0;
-    for _ in 0..200 {
-        let a = w.answer(&mut guess, Method::Allocate, &[Attr::RequestedTransport(17)]);
+    for _ in 0..500 {
+        let a = w.answer(
+            &mut guess,
+            Method::Allocate,
+            &[Attr::RequestedTransport(17)],
+        );
         if a.class.is_none() {
             refused += 1;
         }
