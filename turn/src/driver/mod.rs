@@ -387,7 +387,7 @@ fn run(
         let now = Instant::now();
         if now >= relay.poll_timeout() {
             relay.handle_timeout(now, &mut io.ports);
-            close_idle_streams(&mut relay, &mut io, &poll, now);
+            close_idle_streams(&mut relay, &mut io, now);
         }
         if now >= next_stats {
             publish(&relay, &stats);
@@ -649,7 +649,7 @@ fn close_stream(relay: &mut Relay, io: &mut Io, slot: usize) {
     io.free_streams.push(slot);
 }
 
-fn close_idle_streams(relay: &mut Relay, io: &mut Io, _poll: &Poll, now: Instant) {
+fn close_idle_streams(relay: &mut Relay, io: &mut Io, now: Instant) {
     let idle: Vec<usize> = io
         .streams
         .iter()
