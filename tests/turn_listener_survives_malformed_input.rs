@@ -10,55 +10,12 @@ use rand::{Rng, SeedableRng};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 use vchat_tests::TestServer;
+use vchat_tests::turn_client::{TurnTestClient, exchange};
 use vchat_turn::proto::attr::{self, FAMILY_V4};
 use vchat_turn::proto::integrity::long_term_key;
 use vchat_turn::proto::{Attr, Builder, ChannelData, Class, Integrity, Message, Method};
 
 const REALM: &str = "vchat";
-
-async fn exchange(
-    socket: &UdpSocket,
-    server: SocketAddr,
-    request: &[u8],
-) -> anyhow::Result<Vec<u8>> {
-    for _ in 0..5 {
-        socket.send_to(request, server).await?;
-        let mut buf = vec![0u8; 2048];
-        if let Ok(Ok((n, _))) =
-            tokio::time::timeout(Duration::from_millis(500), socket.recv_from(&mut buf)).await
-        {
-            buf.truncate(n);
-            return Ok(buf);
-        }
-    }
-    bail!("no answer from the relay")
-}
-
-/// Challenge, then an authenticated Allocate; returns the nonce and the answer's class.
-async fn allocate(
-    socket: &UdpSocket,
-    server: SocketAddr,
-    key: &[u8; 16],
-) -> anyhow::Result<(String, Class)> {
-    let mut req = Vec::new();
-    Builder::new(&mut req, Class::Request, Method::Allocate, rand::random())
-        .attr(Attr::RequestedTransport(17))
-        .finish(None, true);
-    let answer = exchange(socket, server, &req).await?;
-    let m = Message::parse(&answer)?;
-    let Some(Attr::Nonce(nonce)) = m.attr(attr::NONCE) else {
-        bail!("no nonce in {m:?}")
-    };
-    let nonce = nonce.to_owned();
-    Builder::new(&mut req, Class::Request, Method::Allocate, rand::random())
-        .attr(Attr::RequestedTransport(17))
-        .attr(Attr::Username("fuzz"))
-        .attr(Attr::Realm(REALM))
-        .attr(Attr::Nonce(&nonce))
-        .finish(Some((key, Integrity::Sha1)), true);
-    let answer = exchange(socket, server, &req).await?;
-    Ok((nonce, Message::parse(&answer)?.class))
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn random_and_truncated_messages_create_nothing_and_the_relay_keeps_serving()
@@ -183,9 +140,11 @@ async fn random_and_truncated_messages_create_nothing_and_the_relay_keeps_servin
     assert!(malformed > 1000.0);
 
     // Still serving: a fresh client allocates.
-    let fresh = UdpSocket::bind("127.0.0.1:0").await?;
-    let (_, class) = allocate(&fresh, udp, &key).await?;
-    assert_eq!(class, Class::Success);
+    let mut fresh = TurnTestClient::connect(udp, "fuzz", "fuzzpass").await?;
+    let answer = fresh
+        .request(Method::Allocate, &[Attr::RequestedTransport(17)])
+        .await?;
+    assert_eq!(answer.class, Class::Success);
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(
         server

@@ -7,6 +7,8 @@
 //! data channel. Its UDP socket is ours, so a test can see what it sends and send
 //! datagrams from its address.
 
+pub mod turn_client;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
