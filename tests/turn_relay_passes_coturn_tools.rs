@@ -30,9 +30,13 @@ fn free_udp_port() -> anyhow::Result<u16> {
 }
 
 fn start_peer() -> anyhow::Result<Peer> {
-    let port = free_udp_port()?;
+    start_peer_on("127.0.0.1")
+}
+
+fn start_peer_on(ip: &str) -> anyhow::Result<Peer> {
+    let port = std::net::UdpSocket::bind((ip, 0))?.local_addr()?.port();
     let child = Command::new("turnutils_peer")
-        .args(["-L", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-L", ip, "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -43,6 +47,19 @@ fn start_peer() -> anyhow::Result<Peer> {
 
 /// Loss (percent) and average round trip (ms) that one uclient run reports.
 fn uclient(args: &[&str], server: SocketAddr, peer: u16) -> anyhow::Result<(f64, f64, String)> {
+    let load = ["-m", "100", "-n", "200", "-l", "170", "-z", "20"];
+    uclient_with(args, server, peer, "127.0.0.1", "-X", &load)
+}
+
+/// One uclient run against `server`, echo peer `ip:peer`, relay family flag `family`.
+fn uclient_with(
+    args: &[&str],
+    server: SocketAddr,
+    peer: u16,
+    ip: &str,
+    family: &str,
+    load: &[&str],
+) -> anyhow::Result<(f64, f64, String)> {
     let port = server.port().to_string();
     let peer = peer.to_string();
     let mut all: Vec<&str> = vec![
@@ -51,24 +68,15 @@ fn uclient(args: &[&str], server: SocketAddr, peer: u16) -> anyhow::Result<(f64,
         "-p",
         &port,
         "-e",
-        "127.0.0.1",
+        ip,
         "-r",
         &peer,
-        "-X",
+        family,
         "-c",
     ];
     all.extend_from_slice(args);
-    all.extend_from_slice(&[
-        "-m",
-        "100",
-        "-n",
-        "200",
-        "-l",
-        "170",
-        "-z",
-        "20",
-        "127.0.0.1",
-    ]);
+    all.extend_from_slice(load);
+    all.push(ip);
     let out = Command::new("timeout").args(&all).output()?;
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
@@ -199,5 +207,35 @@ async fn coturn_uclient_passes_over_udp_tcp_and_tls_with_both_credentials() -> a
         assert!(n >= 4.0 * 100.0 * 200.0, "{transport}: {n} packets relayed");
     }
     assert_eq!(server.metric("vchat_turn_auth_failures_total").await?, 0.0);
+    server.stop().await
+}
+
+/// RFC 6156: an IPv6 relayed address (`-x`), over IPv6 to the relay and to the peer.
+#[tokio::test(flavor = "multi_thread")]
+async fn coturn_uclient_gets_an_ipv6_relay() -> anyhow::Result<()> {
+    let users = format!("{USER}:{PASSWORD}");
+    let server = TestServer::start_with(&[
+        ("VCHAT_TURN_USERS", users.as_str()),
+        ("VCHAT_TURN_LISTEN_IP", "::1"),
+        ("VCHAT_TURN_RELAY_IPV6", "::1"),
+        ("VCHAT_TURN_ALLOW_LOOPBACK_PEERS_DANGEROUSLY", "true"),
+        ("VCHAT_TURN_TLS", "false"),
+    ])
+    .await?;
+    let udp = server.turn_addrs().0.context("udp")?;
+    let peer = start_peer_on("::1")?;
+    let (loss, rtt, counts) = tokio::task::spawn_blocking(move || {
+        uclient_with(
+            &["-u", USER, "-w", PASSWORD],
+            udp,
+            peer.1,
+            "::1",
+            "-x",
+            &["-m", "10", "-n", "100", "-l", "170", "-z", "20"],
+        )
+    })
+    .await??;
+    eprintln!("ipv6: loss {loss}%, average RTT {rtt} ms, {counts}");
+    assert_eq!(loss, 0.0);
     server.stop().await
 }
