@@ -23,12 +23,6 @@ impl Drop for Peer {
     }
 }
 
-fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 fn start_peer() -> anyhow::Result<Peer> {
     start_peer_on("127.0.0.1")
 }
