@@ -5,6 +5,8 @@
 #
 #   bash benches/turn/compare.sh            # the full run (about 12 minutes)
 #   QUICK=1 bash benches/turn/compare.sh    # one round, to see the rig work
+#   CONTENDED=1 ONLY=saturation LEVELS="4 8 12 16" bash benches/turn/compare.sh
+#                                           # saturation with the clients on both cores
 #
 # Two experiments:
 #   flood       turnutils_uclient -m 200 -n 500 -l 1000 -z 0 (the issue's flood): server
@@ -22,6 +24,12 @@ bin=$CARGO_TARGET_DIR/release
 out=$root/benches/results/turn
 quick=${QUICK:-}
 rounds=${ROUNDS:-5}
+# Where the clients and echo peers run: CPU 1 alone (the servers never compete with
+# them), or CONTENDED=1: both cores, so the tools are not the limit and the servers
+# share CPU 0 with them (the saturation test then shows which relay loses first).
+client_cpus=1
+[ -n "${CONTENDED:-}" ] && client_cpus=0,1
+only=${ONLY:-}
 [ -n "$quick" ] && rounds=1
 
 for p in turnutils_uclient:coturn; do
@@ -29,7 +37,6 @@ for p in turnutils_uclient:coturn; do
 done
 cargo build --release --locked -p vchat-control -p vchat-benches --bin vchat --bin vchat-turn-report
 mkdir -p "$out"
-rm -f "$out"/*.json
 work=$(mktemp -d /tmp/vchat-turn-compare.XXXXXX)
 
 stop_servers() {
@@ -47,7 +54,7 @@ trap cleanup EXIT
 stop_servers
 
 for port in 3480 3481 3482 3483; do
-  taskset -c 1 turnutils_peer -L 127.0.0.1 -p $port > /dev/null 2>&1 &
+  taskset -c "$client_cpus" turnutils_peer -L 127.0.0.1 -p $port > /dev/null 2>&1 &
   peers+=($!)
 done
 
@@ -80,7 +87,7 @@ clients() {
   local t0 c0; c0=$(ticks "$pid"); t0=$(date +%s.%N)
   local i pids=()
   for ((i = 0; i < n; i++)); do
-    taskset -c 1 timeout 300 turnutils_uclient -u bench -w benchpass -e 127.0.0.1 -r $((3480 + i % 4)) -X -c "$@" 127.0.0.1 \
+    taskset -c "$client_cpus" timeout 300 turnutils_uclient -u bench -w benchpass -e 127.0.0.1 -r $((3480 + i % 4)) -X -c "$@" 127.0.0.1 \
       > "$work/u$i.out" 2>&1 &
     pids+=($!)
   done
@@ -108,16 +115,22 @@ clients() {
   echo "    $kind $target x$n: $(cat "$file")"
 }
 
-for ((round = 1; round <= rounds; round++)); do
-  for target in vchat coturn; do
-    clients "$target" flood 1 "$round" -m 200 -n 500 -l 1000 -z 0
+kind=saturation
+[ -n "${CONTENDED:-}" ] && kind=contended
+if [ "$only" != saturation ]; then
+  rm -f "$out"/flood-*.json
+  for ((round = 1; round <= rounds; round++)); do
+    for target in vchat coturn; do
+      clients "$target" flood 1 "$round" -m 200 -n 500 -l 1000 -z 0
+    done
   done
-done
-levels=(1 2 4 6 8)
+fi
+read -r -a levels <<< "${LEVELS:-1 2 4 6 8}"
 [ -n "$quick" ] && levels=(2)
+rm -f "$out/$kind"-*.json
 for n in "${levels[@]}"; do
   for target in vchat coturn; do
-    clients "$target" saturation "$n" 1 -m 50 -n 1000 -l 160 -z 0
+    clients "$target" "$kind" "$n" 1 -m 50 -n 1000 -l 160 -z 0
   done
 done
 stop_servers

@@ -61,39 +61,55 @@ fn main() -> anyhow::Result<()> {
     let (v, c) = (flood("vchat"), flood("coturn"));
     let (v_us, c_us) = (per_packet(&v), per_packet(&c));
 
-    // Saturation: relayed packets per second and loss, per number of client processes.
-    let mut levels: BTreeMap<(String, u64), (f64, f64, f64)> = BTreeMap::new();
-    for r in runs.iter().filter(|r| r["kind"] == "saturation") {
-        let target = r["target"].as_str().unwrap_or("?").to_string();
-        let n = r["clients"].as_u64().unwrap_or(0);
-        // uclient's sending time; the wall time also holds its (serial) allocations.
-        let wall = r["transmit_s"]
-            .as_f64()
-            .filter(|t| *t > 0.0)
-            .or(r["wall_s"].as_f64())
-            .unwrap_or(1.0)
-            .max(0.001);
-        levels.insert(
-            (target, n),
-            (
+    // Saturation: relayed packets per second, loss and CPU per packet, per number of
+    // client processes (mean over rounds; loss is the worst round's).
+    let fold = |kind: &str| -> BTreeMap<(String, u64), (f64, f64, f64)> {
+        let mut by_level: BTreeMap<(String, u64), Vec<(f64, f64, f64)>> = BTreeMap::new();
+        for r in runs.iter().filter(|r| r["kind"] == kind) {
+            let target = r["target"].as_str().unwrap_or("?").to_string();
+            let n = r["clients"].as_u64().unwrap_or(0);
+            // uclient's sending time; the wall time also holds its (serial) allocations.
+            let wall = r["transmit_s"]
+                .as_f64()
+                .filter(|t| *t > 0.0)
+                .or(r["wall_s"].as_f64())
+                .unwrap_or(1.0)
+                .max(0.001);
+            by_level.entry((target, n)).or_default().push((
                 relayed(r) / wall,
                 r["loss_pct"].as_f64().unwrap_or(100.0),
                 r["cpu_s"].as_f64().unwrap_or(0.0) * 1e6 / relayed(r).max(1.0),
-            ),
-        );
-    }
+            ));
+        }
+        by_level
+            .into_iter()
+            .map(|(k, xs)| {
+                let n = xs.len() as f64;
+                let pps = xs.iter().map(|x| x.0).sum::<f64>() / n;
+                let loss = xs.iter().map(|x| x.1).fold(0.0, f64::max);
+                let us = xs.iter().map(|x| x.2).sum::<f64>() / n;
+                (k, (pps, loss, us))
+            })
+            .collect()
+    };
+    let levels = fold("saturation");
+    let contended = fold("contended");
     // The most uclient processes whose runs all stayed under 1 % loss.
-    let best_under_1pct = |target: &str| -> Option<u64> {
+    let best_under_1pct =
+        |levels: &BTreeMap<(String, u64), (f64, f64, f64)>, target: &str| -> Option<u64> {
+            levels
+                .iter()
+                .filter(|((t, _), (_, loss, _))| t == target && *loss < 1.0)
+                .map(|((_, n), _)| *n)
+                .max()
+        };
+    let table = |levels: &BTreeMap<(String, u64), (f64, f64, f64)>| -> Vec<Value> {
         levels
             .iter()
-            .filter(|((t, _), (_, loss, _))| t == target && *loss < 1.0)
-            .map(|((_, n), _)| *n)
-            .max()
+            .map(|((t, n), (pps, loss, us))| json!({"target": t, "clients": n, "relayed_pps": pps.round(), "loss_pct": loss, "cpu_us_per_packet": us}))
+            .collect()
     };
-    let saturation: Vec<Value> = levels
-        .iter()
-        .map(|((t, n), (pps, loss, us))| json!({"target": t, "clients": n, "relayed_pps": pps.round(), "loss_pct": loss, "cpu_us_per_packet": us}))
-        .collect();
+    let saturation = table(&levels);
 
     // The relayed call (benches/turn/call.sh): vchat-load results labelled
     // "relayed-call"; janus's CPU there is janus's and coturn's together.
@@ -132,9 +148,12 @@ fn main() -> anyhow::Result<()> {
         "vchat_rtt_ms": avg(&v, "rtt_ms"),
         "coturn_rtt_ms": avg(&c, "rtt_ms"),
         "flood_runs": { "vchat": v.len(), "coturn": c.len() },
-        "vchat_max_clients_under_1pct_loss": best_under_1pct("vchat"),
-        "coturn_max_clients_under_1pct_loss": best_under_1pct("coturn"),
+        "vchat_max_clients_under_1pct_loss": best_under_1pct(&levels, "vchat"),
+        "coturn_max_clients_under_1pct_loss": best_under_1pct(&levels, "coturn"),
         "saturation_clients_tried": levels.keys().map(|(_, n)| *n).max(),
+        "contended": table(&contended),
+        "vchat_max_clients_under_1pct_loss_contended": best_under_1pct(&contended, "vchat"),
+        "coturn_max_clients_under_1pct_loss_contended": best_under_1pct(&contended, "coturn"),
         "saturation": saturation,
         "relayed_call_cpu_ratio": call_ratio,
         "relayed_call": { "vchat": call_summary(&call_v), "janus+coturn": call_summary(&call_j) },
@@ -144,7 +163,9 @@ fn main() -> anyhow::Result<()> {
     let file = args.out.join("turn-vs-coturn.json");
     std::fs::write(&file, serde_json::to_string_pretty(&summary)? + "\n")?;
 
-    let series = |metric: usize| -> Vec<Series> {
+    let series_of = |levels: &BTreeMap<(String, u64), (f64, f64, f64)>,
+                     metric: usize|
+     -> Vec<Series> {
         ["vchat", "coturn"]
             .iter()
             .map(|t| Series {
@@ -163,7 +184,7 @@ fn main() -> anyhow::Result<()> {
             "TURN relay: packets relayed per second",
             "uclient processes (50 sessions each)",
             "kpps relayed",
-            &series(0),
+            &series_of(&levels, 0),
         ),
     )?;
     std::fs::write(
@@ -172,7 +193,7 @@ fn main() -> anyhow::Result<()> {
             "TURN relay: loss as load grows",
             "uclient processes (50 sessions each)",
             "loss %",
-            &series(1),
+            &series_of(&levels, 1),
         ),
     )?;
     std::fs::write(
@@ -181,7 +202,16 @@ fn main() -> anyhow::Result<()> {
             "TURN relay: server CPU per relayed packet",
             "uclient processes (50 sessions each)",
             "µs per packet",
-            &series(2),
+            &series_of(&levels, 2),
+        ),
+    )?;
+    std::fs::write(
+        args.out.join("turn-contended-loss.svg"),
+        line_chart(
+            "TURN relay sharing its core with the clients: loss (worst round)",
+            "uclient processes (50 sessions each)",
+            "loss %",
+            &series_of(&contended, 1),
         ),
     )?;
     // Per round, side by side: the flood (standalone relay) and the relayed call.
