@@ -27,6 +27,11 @@ struct Args {
     commit: String,
 }
 
+/// Relayed packets per second, loss (%) and CPU µs per packet of one load level.
+type Level = (f64, f64, f64);
+/// Levels by (target, uclient processes).
+type Levels = BTreeMap<(String, u64), Level>;
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut runs: Vec<Value> = Vec::new();
@@ -63,8 +68,8 @@ fn main() -> anyhow::Result<()> {
 
     // Saturation: relayed packets per second, loss and CPU per packet, per number of
     // client processes (mean over rounds; loss is the worst round's).
-    let fold = |kind: &str| -> BTreeMap<(String, u64), (f64, f64, f64)> {
-        let mut by_level: BTreeMap<(String, u64), Vec<(f64, f64, f64)>> = BTreeMap::new();
+    let fold = |kind: &str| -> Levels {
+        let mut by_level: BTreeMap<(String, u64), Vec<Level>> = BTreeMap::new();
         for r in runs.iter().filter(|r| r["kind"] == kind) {
             let target = r["target"].as_str().unwrap_or("?").to_string();
             let n = r["clients"].as_u64().unwrap_or(0);
@@ -95,15 +100,14 @@ fn main() -> anyhow::Result<()> {
     let levels = fold("saturation");
     let contended = fold("contended");
     // The most uclient processes whose runs all stayed under 1 % loss.
-    let best_under_1pct =
-        |levels: &BTreeMap<(String, u64), (f64, f64, f64)>, target: &str| -> Option<u64> {
-            levels
-                .iter()
-                .filter(|((t, _), (_, loss, _))| t == target && *loss < 1.0)
-                .map(|((_, n), _)| *n)
-                .max()
-        };
-    let table = |levels: &BTreeMap<(String, u64), (f64, f64, f64)>| -> Vec<Value> {
+    let best_under_1pct = |levels: &Levels, target: &str| -> Option<u64> {
+        levels
+            .iter()
+            .filter(|((t, _), (_, loss, _))| t == target && *loss < 1.0)
+            .map(|((_, n), _)| *n)
+            .max()
+    };
+    let table = |levels: &Levels| -> Vec<Value> {
         levels
             .iter()
             .map(|((t, n), (pps, loss, us))| json!({"target": t, "clients": n, "relayed_pps": pps.round(), "loss_pct": loss, "cpu_us_per_packet": us}))
@@ -163,9 +167,7 @@ fn main() -> anyhow::Result<()> {
     let file = args.out.join("turn-vs-coturn.json");
     std::fs::write(&file, serde_json::to_string_pretty(&summary)? + "\n")?;
 
-    let series_of = |levels: &BTreeMap<(String, u64), (f64, f64, f64)>,
-                     metric: usize|
-     -> Vec<Series> {
+    let series_of = |levels: &Levels, metric: usize| -> Vec<Series> {
         ["vchat", "coturn"]
             .iter()
             .map(|t| Series {
