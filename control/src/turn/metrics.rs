@@ -88,6 +88,12 @@ pub(super) fn render(s: &RelayStats) -> String {
         s.malformed,
     );
     one(
+        "vchat_turn_core_panics_total",
+        "counter",
+        "Client datagrams whose handling hit a bug (caught; that client's allocation dropped).",
+        s.core_panics,
+    );
+    one(
         "vchat_turn_internal_packets_total",
         "counter",
         "Packets between TURN clients and the SFU handed over in-process (no UDP hop).",

@@ -339,7 +339,34 @@ impl Relay {
     }
 
     /// Everything a client sends: STUN requests and indications, ChannelData.
+    ///
+    /// A bug that panics here costs the client its allocation, not everyone theirs:
+    /// the panic is caught, counted and the allocation dropped.
     pub fn handle_client<'a>(
+        &mut self,
+        now: Instant,
+        client: Client,
+        bytes: &'a [u8],
+        out: &'a mut Vec<u8>,
+        ports: &mut dyn RelayPorts,
+    ) -> Output<'a> {
+        let (this, lent) = (&mut *self, &mut *ports);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let out = out; // moved in: the closure runs once
+            this.client_datagram(now, client, bytes, out, lent)
+        }));
+        match result {
+            Ok(output) => output,
+            Err(_) => {
+                self.stats.core_panics += 1;
+                tracing::error!(client = %client.remote, "TURN core panicked on a client's datagram; dropping its allocation");
+                self.close_client(client, ports);
+                Output::None
+            }
+        }
+    }
+
+    fn client_datagram<'a>(
         &mut self,
         now: Instant,
         client: Client,

@@ -40,6 +40,9 @@ pub struct RelayStats {
     pub unpermitted_drops: u64,
     /// Datagrams that were neither STUN nor ChannelData we could use.
     pub malformed: u64,
+    /// Bugs caught: datagrams whose handling panicked (the client's allocation was
+    /// dropped, the relay kept serving).
+    pub core_panics: u64,
 }
 
 impl RelayStats {

@@ -807,3 +807,34 @@ fn channel_bind_rules() {
         Some(443)
     );
 }
+
+/// A port allocator that blows up, standing in for any bug below `handle_client`.
+struct PanickingPorts;
+
+impl RelayPorts for PanickingPorts {
+    fn open(&mut self, _: Family, _: bool) -> io::Result<SocketAddr> {
+        panic!("a bug")
+    }
+    fn close(&mut self, _: SocketAddr) {}
+}
+
+#[test]
+fn a_panic_costs_one_client_its_datagram_and_the_relay_keeps_serving() {
+    let mut w = world();
+    let mut s = Session::new(client(1), "alice", "wonderland");
+    w.answer(&mut s, Method::Allocate, &[Attr::RequestedTransport(17)]);
+    let req = s.request(Method::Allocate, &[Attr::RequestedTransport(17)], [5; 12]);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let output = w
+        .relay
+        .handle_client(w.now, s.client, &req, &mut w.out, &mut PanickingPorts);
+    std::panic::set_hook(previous);
+    assert_eq!(output, Output::None);
+    assert_eq!(w.relay.stats().core_panics, 1);
+    // Everyone else, and the same client with working ports, is served.
+    let mut t = Session::new(client(2), "bob", "builder");
+    w.allocate(&mut t);
+    w.allocate(&mut s);
+    assert_eq!(w.relay.allocation_count(), 2);
+}
