@@ -509,8 +509,40 @@ impl Relay {
     }
 
     /// A datagram a peer sent to a relayed address; `internal` when the SFU handed it
-    /// over in-process.
+    /// over in-process. A panic here is caught and counted like one in
+    /// [`Relay::handle_client`], and drops the allocation of that relayed address.
     pub fn handle_peer<'a>(
+        &mut self,
+        now: Instant,
+        relay: SocketAddr,
+        peer: SocketAddr,
+        internal: bool,
+        bytes: &[u8],
+        out: &'a mut Vec<u8>,
+    ) -> Output<'a> {
+        let this = &mut *self;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let out = out; // moved in: the closure runs once
+            this.peer_datagram(now, relay, peer, internal, bytes, out)
+        }));
+        match result {
+            Ok(output) => output,
+            Err(_) => {
+                self.stats.core_panics += 1;
+                tracing::error!(%relay, %peer, "TURN core panicked on a peer's datagram; dropping the allocation");
+                // Expired now: the next sweep (within a second) removes it and
+                // closes its socket, which needs the driver's ports we lack here.
+                if let Some(index) = self.by_relay.get(&relay).copied()
+                    && let Some(a) = self.allocations.get_mut(index).and_then(Option::as_mut)
+                {
+                    a.expires = now;
+                }
+                Output::None
+            }
+        }
+    }
+
+    fn peer_datagram<'a>(
         &mut self,
         now: Instant,
         relay: SocketAddr,
