@@ -404,7 +404,7 @@ fn run(
 }
 
 fn publish(relay: &Relay, stats: &Mutex<RelayStats>) {
-    *stats.lock().unwrap_or_else(|e| e.into_inner()) = relay.stats().clone();
+    *stats.lock().unwrap_or_else(|e| e.into_inner()) = relay.stats();
 }
 
 /// Sends what the core wants sent.

@@ -20,6 +20,8 @@ pub(crate) struct Permission {
 pub(crate) struct Channel {
     pub(crate) number: u16,
     pub(crate) peer: SocketAddr,
+    /// `Some(i)`: the peer is the SFU's `i`th media address (decided at bind time).
+    pub(crate) internal: Option<usize>,
     pub(crate) expires: Instant,
 }
 
@@ -108,12 +110,10 @@ impl Allocation {
             .find(|c| c.peer == peer && c.expires > now)
     }
 
-    /// Drops what has expired; returns how many permissions and channels went.
-    pub(crate) fn prune(&mut self, now: Instant) -> (usize, usize) {
-        let (p, c) = (self.permissions.len(), self.channels.len());
+    /// Drops what has expired.
+    pub(crate) fn prune(&mut self, now: Instant) {
         self.permissions.retain(|x| x.expires > now);
         self.channels.retain(|x| x.expires > now);
-        (p - self.permissions.len(), c - self.channels.len())
     }
 
     /// Spends `bytes` of the allocation's bandwidth; `false` means drop the packet.

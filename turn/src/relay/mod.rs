@@ -244,9 +244,16 @@ impl Relay {
         }
     }
 
-    /// The counters.
-    pub fn stats(&self) -> &RelayStats {
-        &self.stats
+    /// The counters, with the live gauges (allocations, permissions, channels)
+    /// counted now rather than kept in step by every path that changes them.
+    pub fn stats(&self) -> RelayStats {
+        let live = self.allocations.iter().flatten();
+        RelayStats {
+            allocations: self.by_client.len() as u64,
+            permissions: live.clone().map(|a| a.permissions.len() as u64).sum(),
+            channels: live.map(|a| a.channels.len() as u64).sum(),
+            ..self.stats.clone()
+        }
     }
 
     /// The peer policy (the driver routes internal peers with it).
@@ -307,9 +314,7 @@ impl Relay {
                 expired.push(i);
                 continue;
             }
-            let (p, c) = a.prune(now);
-            self.stats.permissions -= p as u64;
-            self.stats.channels -= c as u64;
+            a.prune(now);
         }
         for i in expired {
             self.stats.allocations_expired += 1;
@@ -330,9 +335,6 @@ impl Relay {
                 self.per_user.remove(&a.username);
             }
         }
-        self.stats.allocations -= 1;
-        self.stats.permissions -= a.permissions.len() as u64;
-        self.stats.channels -= a.channels.len() as u64;
         self.free.push(index);
         ports.close(a.relay);
         tracing::debug!(relay = %a.relay, client = %a.client.remote, "allocation closed");
@@ -433,7 +435,7 @@ impl Relay {
         let Some(a) = self.allocations[index].as_mut() else {
             return Output::None;
         };
-        let Some(&Channel { peer, .. }) = a.channel_by_number(cd.channel, now) else {
+        let Some(&Channel { peer, internal, .. }) = a.channel_by_number(cd.channel, now) else {
             self.stats.unpermitted_drops += 1;
             return Output::None;
         };
@@ -442,14 +444,10 @@ impl Relay {
             return Output::None;
         }
         let relay = a.relay;
-        // The peer was judged when the channel was bound.
-        let internal = match self.policy.check(peer) {
-            Verdict::Internal(i) => {
-                self.stats.internal_packets += 1;
-                Some(i)
-            }
-            _ => None,
-        };
+        // The peer was judged, and its route chosen, when the channel was bound.
+        if internal.is_some() {
+            self.stats.internal_packets += 1;
+        }
         self.stats.count_to_peer(client.transport, cd.data.len());
         Output::ToPeer {
             relay,
@@ -893,7 +891,6 @@ impl Relay {
         self.by_client.insert(client, index);
         self.by_relay.insert(relay, index);
         *self.per_user.entry(auth.username.into()).or_insert(0) += 1;
-        self.stats.allocations += 1;
         self.stats.allocations_created += 1;
         tracing::debug!(%relay, client = %client.remote, transport = client.transport.as_str(), "allocation made");
         self.allocate_success(
@@ -1048,11 +1045,8 @@ impl Relay {
         }
         let until = now + self.config.permission_lifetime;
         let a = self.allocations[index].as_mut().expect("exists");
-        let before = a.permissions.len();
         for ip in peers[..n].iter().flatten() {
             if !a.permit(*ip, until) {
-                let added = a.permissions.len() - before;
-                self.stats.permissions += added as u64;
                 return error(
                     out,
                     message,
@@ -1062,7 +1056,6 @@ impl Relay {
                 );
             }
         }
-        self.stats.permissions += (a.permissions.len() - before) as u64;
         self.success(message, credentials, out);
     }
 
@@ -1095,7 +1088,8 @@ impl Relay {
                 Some(credentials),
             );
         }
-        if self.policy.check(peer) == Verdict::Denied {
+        let verdict = self.policy.check(peer);
+        if verdict == Verdict::Denied {
             self.stats.denied_peers += 1;
             tracing::debug!(%peer, "channel to a denied peer refused");
             return error(
@@ -1138,9 +1132,12 @@ impl Relay {
                 a.channels.push(Channel {
                     number,
                     peer,
+                    internal: match verdict {
+                        Verdict::Internal(i) => Some(i),
+                        _ => None,
+                    },
                     expires: until,
                 });
-                self.stats.channels += 1;
             }
             _ => {
                 return error(
@@ -1152,7 +1149,6 @@ impl Relay {
                 );
             }
         }
-        let before = a.permissions.len();
         if !a.permit(peer.ip(), permission_until) {
             return error(
                 out,
@@ -1162,7 +1158,6 @@ impl Relay {
                 Some(credentials),
             );
         }
-        self.stats.permissions += (a.permissions.len() - before) as u64;
         self.success(message, credentials, out);
     }
 

@@ -3,7 +3,8 @@
 use super::Transport;
 
 /// Counters and gauges of one relay core. Plain integers: the core is single-threaded
-/// and the driver copies them out once a second.
+/// and the driver copies them out once a second. The gauges are counted when the
+/// snapshot is taken ([`super::Relay::stats`]).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RelayStats {
     /// Live allocations.
