@@ -2,8 +2,10 @@
 //!
 //! [`CountingAlloc`] counts heap allocations, so a benchmark can say how many each
 //! forwarded packet costs; [`svg`] draws the result charts that `benches/RESULTS.md`
-//! links, with no plotting dependency.
+//! links, with no plotting dependency; [`runs`] reads the per-run JSON files the
+//! comparison scripts leave.
 
+pub mod runs;
 pub mod svg;
 
 use std::alloc::{GlobalAlloc, Layout, System};

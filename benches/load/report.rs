@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Parser;
 use serde_json::{Value, json};
+use vchat_benches::runs::read_runs;
 use vchat_benches::svg::{Series, line_chart};
 
 #[derive(Debug, Parser)]
@@ -34,19 +34,7 @@ const P99_CLIP_MS: f64 = 20.0;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut runs: Vec<Value> = Vec::new();
-    for entry in std::fs::read_dir(&args.results)
-        .with_context(|| format!("reading {}", args.results.display()))?
-    {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let text = std::fs::read_to_string(&path)?;
-            runs.push(
-                serde_json::from_str(&text)
-                    .with_context(|| format!("parsing {}", path.display()))?,
-            );
-        }
-    }
+    let runs = read_runs(&args.results)?;
     let of = |group: &str, target: &str| -> Vec<&Value> {
         runs.iter()
             .filter(|r| label_group(r) == group && r["target"] == target)

@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Parser;
 use serde_json::{Value, json};
+use vchat_benches::runs::read_runs;
 use vchat_benches::svg::{Series, line_chart};
 
 #[derive(Debug, Parser)]
@@ -34,19 +34,7 @@ type Levels = BTreeMap<(String, u64), Level>;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut runs: Vec<Value> = Vec::new();
-    for entry in std::fs::read_dir(&args.results)
-        .with_context(|| format!("reading {}", args.results.display()))?
-    {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let text = std::fs::read_to_string(&path)?;
-            runs.push(
-                serde_json::from_str(&text)
-                    .with_context(|| format!("parsing {}", path.display()))?,
-            );
-        }
-    }
+    let runs = read_runs(&args.results)?;
     let relayed =
         |r: &Value| r["sent"].as_f64().unwrap_or(0.0) + r["received"].as_f64().unwrap_or(0.0);
     let mean = |xs: Vec<f64>| (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
