@@ -3,6 +3,7 @@
 // The server binary comes from $VCHAT_BIN, else from the cargo target folder
 // ($CARGO_TARGET_DIR or ../../target) of a debug build.
 
+import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -195,6 +196,27 @@ export async function waitFor(what, check, timeoutMs = 20000) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Samples each page's inbound media twice, four seconds apart: audio and video bytes
+ * must grow, video must decode (more than 30 frames) at a real width. Logs the figures.
+ * @param {Array<[string, any]>} pages Names and pages.
+ * @param {string} [label] Prefix of every message (e.g. the transport).
+ */
+export async function assertMediaFlows(pages, label = '') {
+  const prefix = label ? `${label}: ` : '';
+  const before = await Promise.all(pages.map(([, page]) => inboundStats(page)));
+  await sleep(4000);
+  const after = await Promise.all(pages.map(([, page]) => inboundStats(page)));
+  pages.forEach(([name], i) => {
+    const [s0, s1] = [before[i], after[i]];
+    assert.ok(s1.audio.bytes > s0.audio.bytes, `${prefix}${name}'s inbound audio grows: ${s0.audio.bytes} -> ${s1.audio.bytes}`);
+    assert.ok(s1.video.bytes > s0.video.bytes, `${prefix}${name}'s inbound video grows: ${s0.video.bytes} -> ${s1.video.bytes}`);
+    assert.ok(s1.video.framesDecoded > 30, `${prefix}${name} decoded ${s1.video.framesDecoded} frames`);
+    assert.ok(s1.video.frameWidth > 0, `${prefix}${name} sees a frame width of ${s1.video.frameWidth}`);
+    console.log(`${prefix}${name}: audio ${s1.audio.bytes} B, video ${s1.video.bytes} B, ${s1.video.framesDecoded} frames at width ${s1.video.frameWidth}`);
+  });
+}
 
 /** Inbound RTP totals of a page, per kind, from getStats(). */
 export function inboundStats(page) {
