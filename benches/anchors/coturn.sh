@@ -9,9 +9,8 @@
 set -euo pipefail
 cpu=${1:-}
 port=${TURN_PORT:-3478}
-if ! command -v turnserver >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -y -q install --no-install-recommends coturn >/dev/null
-fi
+source "$(dirname "$0")/../common.sh"
+need turnserver:coturn
 log=$(mktemp /tmp/coturn.XXXXXX.log)
 pin=()
 [ -n "$cpu" ] && pin=(taskset -c "$cpu")

@@ -18,11 +18,8 @@ ws_ip=${JANUS_WS_IP:-127.0.0.1}
 # Where ICE gathers: in the benchmark namespace, its veth (see netns.sh).
 ice_interface=${JANUS_ICE_INTERFACE:-lo}
 
-if ! command -v janus >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get -o DPkg::Lock::Timeout=300 -y -q update
-  apt-get -o DPkg::Lock::Timeout=300 -y -q install --no-install-recommends janus
-fi
+source "$(dirname "$0")/../common.sh"
+need janus:janus
 
 lib=/usr/lib/x86_64-linux-gnu/janus
 conf=$(mktemp -d /tmp/janus-conf.XXXXXX)

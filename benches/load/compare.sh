@@ -9,16 +9,11 @@
 # one JSON per run in benches/results/load/, then benches/results/sfu-vs-janus.json and
 # the charts (vchat-load-report). Needs root (namespace, taskset) and ffmpeg + janus.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-root=$PWD
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vchat-target}
-bin=$CARGO_TARGET_DIR/release
+source "$(dirname "$0")/../common.sh"
 out=$root/benches/results/load
 quick=${QUICK:-}
 
-for p in janus ffmpeg; do
-  command -v "$p" >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -y -q install --no-install-recommends "$p" >/dev/null; }
-done
+need janus:janus ffmpeg:ffmpeg
 cargo build --release --locked -p vchat-control -p vchat-benches --bin vchat --bin vchat-load --bin vchat-load-report
 bash benches/anchors/netns.sh up
 mkdir -p "$out"

@@ -13,17 +13,12 @@
 # CPU seconds are summed), the generator to CPU 1. Results go to benches/results/turn/
 # (label "relayed-call"), which vchat-turn-report folds into turn-vs-coturn.json.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-root=$PWD
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vchat-target}
-bin=$CARGO_TARGET_DIR/release
+source "$(dirname "$0")/../common.sh"
 out=$root/benches/results/turn
 quick=${QUICK:-}
 rooms=${ROOMS:-30}
 
-for p in janus:janus ffmpeg:ffmpeg turnserver:coturn; do
-  command -v "${p%%:*}" >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -y -q install --no-install-recommends "${p##*:}" >/dev/null
-done
+need janus:janus ffmpeg:ffmpeg turnserver:coturn
 cargo build --release --locked -p vchat-control -p vchat-benches --bin vchat --bin vchat-load --bin vchat-turn-report
 bash benches/anchors/netns.sh up
 mkdir -p "$out"

@@ -17,10 +17,7 @@
 # Results: one JSON per run in benches/results/turn/, then benches/results/
 # turn-vs-coturn.json and the charts (vchat-turn-report).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-root=$PWD
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vchat-target}
-bin=$CARGO_TARGET_DIR/release
+source "$(dirname "$0")/../common.sh"
 out=$root/benches/results/turn
 quick=${QUICK:-}
 rounds=${ROUNDS:-5}
@@ -32,9 +29,7 @@ client_cpus=1
 only=${ONLY:-}
 [ -n "$quick" ] && rounds=1
 
-for p in turnutils_uclient:coturn; do
-  command -v "${p%%:*}" >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -y -q install --no-install-recommends "${p##*:}" >/dev/null
-done
+need turnutils_uclient:coturn
 cargo build --release --locked -p vchat-control -p vchat-benches --bin vchat --bin vchat-turn-report
 mkdir -p "$out"
 work=$(mktemp -d /tmp/vchat-turn-compare.XXXXXX)
