@@ -25,7 +25,7 @@ use crate::auth::Credentials;
 use crate::policy::PeerPolicy;
 use crate::relay::{Client, Output, Relay, RelayConfig, RelayStats, Transport};
 use ports::Ports;
-use stream::{Read_, Stream};
+use stream::{Liveness, Stream};
 
 const UDP: Token = Token(0);
 const TCP: Token = Token(1);
@@ -631,7 +631,7 @@ fn stream_ready(
     }
     // TLS handshake records, and anything the socket refused earlier.
     stream.flush();
-    if let Read_::Closed = state {
+    if let Liveness::Closed = state {
         close_stream(relay, io, slot);
     }
 }

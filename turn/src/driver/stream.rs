@@ -28,7 +28,7 @@ pub(crate) struct Stream {
 }
 
 /// What reading did.
-pub(crate) enum Read_ {
+pub(crate) enum Liveness {
     /// Keep the connection.
     Open,
     /// The peer closed it, or it broke.
@@ -66,15 +66,15 @@ impl Stream {
     }
 
     /// Reads what is there and hands each whole message to `each`.
-    pub(crate) fn read(&mut self, mut each: impl FnMut(Client, &[u8])) -> Read_ {
+    pub(crate) fn read(&mut self, mut each: impl FnMut(Client, &[u8])) -> Liveness {
         let mut chunk = [0u8; 16 * 1024];
         loop {
             let n = match self.socket.read(&mut chunk) {
-                Ok(0) => return Read_::Closed,
+                Ok(0) => return Liveness::Closed,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return Read_::Closed,
+                Err(_) => return Liveness::Closed,
             };
             match &mut self.tls {
                 None => self.inbound.extend_from_slice(&chunk[..n]),
@@ -82,12 +82,12 @@ impl Stream {
                     let mut slice = &chunk[..n];
                     while !slice.is_empty() {
                         if tls.read_tls(&mut slice).is_err() {
-                            return Read_::Closed;
+                            return Liveness::Closed;
                         }
                         let Ok(state) = tls.process_new_packets() else {
                             // rustls queued an alert; try to tell the client why.
                             let _ = tls.write_tls(&mut self.socket);
-                            return Read_::Closed;
+                            return Liveness::Closed;
                         };
                         let mut plain = state.plaintext_bytes_to_read();
                         while plain > 0 {
@@ -122,15 +122,15 @@ impl Stream {
                         at += len;
                     }
                     Ok(None) => break,
-                    Err(()) => return Read_::Closed,
+                    Err(()) => return Liveness::Closed,
                 }
             }
             self.inbound.drain(..at);
             if self.inbound.len() > MAX_FRAME {
-                return Read_::Closed;
+                return Liveness::Closed;
             }
         }
-        Read_::Open
+        Liveness::Open
     }
 
     /// Queues one whole message and tries to send.
