@@ -181,7 +181,7 @@ async fn bad_api_requests_get_4xx_with_reasons() -> anyhow::Result<()> {
             .await?;
         assert_eq!(r.status(), 400, "{body}");
         let json: Value = r.json().await?;
-        let message = json["error"]["message"].as_str().unwrap_or_default();
+        let message = json["message"].as_str().unwrap_or_default();
         assert!(message.contains(needle), "{body}: {message}");
     }
     let r = client

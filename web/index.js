@@ -29,7 +29,7 @@ byId('create').addEventListener('submit', async (e) => {
       body: JSON.stringify({ participants: names.map((name) => ({ name })) }),
     });
     const body = await response.json();
-    if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
+    if (!response.ok) throw new Error(body.message || response.statusText);
     showRoom(body);
   } catch (err) {
     error.textContent = `Could not create the room: ${err instanceof Error ? err.message : err}`;

@@ -13,9 +13,12 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use vchat_sfu::Sfu;
 
+use crate::auth::ratelimit::LoginLimiter;
 use crate::auth::token::TokenSigner;
 use crate::config::{Config, Secret};
+use crate::events::EventBus;
 use crate::metrics::Metrics;
+use crate::store::Store;
 use crate::turn::TurnService;
 use crate::{api, web, ws};
 
@@ -37,6 +40,14 @@ pub struct App {
     pub turn: Option<TurnService>,
     /// Becomes `true` when the server starts draining.
     pub draining: watch::Receiver<bool>,
+    /// The records.
+    pub store: Store,
+    /// Lifecycle events.
+    pub events: EventBus,
+    /// Login attempts per address.
+    pub login_limiter: LoginLimiter,
+    /// The data folder.
+    pub data_dir: std::path::PathBuf,
 }
 
 impl App {
@@ -49,7 +60,7 @@ impl App {
 /// Every route of the server.
 pub fn router(app: Arc<App>) -> Router {
     // Only plain requests get a deadline: the signaling socket lives as long as a call.
-    let api = Router::new()
+    let api = api::routes()
         .route("/api/rooms", post(api::rooms::create))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(TimeoutLayer::with_status_code(
@@ -58,6 +69,8 @@ pub fn router(app: Arc<App>) -> Router {
         ));
     Router::new()
         .merge(api)
+        .merge(api::files::routes())
+        .route("/j/{code}", get(api::links::open_page))
         .route("/ws", get(ws::session::upgrade))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

@@ -21,6 +21,38 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the configuration `serve` would use (secrets redacted), then exit.
     Config(ServeArgs),
+    /// Manage users (the first admin, before anyone can log in).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `vchat user ...`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input (one line).
+    ///
+    /// Example: `echo 'a long password' | vchat user add --login admin --role admin`
+    Add(UserAddArgs),
+}
+
+/// `vchat user add`.
+#[derive(Debug, clap::Args)]
+pub struct UserAddArgs {
+    /// Where the store is (the same settings as `serve`).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Login name (3 to 64 of a-z, 0-9, '.', '_', '-', '@').
+    #[arg(long)]
+    pub login: String,
+    /// Display name [default: the login].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Role: admin, supervisor or agent.
+    #[arg(long, default_value = "admin")]
+    pub role: String,
+    /// Tenant id [default: root].
+    #[arg(long, default_value = "root")]
+    pub tenant: String,
 }
 
 /// Where `serve` takes its settings from. Every other setting is a `VCHAT_*` variable

@@ -52,6 +52,14 @@ pub struct Config {
     pub turn: TurnConfig,
     /// The certificate of TURNS (and HTTPS).
     pub tls: TlsConfig,
+    /// Logins, sessions and their limits.
+    pub auth: AuthConfig,
+    /// Interactions and their client links.
+    pub interactions: InteractionsConfig,
+    /// Chat files.
+    pub files: FilesConfig,
+    /// The event bus and its MQTT mirror.
+    pub events: EventsConfig,
     /// `VCHAT_*` variables that name no setting (typos, most likely), for a warning.
     #[serde(skip)]
     pub ignored_env: Vec<String>,
@@ -187,6 +195,90 @@ pub struct TlsConfig {
     pub key: Option<PathBuf>,
 }
 
+/// Logins and sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Hours a login session lasts.
+    pub session_ttl_hours: u64,
+    /// Login attempts per client address per minute; more get 429.
+    pub login_attempts_per_minute: usize,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_ttl_hours: 12,
+            login_attempts_per_minute: 10,
+        }
+    }
+}
+
+/// Interactions and their client links.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InteractionsConfig {
+    /// Seconds a client link opens after the interaction's time.
+    pub link_ttl_secs: u64,
+    /// Characters of a link code (at least 8).
+    pub link_code_length: usize,
+}
+
+impl Default for InteractionsConfig {
+    fn default() -> Self {
+        InteractionsConfig {
+            link_ttl_secs: 24 * 3600,
+            link_code_length: 10,
+        }
+    }
+}
+
+/// Chat files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesConfig {
+    /// Largest file accepted, in bytes; larger uploads get 413.
+    pub max_bytes: u64,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            max_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+/// The event bus. Events always go to the store's log and in-process subscribers;
+/// with `mqtt_url`, also to the broker as `vchat/<tenant>/<kind>` at QoS 1.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// `mqtt://host:port` of the broker; none: no mirror.
+    pub mqtt_url: Option<String>,
+    /// The MQTT client id.
+    pub mqtt_client_id: String,
+    /// Broker user name.
+    pub mqtt_username: Option<String>,
+    /// Broker password.
+    pub mqtt_password: Option<Secret>,
+    /// Events held for the broker while it is away; past that they are dropped from
+    /// the mirror (the store's log keeps them).
+    pub mqtt_queue: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            mqtt_url: None,
+            mqtt_client_id: "vchat".into(),
+            mqtt_username: None,
+            mqtt_password: None,
+            mqtt_queue: 10_000,
+        }
+    }
+}
+
 impl Default for TurnConfig {
     fn default() -> Self {
         TurnConfig {
@@ -236,6 +328,10 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             turn: TurnConfig::default(),
             tls: TlsConfig::default(),
+            auth: AuthConfig::default(),
+            interactions: InteractionsConfig::default(),
+            files: FilesConfig::default(),
+            events: EventsConfig::default(),
             ignored_env: Vec::new(),
         }
     }
@@ -413,6 +509,12 @@ impl Config {
             origin: source_of(sources, key),
             message,
         };
+        if self.interactions.link_code_length < 8 || self.interactions.link_code_length > 32 {
+            return Err(fail(
+                "interactions.link_code_length",
+                "link codes are 8 to 32 characters".into(),
+            ));
+        }
         if let Some(url) = &self.public_url
             && (!(url.starts_with("http://") || url.starts_with("https://"))
                 || url.contains(char::is_whitespace))

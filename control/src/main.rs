@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use vchat_control::cli::{Cli, Command, ServeArgs};
+use vchat_control::cli::{Cli, Command, ServeArgs, UserCommand};
 use vchat_control::config::{Config, Overrides};
 use vchat_control::server;
 
@@ -38,6 +38,33 @@ fn run() -> anyhow::Result<()> {
         Command::Config(args) => {
             let config = load(&args)?;
             print!("{}", toml::to_string_pretty(&config)?);
+            Ok(())
+        }
+        Command::User(UserCommand::Add(args)) => {
+            let config = load(&args.serve)?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("cannot read the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let user = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(vchat_control::users::add(
+                    &config,
+                    &args.login,
+                    args.name.as_deref(),
+                    &args.role,
+                    &args.tenant,
+                    password,
+                ))?;
+            println!(
+                "created {} {} (id {}) in tenant {}",
+                user.role.as_str(),
+                user.login,
+                user.id,
+                user.tenant
+            );
             Ok(())
         }
     }

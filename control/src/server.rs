@@ -11,10 +11,15 @@ use tokio::task::JoinHandle;
 use vchat_sfu::Sfu;
 
 use crate::app::{App, router};
+use crate::auth::ratelimit::LoginLimiter;
 use crate::auth::secrets;
 use crate::auth::token::TokenSigner;
 use crate::config::Config;
+use crate::events::EventBus;
+use crate::events::mqtt::Mirror;
+use crate::interactions;
 use crate::metrics::Metrics;
+use crate::store::{Embedded, Store, bootstrap};
 use crate::turn::TurnService;
 use crate::turn::bridge::{ToSfu, ToTurn};
 
@@ -66,6 +71,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     };
 
+    let store = Store::Embedded(
+        Embedded::open(&data_dir)
+            .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
+    );
+    bootstrap::root_tenant(&store).await?;
+    let mqtt = match &config.events.mqtt_url {
+        Some(url) => Some(Mirror::start(&config.events, url)?),
+        None => None,
+    };
+    let bus = EventBus::new(store.clone(), mqtt);
+
     let metrics = Arc::new(Metrics::new());
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let sfu = Sfu::start(config.sfu_config(), events_tx).context("cannot start the SFU")?;
@@ -109,14 +125,25 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         turn,
         draining: draining_rx,
         public_base: config.public_base(http_addr),
+        store,
+        events: bus,
+        login_limiter: LoginLimiter::new(config.auth.login_attempts_per_minute),
+        data_dir: data_dir.clone(),
         config,
     });
+    // Calls that were live when the process last stopped cannot resume their media
+    // (DTLS state is gone): close them, so their records are final.
+    interactions::close_after_restart(&app).await?;
+    interactions::spawn_clock(app.clone());
     let http = tokio::spawn(
-        axum::serve(listener, router(app.clone()))
-            .with_graceful_shutdown(async move {
-                let _ = stop_http_rx.wait_for(|stop| *stop).await;
-            })
-            .into_future(),
+        axum::serve(
+            listener,
+            router(app.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_http_rx.wait_for(|stop| *stop).await;
+        })
+        .into_future(),
     );
     let turn_addrs = app
         .turn

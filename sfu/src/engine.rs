@@ -311,6 +311,12 @@ impl Engine {
             }
             // The worker loop handles these before the engine sees commands.
             Command::AttachRelay(_) | Command::FromRelay(_) => {}
+            Command::CloseRoom { room } => {
+                let keys = self.rooms.get(&room).cloned().unwrap_or_default();
+                for key in keys {
+                    self.remove(key, LeaveReason::RoomClosed, now);
+                }
+            }
             Command::Shutdown => {
                 self.shutting_down = true;
                 let keys: Vec<Key> = self.peers.keys().collect();

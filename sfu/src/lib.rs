@@ -134,6 +134,12 @@ impl Sfu {
         })
     }
 
+    /// Closes every peer of `room`; each session is told the call ended.
+    pub fn close_room(&self, room: RoomId) {
+        let worker = &self.workers[self.worker_for(&room)];
+        let _ = worker.send(Command::CloseRoom { room });
+    }
+
     /// Sends each worker's datagrams for the in-process TURN relay to
     /// `link(worker index)`.
     pub fn attach_relay(

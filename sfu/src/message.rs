@@ -58,6 +58,11 @@ pub enum Command {
         /// Which session.
         session: SessionId,
     },
+    /// Close every peer of a room (the call was ended by the control plane).
+    CloseRoom {
+        /// The room.
+        room: RoomId,
+    },
     /// Close every peer and stop the worker.
     Shutdown,
     /// From now on, datagrams for the in-process TURN relay's addresses go here.
@@ -198,6 +203,8 @@ pub enum LeaveReason {
     RoomFull,
     /// The server is shutting down.
     Shutdown,
+    /// The call was ended (the room closed by the control plane).
+    RoomClosed,
     /// The peer hit a bug and was dropped to protect the others.
     InternalError,
 }
@@ -214,6 +221,7 @@ impl LeaveReason {
             LeaveReason::Failed => "failed",
             LeaveReason::RoomFull => "room-full",
             LeaveReason::Shutdown => "shutdown",
+            LeaveReason::RoomClosed => "room-closed",
             LeaveReason::InternalError => "internal-error",
         }
     }

@@ -7,6 +7,7 @@
 //! data channel. Its UDP socket is ours, so a test can see what it sends and send
 //! datagrams from its address.
 
+pub mod api;
 pub mod turn_client;
 
 use std::net::SocketAddr;

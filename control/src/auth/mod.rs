@@ -1,5 +1,8 @@
 //! Who may do what: join tokens, the server's secrets, the API bearer token.
 
+pub mod caller;
+pub mod password;
+pub mod ratelimit;
 pub mod secrets;
 pub mod token;
 

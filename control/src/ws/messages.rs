@@ -231,6 +231,7 @@ pub fn close_for(reason: LeaveReason) -> (u16, &'static str) {
         LeaveReason::Failed => (close::NORMAL, "the media connection failed"),
         LeaveReason::RoomFull => (close::ROOM_FULL, "the room is full"),
         LeaveReason::Shutdown => (close::GOING_AWAY, "the server is shutting down"),
+        LeaveReason::RoomClosed => (close::NORMAL, "the call was ended"),
         LeaveReason::InternalError => (close::INTERNAL, "internal error"),
     }
 }

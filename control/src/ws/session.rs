@@ -307,17 +307,14 @@ async fn run(app: &Arc<App>, socket: WebSocket) -> (u16, &'static str) {
         }
     }
     tracing::info!(%room, %participant, session = %session.id(), "signaling session joined");
+    crate::interactions::participant_changed(app, room.as_str(), participant.as_str(), true).await;
 
     let result = joined_loop(app, &mut conn, &session, &mut signals).await;
+    session.leave();
+    crate::interactions::participant_changed(app, room.as_str(), participant.as_str(), false).await;
     match result {
-        Ended::Browser => {
-            session.leave();
-            (close::NORMAL, "closed by the browser")
-        }
-        Ended::Close(code, reason) => {
-            session.leave();
-            conn.close(app, code, reason).await
-        }
+        Ended::Browser => (close::NORMAL, "closed by the browser"),
+        Ended::Close(code, reason) => conn.close(app, code, reason).await,
     }
 }
 

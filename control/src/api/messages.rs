@@ -1,0 +1,175 @@
+//! Chat messages of an interaction, kept in the store (history survives restarts).
+//! Staff who see the interaction and the call's client (with its join token) read
+//! and write them.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::interactions::visible;
+use super::{ApiError, parse_json, respond};
+use crate::app::App;
+use crate::auth::caller::authenticate;
+use crate::auth::token::unix_now;
+use crate::events::NewEvent;
+use crate::interactions::CLIENT_PARTICIPANT;
+use crate::model::{ChatMessage, Interaction};
+use crate::store::ids::{new_id, now_ms};
+use crate::store::{Filter, Order};
+
+/// Longest message text.
+pub const MAX_TEXT: usize = 4000;
+
+/// Who writes in an interaction's chat.
+#[derive(Debug, Clone)]
+pub struct Author {
+    /// A user id, or `client`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// The interaction and the caller as a chat author: a user who sees it, or the
+/// client holding a join token for its room. Others get 401/404.
+pub async fn participant(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(Interaction, Author), ApiError> {
+    match authenticate(app, headers).await {
+        Ok(caller) => {
+            let i = visible(app, &caller, id).await?;
+            Ok((
+                i,
+                Author {
+                    id: caller.user,
+                    name: caller.name,
+                },
+            ))
+        }
+        Err(unauthorized) => {
+            let token = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or(unauthorized)?;
+            let claims = app
+                .signer
+                .verify(token.trim(), unix_now())
+                .map_err(|_| ApiError::unauthorized())?;
+            let i = app
+                .store
+                .get::<Interaction>(id)
+                .await?
+                .filter(|i| i.room == claims.room && claims.sub == CLIENT_PARTICIPANT)
+                .ok_or_else(|| ApiError::not_found("interaction"))?;
+            Ok((
+                i,
+                Author {
+                    id: CLIENT_PARTICIPANT.into(),
+                    name: claims.name,
+                },
+            ))
+        }
+    }
+}
+
+/// `POST .../messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    /// Text.
+    pub text: String,
+}
+
+/// The chat so far, oldest first.
+pub async fn list(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    respond(
+        async {
+            let (i, _) = participant(&app, &headers, &id).await?;
+            let messages = app
+                .store
+                .find::<ChatMessage>(
+                    &Filter::all()
+                        .tenants(vec![i.tenant])
+                        .eq("interaction", i.id.as_str())
+                        .order(Order::Id)
+                        .page(0, 10_000),
+                )
+                .await?;
+            Ok(Json(messages))
+        }
+        .await,
+    )
+}
+
+/// Adds a message.
+pub async fn send(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    respond(
+        async {
+            let (i, author) = participant(&app, &headers, &id).await?;
+            let request: NewMessage = parse_json(&body)?;
+            let text = request.text.trim();
+            if text.is_empty() || text.chars().count() > MAX_TEXT {
+                return Err(ApiError::bad_request(format!(
+                    "text is 1 to {MAX_TEXT} characters"
+                )));
+            }
+            if i.state.is_final() {
+                return Err(ApiError::conflict(format!(
+                    "the interaction is {}",
+                    i.state.as_str()
+                )));
+            }
+            let message = post(&app, &i, &author, text.to_string(), None).await?;
+            Ok((StatusCode::CREATED, Json(message)))
+        }
+        .await,
+    )
+}
+
+/// Stores a message and publishes `chat.message`.
+pub async fn post(
+    app: &App,
+    i: &Interaction,
+    author: &Author,
+    text: String,
+    file: Option<String>,
+) -> Result<ChatMessage, ApiError> {
+    let message = ChatMessage {
+        id: new_id(),
+        tenant: i.tenant.clone(),
+        interaction: i.id.clone(),
+        at: now_ms(),
+        from: author.id.clone(),
+        name: author.name.clone(),
+        text,
+        file,
+    };
+    app.store.insert(&message).await?;
+    app.events
+        .publish(NewEvent {
+            tenant: &i.tenant,
+            kind: "chat.message",
+            interaction: Some(&i.id),
+            actor: &author.id,
+            data: json!({ "message": message.id, "file": message.file }),
+        })
+        .await?;
+    Ok(message)
+}

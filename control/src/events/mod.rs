@@ -1,0 +1,73 @@
+//! The event bus: every lifecycle event is appended to the store's event log, then
+//! handed to in-process subscribers and, when a broker is configured, mirrored to
+//! MQTT as `vchat/<tenant>/<kind>` (QoS 1). The log comes first, so nothing is
+//! published that is not also kept; subscribers that fall behind miss live events but
+//! can read the log.
+
+pub mod mqtt;
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::model::Event;
+use crate::store::ids::{new_id, now_ms};
+use crate::store::{Store, StoreResult};
+
+/// What an event is about, as its publisher fills it in.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    /// Tenant.
+    pub tenant: &'a str,
+    /// `<subject>.<verb>`.
+    pub kind: &'a str,
+    /// The interaction, if any.
+    pub interaction: Option<&'a str>,
+    /// Who caused it.
+    pub actor: &'a str,
+    /// Details.
+    pub data: Value,
+}
+
+/// The bus.
+pub struct EventBus {
+    store: Store,
+    live: broadcast::Sender<Event>,
+    mqtt: Option<mqtt::Mirror>,
+}
+
+impl EventBus {
+    /// A bus over `store`, mirroring to `mqtt` when given.
+    pub fn new(store: Store, mqtt: Option<mqtt::Mirror>) -> EventBus {
+        let (live, _) = broadcast::channel(4096);
+        EventBus { store, live, mqtt }
+    }
+
+    /// Appends the event to the log, then publishes it.
+    pub async fn publish(&self, new: NewEvent<'_>) -> StoreResult<Event> {
+        let event = Event {
+            id: new_id(),
+            tenant: new.tenant.to_string(),
+            kind: new.kind.to_string(),
+            interaction: new.interaction.map(str::to_string),
+            at: now_ms(),
+            actor: new.actor.to_string(),
+            data: new.data,
+        };
+        self.store.insert(&event).await?;
+        let _ = self.live.send(event.clone());
+        if let Some(mqtt) = &self.mqtt {
+            mqtt.publish(&event);
+        }
+        Ok(event)
+    }
+
+    /// Live events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.live.subscribe()
+    }
+
+    /// The MQTT mirror's counters, if there is one.
+    pub fn mqtt(&self) -> Option<&mqtt::Mirror> {
+        self.mqtt.as_ref()
+    }
+}

@@ -1,0 +1,176 @@
+//! The life of interactions: state changes (each one an event), the clock that starts
+//! scheduled ones and expires unanswered ones, the signaling hooks that mark joins and
+//! leaves, and what happens to live calls after a restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::app::App;
+use crate::events::NewEvent;
+use crate::model::{Interaction, State};
+use crate::store::ids::now_ms;
+use crate::store::{Cond, Filter, StoreResult, Value};
+
+/// The participant id of the client in an interaction's room.
+pub const CLIENT_PARTICIPANT: &str = "client";
+/// Prefix of staff participant ids (`agent-<user id>`).
+pub const STAFF_PREFIX: &str = "agent-";
+
+/// Why a state change did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// No such interaction.
+    #[error("no such interaction")]
+    Missing,
+    /// Not a step of the interaction's life.
+    #[error(transparent)]
+    Transition(#[from] crate::model::interaction::BadTransition),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Moves interaction `id` to `to`, records why and who, and publishes
+/// `interaction.<state>`. Returns the changed interaction.
+pub async fn change_state(
+    app: &App,
+    id: &str,
+    to: State,
+    actor: &str,
+    reason: Option<&str>,
+) -> Result<Interaction, ChangeError> {
+    let now = now_ms();
+    let (actor_s, reason_s) = (actor.to_string(), reason.map(str::to_string));
+    let changed = app
+        .store
+        .update::<Interaction, _, _, _>(id, move |i| {
+            let from = i.go_to(to, now)?;
+            if to.is_final() {
+                i.end_reason = reason_s.clone();
+                i.ended_by = Some(actor_s.clone());
+            }
+            Ok::<_, crate::model::interaction::BadTransition>((from, i.clone()))
+        })
+        .await?
+        .ok_or(ChangeError::Missing)?;
+    let (from, interaction) = changed?;
+    app.events
+        .publish(NewEvent {
+            tenant: &interaction.tenant,
+            kind: &format!("interaction.{}", to.as_str()),
+            interaction: Some(&interaction.id),
+            actor,
+            data: json!({ "from": from.as_str(), "to": to.as_str(), "reason": reason }),
+        })
+        .await?;
+    Ok(interaction)
+}
+
+/// Called by the signaling socket when a participant joins or leaves a room.
+pub async fn participant_changed(app: &App, room: &str, participant: &str, joined: bool) {
+    let result: StoreResult<()> = async {
+        let Some(interaction) = app.store.get::<Interaction>(room).await? else {
+            return Ok(()); // a room made through /api/rooms, not an interaction
+        };
+        let role = if participant == CLIENT_PARTICIPANT {
+            "client"
+        } else {
+            "agent"
+        };
+        app.events
+            .publish(NewEvent {
+                tenant: &interaction.tenant,
+                kind: if joined {
+                    "participant.joined"
+                } else {
+                    "participant.left"
+                },
+                interaction: Some(&interaction.id),
+                actor: participant,
+                data: json!({ "participant": participant, "role": role }),
+            })
+            .await?;
+        if joined && role == "client" && interaction.state == State::Waiting {
+            match change_state(app, &interaction.id, State::Connected, participant, None).await {
+                Ok(_) | Err(ChangeError::Transition(_)) => {}
+                Err(ChangeError::Store(e)) => return Err(e),
+                Err(ChangeError::Missing) => {}
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(room, participant, "cannot record a join or leave: {e}");
+    }
+}
+
+/// Closes interactions that were connected when the process stopped: their media
+/// cannot resume (DTLS state is gone with the process).
+pub async fn close_after_restart(app: &App) -> StoreResult<()> {
+    let live = app
+        .store
+        .find::<Interaction>(
+            &Filter::all()
+                .eq("state", State::Connected.as_str())
+                .page(0, 100_000),
+        )
+        .await?;
+    for i in live {
+        match change_state(app, &i.id, State::Failed, "system", Some("server restart")).await {
+            Ok(_) | Err(ChangeError::Transition(_) | ChangeError::Missing) => {}
+            Err(ChangeError::Store(e)) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Once a second: scheduled interactions whose time came start waiting; unanswered
+/// ones whose link ran out expire.
+pub fn spawn_clock(app: Arc<App>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(e) = clock_tick(&app).await {
+                tracing::warn!("interaction clock: {e}");
+            }
+        }
+    });
+}
+
+async fn clock_tick(app: &App) -> StoreResult<()> {
+    let now = now_ms();
+    let due = app
+        .store
+        .find::<Interaction>(
+            &Filter::all()
+                .eq("state", State::Scheduled.as_str())
+                .and(Cond::Lt("scheduled_at", Value::Int(now + 1)))
+                .page(0, 1000),
+        )
+        .await?;
+    for i in due {
+        let _ = change_state(app, &i.id, State::Waiting, "system", None).await;
+    }
+    let open = app
+        .store
+        .find::<Interaction>(
+            &Filter::all()
+                .and(Cond::In(
+                    "state",
+                    vec![
+                        State::Scheduled.as_str().into(),
+                        State::Waiting.as_str().into(),
+                    ],
+                ))
+                .page(0, 10_000),
+        )
+        .await?;
+    for i in open.into_iter().filter(|i| i.link_expires_at <= now) {
+        let _ = change_state(app, &i.id, State::Expired, "system", Some("link expired")).await;
+    }
+    Ok(())
+}

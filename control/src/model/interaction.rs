@@ -1,0 +1,239 @@
+//! An interaction: one agent's call with one client, from creation to its end.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::record;
+use crate::store::Collection;
+
+/// Where an interaction is in its life.
+///
+/// ```text
+/// scheduled ──▶ waiting ──▶ connected ──▶ ended
+///     │            │            │
+///     ├──▶ cancelled ◀──┤       └──▶ failed
+///     └──▶ expired ◀────┘
+/// ```
+/// `failed` is reachable from every live state (delivery exhausted, server restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Waits for its time.
+    Scheduled,
+    /// The link is out; the client has not joined yet.
+    Waiting,
+    /// The client joined.
+    Connected,
+    /// Ended after a connection.
+    Ended,
+    /// The link ran out before the client came.
+    Expired,
+    /// Could not happen (delivery failed, the server restarted mid-call, ...).
+    Failed,
+    /// Called off before it connected.
+    Cancelled,
+}
+
+impl State {
+    /// Every state, for metrics.
+    pub const ALL: [State; 7] = [
+        State::Scheduled,
+        State::Waiting,
+        State::Connected,
+        State::Ended,
+        State::Expired,
+        State::Failed,
+        State::Cancelled,
+    ];
+
+    /// The name in the API and in events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Scheduled => "scheduled",
+            State::Waiting => "waiting",
+            State::Connected => "connected",
+            State::Ended => "ended",
+            State::Expired => "expired",
+            State::Failed => "failed",
+            State::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether nothing can happen any more.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            State::Ended | State::Expired | State::Failed | State::Cancelled
+        )
+    }
+
+    /// Whether `self → to` is a step of the life above.
+    pub fn can_go_to(self, to: State) -> bool {
+        use State::*;
+        matches!(
+            (self, to),
+            (Scheduled, Waiting)
+                | (Waiting, Connected)
+                | (Connected, Ended)
+                | (Scheduled | Waiting, Cancelled)
+                | (Scheduled | Waiting, Expired)
+                | (Scheduled | Waiting | Connected, Failed)
+        )
+    }
+}
+
+/// How video flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoMode {
+    /// The client's camera only.
+    OneWay,
+    /// Both cameras.
+    TwoWay,
+}
+
+/// The highest video quality the room allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quality {
+    /// 180p.
+    Low,
+    /// 360p.
+    Medium,
+    /// 720p.
+    High,
+    /// 1080p.
+    Hd,
+}
+
+/// How to reach the client.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientContact {
+    /// Name as the agent typed it.
+    #[serde(default)]
+    pub name: String,
+    /// Phone in E.164 (`+79991234567`), for SMS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Telegram chat id, for the bot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram_chat: Option<String>,
+}
+
+/// An interaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interaction {
+    /// Id.
+    pub id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// The agent's user id.
+    pub agent: String,
+    /// The client.
+    pub client: ClientContact,
+    /// Values of the tenant's custom fields.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    /// When it is meant to happen (Unix ms); `None`: now.
+    pub scheduled_at: Option<i64>,
+    /// Video mode.
+    pub video: VideoMode,
+    /// Quality cap.
+    pub max_quality: Quality,
+    /// Whether the call is recorded.
+    pub recording: bool,
+    /// State.
+    pub state: State,
+    /// The SFU room.
+    pub room: String,
+    /// The short link's code.
+    pub link: String,
+    /// Unix ms when the link stops opening.
+    pub link_expires_at: i64,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+    /// Unix ms of `connected`.
+    pub connected_at: Option<i64>,
+    /// Unix ms of a final state.
+    pub ended_at: Option<i64>,
+    /// Why it ended (`agent`, `client left`, `server restart`, ...).
+    pub end_reason: Option<String>,
+    /// Who ended it.
+    pub ended_by: Option<String>,
+}
+record!(Interaction, Collection::Interactions);
+
+/// A refused state change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an interaction that is {from} cannot become {to}")]
+pub struct BadTransition {
+    /// The state it is in.
+    pub from: &'static str,
+    /// The state asked for.
+    pub to: &'static str,
+}
+
+impl Interaction {
+    /// Moves to `to` at `now` (Unix ms), if the life allows it.
+    pub fn go_to(&mut self, to: State, now: i64) -> Result<State, BadTransition> {
+        let from = self.state;
+        if !from.can_go_to(to) {
+            return Err(BadTransition {
+                from: from.as_str(),
+                to: to.as_str(),
+            });
+        }
+        self.state = to;
+        self.updated_at = now;
+        if to == State::Connected {
+            self.connected_at = Some(now);
+        }
+        if to.is_final() {
+            self.ended_at = Some(now);
+        }
+        Ok(from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::State::*;
+    use super::*;
+
+    #[test]
+    fn the_life_allows_only_its_steps() {
+        let allowed = [
+            (Scheduled, Waiting),
+            (Waiting, Connected),
+            (Connected, Ended),
+            (Scheduled, Cancelled),
+            (Waiting, Cancelled),
+            (Scheduled, Expired),
+            (Waiting, Expired),
+            (Scheduled, Failed),
+            (Waiting, Failed),
+            (Connected, Failed),
+        ];
+        for from in State::ALL {
+            for to in State::ALL {
+                assert_eq!(
+                    from.can_go_to(to),
+                    allowed.contains(&(from, to)),
+                    "{from:?} -> {to:?}"
+                );
+            }
+        }
+        for s in State::ALL {
+            if s.is_final() {
+                assert!(
+                    State::ALL.iter().all(|t| !s.can_go_to(*t)),
+                    "{s:?} is final"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! Chat messages of an interaction.
+
+use serde::{Deserialize, Serialize};
+
+use super::record;
+use crate::store::Collection;
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Id (time-ordered).
+    pub id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// The interaction.
+    pub interaction: String,
+    /// Unix ms.
+    pub at: i64,
+    /// `agent`, `client` or a user id.
+    pub from: String,
+    /// The sender's display name.
+    pub name: String,
+    /// Text (may be empty when a file is attached).
+    pub text: String,
+    /// An attached file's id.
+    pub file: Option<String>,
+}
+record!(ChatMessage, Collection::Messages);

@@ -1,0 +1,33 @@
+//! The control plane's records: what the store keeps and the API shows.
+
+pub mod event;
+pub mod file;
+pub mod interaction;
+pub mod link;
+pub mod message;
+pub mod tenant;
+pub mod user;
+
+pub use event::Event;
+pub use file::FileMeta;
+pub use interaction::{Interaction, State};
+pub use link::Link;
+pub use message::ChatMessage;
+pub use tenant::Tenant;
+pub use user::{ApiToken, Role, Session, User};
+
+/// Implements [`crate::store::Record`] for a struct with `id` and `tenant` fields.
+macro_rules! record {
+    ($ty:ty, $coll:expr) => {
+        impl $crate::store::Record for $ty {
+            const COLLECTION: $crate::store::Collection = $coll;
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn tenant(&self) -> &str {
+                &self.tenant
+            }
+        }
+    };
+}
+pub(crate) use record;

@@ -1,0 +1,115 @@
+//! Tenants (domains): a company and its branches, as a tree.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Collection, Record};
+
+/// The tenant every installation starts with; the first admin belongs to it.
+pub const ROOT: &str = "root";
+
+/// A domain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// Id ([`ROOT`] for the top one).
+    pub id: String,
+    /// The parent; `None` only for the root.
+    pub parent: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// What the client sees.
+    #[serde(default)]
+    pub branding: Branding,
+    /// Extra fields agents fill in per interaction (a case number, ...).
+    #[serde(default)]
+    pub custom_fields: Vec<CustomField>,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+impl Record for Tenant {
+    const COLLECTION: Collection = Collection::Tenants;
+    fn id(&self) -> &str {
+        &self.id
+    }
+    /// A tenant belongs to itself, so scoping by tenant finds it.
+    fn tenant(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A tenant's look on the client's page.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Branding {
+    /// Company name shown to the client.
+    #[serde(default)]
+    pub company_name: String,
+    /// Logo URL (https).
+    #[serde(default)]
+    pub logo_url: Option<String>,
+    /// Consent text the client accepts before the camera starts.
+    #[serde(default)]
+    pub consent_text: Option<String>,
+    /// Where the client's page goes after the call.
+    #[serde(default)]
+    pub redirect_url: Option<String>,
+}
+
+/// A per-tenant interaction field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomField {
+    /// Key in `fields` (letters, digits, `_`).
+    pub key: String,
+    /// Label for people.
+    pub label: String,
+    /// Whether an interaction must have it.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// Ids of `tenant` and every tenant below it, given all tenants.
+pub fn subtree(all: &[Tenant], tenant: &str) -> Vec<String> {
+    let mut out = vec![tenant.to_string()];
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i].clone();
+        out.extend(
+            all.iter()
+                .filter(|t| t.parent.as_deref() == Some(parent.as_str()))
+                .map(|t| t.id.clone()),
+        );
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(id: &str, parent: Option<&str>) -> Tenant {
+        Tenant {
+            id: id.into(),
+            parent: parent.map(Into::into),
+            name: id.into(),
+            branding: Branding::default(),
+            custom_fields: vec![],
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn subtree_holds_the_tenant_and_its_descendants_only() {
+        let all = [
+            t(ROOT, None),
+            t("a", Some(ROOT)),
+            t("a1", Some("a")),
+            t("a11", Some("a1")),
+            t("b", Some(ROOT)),
+        ];
+        assert_eq!(subtree(&all, "a"), vec!["a", "a1", "a11"]);
+        assert_eq!(subtree(&all, "b"), vec!["b"]);
+        assert_eq!(subtree(&all, ROOT).len(), 5);
+    }
+}

@@ -1,0 +1,371 @@
+//! The control plane's records and the engines that keep them.
+//!
+//! A narrow interface: records are typed (each a [`Record`] with a collection, an id
+//! and a tenant), stored whole as JSON documents, and found with typed [`Filter`]s
+//! whose field names are constants of the record types — never text from a request,
+//! so no caller can smuggle an operator into a query. Two engines implement it:
+//! - [`embedded`]: SQLite in the data folder (WAL, `synchronous = FULL`), the default;
+//!   a write is acknowledged only once it is on disk, so `kill -9` loses nothing that
+//!   was acknowledged;
+//! - MongoDB, for deployments that share state between nodes (not in this build yet).
+//!
+//! Every engine passes the same [`conformance`] suite.
+
+pub mod bootstrap;
+pub mod conformance;
+pub mod embedded;
+pub mod ids;
+mod migrations;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use embedded::Embedded;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A record with this id (or unique key) exists already.
+    #[error("{collection} already has a record with this {what}")]
+    Duplicate {
+        /// The collection.
+        collection: &'static str,
+        /// `id` or the unique key's name.
+        what: &'static str,
+    },
+    /// A stored document no longer reads as its record type.
+    #[error("stored {collection} record {id} is unreadable: {source}")]
+    Corrupt {
+        /// The collection.
+        collection: &'static str,
+        /// The record.
+        id: String,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+    /// A filter named a field its collection does not index.
+    #[error("{collection} cannot be filtered by {field}")]
+    UnknownField {
+        /// The collection.
+        collection: &'static str,
+        /// The field.
+        field: &'static str,
+    },
+    /// The engine failed (disk, database file, connection).
+    #[error("storage engine: {0}")]
+    Engine(String),
+}
+
+/// Result of store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The kinds of record, one collection each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Collection {
+    /// Domains: a company and its branches.
+    Tenants,
+    /// Admins, supervisors and agents.
+    Users,
+    /// Login sessions (by the hash of the cookie).
+    Sessions,
+    /// Integration tokens (by the hash of the token).
+    ApiTokens,
+    /// Interactions: one agent's call with one client, from creation to the end.
+    Interactions,
+    /// Short client links (`/j/<code>`).
+    Links,
+    /// The append-only event log.
+    Events,
+    /// Chat messages.
+    Messages,
+    /// Metadata of uploaded files.
+    Files,
+    /// Call detail records.
+    Cdrs,
+    /// A collection for the conformance suite only.
+    Probes,
+}
+
+impl Collection {
+    /// Every collection.
+    pub const ALL: [Collection; 11] = [
+        Collection::Tenants,
+        Collection::Users,
+        Collection::Sessions,
+        Collection::ApiTokens,
+        Collection::Interactions,
+        Collection::Links,
+        Collection::Events,
+        Collection::Messages,
+        Collection::Files,
+        Collection::Cdrs,
+        Collection::Probes,
+    ];
+
+    /// The collection's name (the MongoDB collection, the `coll` column).
+    pub fn name(self) -> &'static str {
+        match self {
+            Collection::Tenants => "tenants",
+            Collection::Users => "users",
+            Collection::Sessions => "sessions",
+            Collection::ApiTokens => "api_tokens",
+            Collection::Interactions => "interactions",
+            Collection::Links => "links",
+            Collection::Events => "events",
+            Collection::Messages => "messages",
+            Collection::Files => "files",
+            Collection::Cdrs => "cdr",
+            Collection::Probes => "probes",
+        }
+    }
+
+    /// The top-level document fields queries may filter and sort on; engines index them.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            Collection::Tenants => &["parent"],
+            Collection::Users => &["role", "login"],
+            Collection::Sessions => &["user", "expires_at"],
+            Collection::ApiTokens => &["user"],
+            Collection::Interactions => &["state", "agent", "created_at", "scheduled_at"],
+            Collection::Links => &["interaction"],
+            Collection::Events => &["interaction", "kind", "at"],
+            Collection::Messages => &["interaction", "at"],
+            Collection::Files => &["interaction"],
+            Collection::Cdrs => &["interaction", "ended_at"],
+            Collection::Probes => &["n", "label", "flag"],
+        }
+    }
+}
+
+/// A stored record type.
+pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Where records of this type live.
+    const COLLECTION: Collection;
+    /// The record's id, unique in its collection.
+    fn id(&self) -> &str;
+    /// The tenant the record belongs to.
+    fn tenant(&self) -> &str;
+    /// A second key unique in the collection (a user's login), if the type has one.
+    fn unique_key(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A value a filter compares with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Text.
+    Text(String),
+    /// A whole number (times are Unix milliseconds).
+    Int(i64),
+    /// A flag.
+    Bool(bool),
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Text(v.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Text(v)
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Value {
+        Value::Int(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Value {
+        Value::Bool(v)
+    }
+}
+
+/// One condition of a filter. Field names are `&'static str` constants of the record
+/// types, checked against [`Collection::fields`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    /// The record belongs to one of these tenants.
+    TenantIn(Vec<String>),
+    /// `field == value`.
+    Eq(&'static str, Value),
+    /// `field` is one of the values.
+    In(&'static str, Vec<Value>),
+    /// `field >= value`.
+    Gte(&'static str, Value),
+    /// `field < value`.
+    Lt(&'static str, Value),
+}
+
+/// How results are ordered: by a field (ties by id), or by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// By id, ascending; ids made by [`ids::new_id`] sort by creation time.
+    Id,
+    /// By id, descending (newest first).
+    IdDesc,
+    /// By a field, ascending, ties by id.
+    Asc(&'static str),
+    /// By a field, descending, ties by id descending.
+    Desc(&'static str),
+}
+
+/// A query: all conditions must hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    /// The conditions.
+    pub conds: Vec<Cond>,
+    /// The order.
+    pub order: Order,
+    /// Records to skip.
+    pub offset: u64,
+    /// Most records to return.
+    pub limit: u64,
+}
+
+impl Default for Filter {
+    fn default() -> Filter {
+        Filter {
+            conds: Vec::new(),
+            order: Order::Id,
+            offset: 0,
+            limit: 1000,
+        }
+    }
+}
+
+impl Filter {
+    /// Everything, in id order (up to `limit`).
+    pub fn all() -> Filter {
+        Filter::default()
+    }
+
+    /// Adds a condition.
+    pub fn and(mut self, cond: Cond) -> Filter {
+        self.conds.push(cond);
+        self
+    }
+
+    /// `field == value`.
+    pub fn eq(self, field: &'static str, value: impl Into<Value>) -> Filter {
+        self.and(Cond::Eq(field, value.into()))
+    }
+
+    /// Records of these tenants only.
+    pub fn tenants(self, tenants: Vec<String>) -> Filter {
+        self.and(Cond::TenantIn(tenants))
+    }
+
+    /// Sets the order.
+    pub fn order(mut self, order: Order) -> Filter {
+        self.order = order;
+        self
+    }
+
+    /// Sets paging.
+    pub fn page(mut self, offset: u64, limit: u64) -> Filter {
+        self.offset = offset;
+        self.limit = limit;
+        self
+    }
+
+    /// Refuses fields the collection does not index (a programming error, reported
+    /// instead of running an unindexed or meaningless query).
+    pub(crate) fn check(&self, collection: Collection) -> StoreResult<()> {
+        let known = collection.fields();
+        let fields = self.conds.iter().filter_map(|c| match c {
+            Cond::TenantIn(_) => None,
+            Cond::Eq(f, _) | Cond::In(f, _) | Cond::Gte(f, _) | Cond::Lt(f, _) => Some(*f),
+        });
+        let order = match self.order {
+            Order::Asc(f) | Order::Desc(f) => Some(f),
+            Order::Id | Order::IdDesc => None,
+        };
+        for field in fields.chain(order) {
+            if !known.contains(&field) {
+                return Err(StoreError::UnknownField {
+                    collection: collection.name(),
+                    field,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The store the server runs on.
+#[derive(Clone)]
+pub enum Store {
+    /// SQLite in the data folder.
+    Embedded(Embedded),
+}
+
+impl Store {
+    /// Adds a new record; [`StoreError::Duplicate`] if its id or unique key is taken.
+    pub async fn insert<R: Record>(&self, record: &R) -> StoreResult<()> {
+        match self {
+            Store::Embedded(s) => s.insert(record).await,
+        }
+    }
+
+    /// The record with `id`, if any.
+    pub async fn get<R: Record>(&self, id: &str) -> StoreResult<Option<R>> {
+        match self {
+            Store::Embedded(s) => s.get(id).await,
+        }
+    }
+
+    /// The record whose unique key is `key`, if any.
+    pub async fn get_unique<R: Record>(&self, key: &str) -> StoreResult<Option<R>> {
+        match self {
+            Store::Embedded(s) => s.get_unique(key).await,
+        }
+    }
+
+    /// Reads the record, lets `change` edit it, and writes it back atomically: no
+    /// other update of the record lands in between. `change` returning `Err` leaves the
+    /// record as it was. `Ok(None)` when there is no such record.
+    pub async fn update<R, T, E, F>(&self, id: &str, change: F) -> StoreResult<Option<Result<T, E>>>
+    where
+        R: Record,
+        T: Send + 'static,
+        E: Send + 'static,
+        F: FnMut(&mut R) -> Result<T, E> + Send + 'static,
+    {
+        match self {
+            Store::Embedded(s) => s.update(id, change).await,
+        }
+    }
+
+    /// Records matching `filter`.
+    pub async fn find<R: Record>(&self, filter: &Filter) -> StoreResult<Vec<R>> {
+        filter.check(R::COLLECTION)?;
+        match self {
+            Store::Embedded(s) => s.find(filter).await,
+        }
+    }
+
+    /// How many records match `filter` (its paging ignored).
+    pub async fn count<R: Record>(&self, filter: &Filter) -> StoreResult<u64> {
+        filter.check(R::COLLECTION)?;
+        match self {
+            Store::Embedded(s) => s.count(R::COLLECTION, filter).await,
+        }
+    }
+
+    /// Removes the record; whether it existed.
+    pub async fn delete<R: Record>(&self, id: &str) -> StoreResult<bool> {
+        match self {
+            Store::Embedded(s) => s.delete(R::COLLECTION, id).await,
+        }
+    }
+
+    /// The schema version the store is at.
+    pub async fn schema_version(&self) -> StoreResult<u32> {
+        match self {
+            Store::Embedded(s) => s.schema_version().await,
+        }
+    }
+}
