@@ -37,7 +37,8 @@ async fn wait_state(api: &Api, auth: &Auth, id: &str, state: &str) -> anyhow::Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interaction_lives_from_creation_to_its_end() -> anyhow::Result<()> {
     vchat_tests::init_logging();
-    let server = TestServer::start().await?;
+    let server =
+        TestServer::start_with(&[("VCHAT_AUTH_LOGIN_ATTEMPTS_PER_MINUTE", "1000")]).await?;
     let api = Api::new(&server.base);
     let org = Org::create(&api, &server.api_token).await?;
     let agent = org.as_("agentA");
@@ -454,7 +455,11 @@ async fn an_interaction_lives_from_creation_to_its_end() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unanswered_link_expires() -> anyhow::Result<()> {
-    let server = TestServer::start_with(&[("VCHAT_INTERACTIONS_LINK_TTL_SECS", "2")]).await?;
+    let server = TestServer::start_with(&[
+        ("VCHAT_INTERACTIONS_LINK_TTL_SECS", "2"),
+        ("VCHAT_AUTH_LOGIN_ATTEMPTS_PER_MINUTE", "1000"),
+    ])
+    .await?;
     let api = Api::new(&server.base);
     let org = Org::create(&api, &server.api_token).await?;
     let agent = org.as_("agentB");

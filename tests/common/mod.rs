@@ -8,6 +8,7 @@
 //! datagrams from its address.
 
 pub mod api;
+pub mod process;
 pub mod turn_client;
 
 use std::net::SocketAddr;

@@ -26,8 +26,9 @@ use tokio::io::AsyncWriteExt;
 use super::messages::{participant, post as post_message};
 use super::{ApiError, parse_query, respond};
 use crate::app::App;
-use crate::events::NewEvent;
+use crate::events::{NewEvent, prepare};
 use crate::model::FileMeta;
+use crate::store::Batch;
 use crate::store::ids::{is_id, new_id, now_ms};
 
 /// A body chunk must arrive within this, or the upload is dropped (slow-loris).
@@ -151,20 +152,30 @@ async fn upload_inner(
         uploaded_by: author.id.clone(),
         at: now_ms(),
     };
-    if let Err(e) = app.store.insert(&meta).await {
+    let event = prepare(NewEvent {
+        tenant: &interaction.tenant,
+        kind: "file.uploaded",
+        interaction: Some(&interaction.id),
+        actor: &author.id,
+        data: json!({ "file": file_id, "size": size }),
+    });
+    let mut batch = Batch::new();
+    batch.insert(&meta).insert(&event);
+    // The file's record, its event and its chat message land together or not at all.
+    if let Err(e) = post_message(
+        app,
+        &interaction,
+        &author,
+        String::new(),
+        Some(file_id),
+        Some(batch),
+    )
+    .await
+    {
         let _ = tokio::fs::remove_file(&final_path).await;
-        return Err(e.into());
+        return Err(e);
     }
-    app.events
-        .publish(NewEvent {
-            tenant: &interaction.tenant,
-            kind: "file.uploaded",
-            interaction: Some(&interaction.id),
-            actor: &author.id,
-            data: json!({ "file": file_id, "size": size }),
-        })
-        .await?;
-    post_message(app, &interaction, &author, String::new(), Some(file_id)).await?;
+    app.events.announce(&event);
     Ok((StatusCode::CREATED, Json(meta)))
 }
 

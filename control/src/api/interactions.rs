@@ -19,12 +19,12 @@ use super::{ApiError, Page, Paging, check_text, parse_json, parse_query, respond
 use crate::app::App;
 use crate::auth::caller::{Caller, authenticate};
 use crate::auth::token::{JOIN_AUDIENCE, JoinClaims, unix_now};
-use crate::events::NewEvent;
+use crate::events::{NewEvent, prepare};
 use crate::interactions::{ChangeError, STAFF_PREFIX, change_state};
 use crate::model::interaction::{ClientContact, Quality, VideoMode};
 use crate::model::{Event, Interaction, Link, Role, State as IState, Tenant, User};
 use crate::store::ids::{new_id, now_ms, short_code};
-use crate::store::{Cond, Filter, Order, Value};
+use crate::store::{Batch, Cond, Filter, Order, Value};
 
 const YEAR_MS: i64 = 366 * 24 * 3600 * 1000;
 
@@ -287,7 +287,21 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
                 end_reason: None,
                 ended_by: None,
             };
-            app.store
+            let event = prepare(NewEvent {
+                tenant: &interaction.tenant,
+                kind: "interaction.created",
+                interaction: Some(&id),
+                actor: &caller.user,
+                data: json!({
+                    "agent": interaction.agent,
+                    "state": state.as_str(),
+                    "scheduled_at": interaction.scheduled_at,
+                    "recording": interaction.recording,
+                    "video": interaction.video,
+                }),
+            });
+            let mut batch = Batch::new();
+            batch
                 .insert(&Link {
                     id: code,
                     tenant: tenant.id.clone(),
@@ -297,23 +311,10 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
                     device: None,
                     opened_at: None,
                 })
-                .await?;
-            app.store.insert(&interaction).await?;
-            app.events
-                .publish(NewEvent {
-                    tenant: &interaction.tenant,
-                    kind: "interaction.created",
-                    interaction: Some(&id),
-                    actor: &caller.user,
-                    data: json!({
-                        "agent": interaction.agent,
-                        "state": state.as_str(),
-                        "scheduled_at": interaction.scheduled_at,
-                        "recording": interaction.recording,
-                        "video": interaction.video,
-                    }),
-                })
-                .await?;
+                .insert(&interaction)
+                .insert(&event);
+            app.store.commit(batch).await?;
+            app.events.announce(&event);
             Ok((StatusCode::CREATED, Json(view(&app, interaction))))
         }
         .await,
@@ -413,7 +414,7 @@ pub async fn update(
                 ));
             }
             let ttl_ms = link_ttl_ms(&app);
-            let changed: Vec<&str> = [
+            let changed: Vec<&'static str> = [
                 patch.client.as_ref().map(|_| "client"),
                 patch.fields.as_ref().map(|_| "fields"),
                 patch.scheduled_at.map(|_| "scheduled_at"),
@@ -424,9 +425,11 @@ pub async fn update(
             .into_iter()
             .flatten()
             .collect();
-            let updated = app
+            let patch_moves_link = patch.scheduled_at.is_some();
+            let actor = caller.user.clone();
+            let (updated, event) = app
                 .store
-                .update::<Interaction, _, ApiError, _>(&id, move |i| {
+                .update_with::<Interaction, _, ApiError, _>(&id, move |i, batch| {
                     if i.state.is_final() {
                         return Err(ApiError::conflict(format!(
                             "the interaction is {}",
@@ -458,14 +461,19 @@ pub async fn update(
                         i.recording = r;
                     }
                     i.updated_at = now;
-                    Ok(i.clone())
+                    let event = prepare(NewEvent {
+                        tenant: &i.tenant,
+                        kind: "interaction.updated",
+                        interaction: Some(&i.id),
+                        actor: &actor,
+                        data: json!({ "changed": changed }),
+                    });
+                    batch.insert(&event);
+                    Ok((i.clone(), event))
                 })
                 .await?
                 .ok_or_else(|| ApiError::not_found("interaction"))??;
-            if let Some(at) = updated
-                .scheduled_at
-                .filter(|_| changed.contains(&"scheduled_at"))
-            {
+            if patch_moves_link {
                 let expires = updated.link_expires_at;
                 app.store
                     .update::<Link, _, (), _>(&updated.link, move |l| {
@@ -473,17 +481,8 @@ pub async fn update(
                         Ok(())
                     })
                     .await?;
-                let _ = at;
             }
-            app.events
-                .publish(NewEvent {
-                    tenant: &updated.tenant,
-                    kind: "interaction.updated",
-                    interaction: Some(&updated.id),
-                    actor: &caller.user,
-                    data: json!({ "changed": changed }),
-                })
-                .await?;
+            app.events.announce(&event);
             Ok(Json(view(&app, updated)))
         }
         .await,

@@ -18,7 +18,7 @@ use super::ApiError;
 use crate::app::App;
 use crate::auth::caller::cookie;
 use crate::auth::token::{JOIN_AUDIENCE, JoinClaims, unix_now};
-use crate::events::NewEvent;
+use crate::events::{NewEvent, prepare};
 use crate::interactions::CLIENT_PARTICIPANT;
 use crate::model::tenant::Branding;
 use crate::model::{Interaction, Link, Tenant};
@@ -133,20 +133,6 @@ async fn open(
             (d, Some(HeaderValue::from_str(&c).expect("cookie is ASCII")))
         }
     };
-    let bound = device.clone();
-    let first = app
-        .store
-        .update::<Link, _, ApiError, _>(code, move |l| match &l.device {
-            None => {
-                l.device = Some(bound.clone());
-                l.opened_at = Some(now);
-                Ok(true)
-            }
-            Some(d) if *d == bound => Ok(false),
-            Some(_) => Err(gone()),
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("link"))??;
     let interaction = app
         .store
         .get::<Interaction>(&link.interaction)
@@ -155,20 +141,36 @@ async fn open(
     if interaction.state.is_final() {
         return Err(gone());
     }
-    let tenant = app.store.get::<Tenant>(&interaction.tenant).await?;
-    if first {
-        app.events
-            .publish(NewEvent {
-                tenant: &interaction.tenant,
-                kind: "link.opened",
-                interaction: Some(&interaction.id),
-                actor: "client",
-                data: json!({
-                    "user_agent": headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(300).collect::<String>()),
-                }),
-            })
-            .await?;
+    let bound = device.clone();
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(300).collect::<String>());
+    let opened_event = app
+        .store
+        .update_with::<Link, _, ApiError, _>(code, move |l, batch| match &l.device {
+            None => {
+                l.device = Some(bound.clone());
+                l.opened_at = Some(now);
+                let event = prepare(NewEvent {
+                    tenant: &l.tenant,
+                    kind: "link.opened",
+                    interaction: Some(&l.interaction),
+                    actor: "client",
+                    data: json!({ "user_agent": user_agent }),
+                });
+                batch.insert(&event);
+                Ok(Some(event))
+            }
+            Some(d) if *d == bound => Ok(None),
+            Some(_) => Err(gone()),
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("link"))??;
+    if let Some(event) = &opened_event {
+        app.events.announce(event);
     }
+    let tenant = app.store.get::<Tenant>(&interaction.tenant).await?;
     let now_s = unix_now();
     let exp = u64::try_from(link.expires_at / 1000)
         .unwrap_or(now_s)

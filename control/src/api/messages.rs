@@ -17,11 +17,11 @@ use super::{ApiError, parse_json, respond};
 use crate::app::App;
 use crate::auth::caller::authenticate;
 use crate::auth::token::unix_now;
-use crate::events::NewEvent;
+use crate::events::{NewEvent, prepare};
 use crate::interactions::CLIENT_PARTICIPANT;
 use crate::model::{ChatMessage, Interaction};
 use crate::store::ids::{new_id, now_ms};
-use crate::store::{Filter, Order};
+use crate::store::{Batch, Filter, Order};
 
 /// Longest message text.
 pub const MAX_TEXT: usize = 4000;
@@ -136,20 +136,22 @@ pub async fn send(
                     i.state.as_str()
                 )));
             }
-            let message = post(&app, &i, &author, text.to_string(), None).await?;
+            let message = post(&app, &i, &author, text.to_string(), None, None).await?;
             Ok((StatusCode::CREATED, Json(message)))
         }
         .await,
     )
 }
 
-/// Stores a message and publishes `chat.message`.
+/// Stores a message (with `extra` records in the same transaction) and publishes
+/// `chat.message`.
 pub async fn post(
     app: &App,
     i: &Interaction,
     author: &Author,
     text: String,
     file: Option<String>,
+    extra: Option<Batch>,
 ) -> Result<ChatMessage, ApiError> {
     let message = ChatMessage {
         id: new_id(),
@@ -161,15 +163,16 @@ pub async fn post(
         text,
         file,
     };
-    app.store.insert(&message).await?;
-    app.events
-        .publish(NewEvent {
-            tenant: &i.tenant,
-            kind: "chat.message",
-            interaction: Some(&i.id),
-            actor: &author.id,
-            data: json!({ "message": message.id, "file": message.file }),
-        })
-        .await?;
+    let event = prepare(NewEvent {
+        tenant: &i.tenant,
+        kind: "chat.message",
+        interaction: Some(&i.id),
+        actor: &author.id,
+        data: json!({ "message": message.id, "file": message.file }),
+    });
+    let mut batch = extra.unwrap_or_default();
+    batch.insert(&message).insert(&event);
+    app.store.commit(batch).await?;
+    app.events.announce(&event);
     Ok(message)
 }

@@ -28,6 +28,20 @@ pub struct NewEvent<'a> {
     pub data: Value,
 }
 
+/// The event record for `new`, stamped now, for writing in a batch and
+/// [`EventBus::announce`] after the commit.
+pub fn prepare(new: NewEvent<'_>) -> Event {
+    Event {
+        id: new_id(),
+        tenant: new.tenant.to_string(),
+        kind: new.kind.to_string(),
+        interaction: new.interaction.map(str::to_string),
+        at: now_ms(),
+        actor: new.actor.to_string(),
+        data: new.data,
+    }
+}
+
 /// The bus.
 pub struct EventBus {
     store: Store,
@@ -44,21 +58,19 @@ impl EventBus {
 
     /// Appends the event to the log, then publishes it.
     pub async fn publish(&self, new: NewEvent<'_>) -> StoreResult<Event> {
-        let event = Event {
-            id: new_id(),
-            tenant: new.tenant.to_string(),
-            kind: new.kind.to_string(),
-            interaction: new.interaction.map(str::to_string),
-            at: now_ms(),
-            actor: new.actor.to_string(),
-            data: new.data,
-        };
+        let event = prepare(new);
         self.store.insert(&event).await?;
+        self.announce(&event);
+        Ok(event)
+    }
+
+    /// Publishes an event the caller has written to the log itself (in one batch with
+    /// the change it reports).
+    pub fn announce(&self, event: &Event) {
         let _ = self.live.send(event.clone());
         if let Some(mqtt) = &self.mqtt {
-            mqtt.publish(&event);
+            mqtt.publish(event);
         }
-        Ok(event)
     }
 
     /// Live events from now on.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::app::App;
-use crate::events::NewEvent;
+use crate::events::{NewEvent, prepare};
 use crate::model::{Interaction, State};
 use crate::store::ids::now_ms;
 use crate::store::{Cond, Filter, StoreResult, Value};
@@ -45,26 +45,26 @@ pub async fn change_state(
     let (actor_s, reason_s) = (actor.to_string(), reason.map(str::to_string));
     let changed = app
         .store
-        .update::<Interaction, _, _, _>(id, move |i| {
+        .update_with::<Interaction, _, _, _>(id, move |i, batch| {
             let from = i.go_to(to, now)?;
             if to.is_final() {
                 i.end_reason = reason_s.clone();
                 i.ended_by = Some(actor_s.clone());
             }
-            Ok::<_, crate::model::interaction::BadTransition>((from, i.clone()))
+            let event = prepare(NewEvent {
+                tenant: &i.tenant,
+                kind: &format!("interaction.{}", to.as_str()),
+                interaction: Some(&i.id),
+                actor: &actor_s,
+                data: json!({ "from": from.as_str(), "to": to.as_str(), "reason": reason_s }),
+            });
+            batch.insert(&event);
+            Ok::<_, crate::model::interaction::BadTransition>((i.clone(), event))
         })
         .await?
         .ok_or(ChangeError::Missing)?;
-    let (from, interaction) = changed?;
-    app.events
-        .publish(NewEvent {
-            tenant: &interaction.tenant,
-            kind: &format!("interaction.{}", to.as_str()),
-            interaction: Some(&interaction.id),
-            actor,
-            data: json!({ "from": from.as_str(), "to": to.as_str(), "reason": reason }),
-        })
-        .await?;
+    let (interaction, event) = changed?;
+    app.events.announce(&event);
     Ok(interaction)
 }
 

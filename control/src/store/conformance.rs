@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Collection, Cond, Filter, Order, Record, Store, StoreError, Value};
+use super::{Batch, Collection, Cond, Filter, Order, Record, Store, StoreError, Value};
 
 /// The record the suite stores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +54,7 @@ pub async fn run(store: &Store, prefix: &str) {
     updates_are_atomic(store, &id).await;
     filters_sort_and_page(store, &id).await;
     hostile_values_match_literally(store, &id).await;
+    batches_are_all_or_nothing(store, &id).await;
     unknown_fields_are_refused(store).await;
     assert!(store.schema_version().await.expect("version") >= 2);
 }
@@ -317,6 +318,90 @@ async fn hostile_values_match_literally(store: &Store, id: &impl Fn(&str) -> Str
             .delete::<Probe>(&id(&format!("h{i}")))
             .await
             .expect("delete");
+    }
+}
+
+async fn batches_are_all_or_nothing(store: &Store, id: &impl Fn(&str) -> String) {
+    let existing = probe(&id("batch-existing"), "t1", 1, "existing");
+    store.insert(&existing).await.expect("insert");
+    let mut batch = Batch::new();
+    batch
+        .insert(&probe(&id("batch-1"), "t1", 2, "new"))
+        .insert(&existing);
+    assert!(matches!(
+        store.commit(batch).await,
+        Err(StoreError::Duplicate { .. })
+    ));
+    assert_eq!(
+        store.get::<Probe>(&id("batch-1")).await.expect("get"),
+        None,
+        "none of a failed batch"
+    );
+
+    let mut batch = Batch::new();
+    batch
+        .insert(&probe(&id("batch-1"), "t1", 2, "new"))
+        .insert(&probe(&id("batch-2"), "t2", 3, "new"));
+    store.commit(batch).await.expect("commit");
+    assert!(
+        store
+            .get::<Probe>(&id("batch-2"))
+            .await
+            .expect("get")
+            .is_some()
+    );
+
+    // An update whose batch fails changes nothing.
+    let dup = existing.clone();
+    let failed = store
+        .update_with::<Probe, (), (), _>(&id("batch-1"), move |p, batch| {
+            p.n = 99;
+            batch.insert(&dup);
+            Ok(())
+        })
+        .await;
+    assert!(
+        matches!(failed, Err(StoreError::Duplicate { .. })),
+        "{failed:?}"
+    );
+    assert_eq!(
+        store
+            .get::<Probe>(&id("batch-1"))
+            .await
+            .expect("get")
+            .expect("exists")
+            .n,
+        2
+    );
+    let added = probe(&id("batch-3"), "t1", 4, "added");
+    store
+        .update_with::<Probe, (), (), _>(&id("batch-1"), move |p, batch| {
+            p.n = 5;
+            batch.insert(&added);
+            Ok(())
+        })
+        .await
+        .expect("update")
+        .expect("exists")
+        .expect("changed");
+    assert_eq!(
+        store
+            .get::<Probe>(&id("batch-1"))
+            .await
+            .expect("get")
+            .expect("exists")
+            .n,
+        5
+    );
+    assert!(
+        store
+            .get::<Probe>(&id("batch-3"))
+            .await
+            .expect("get")
+            .is_some()
+    );
+    for n in ["batch-existing", "batch-1", "batch-2", "batch-3"] {
+        store.delete::<Probe>(&id(n)).await.expect("delete");
     }
 }
 

@@ -13,7 +13,9 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 use super::migrations::MIGRATIONS;
-use super::{Collection, Cond, Filter, Order, Record, StoreError, StoreResult, Value};
+use super::{
+    Batch, Collection, Cond, Erased, Filter, Order, Record, StoreError, StoreResult, Value,
+};
 
 /// The embedded store's file name in the data folder.
 pub const FILE_NAME: &str = "vchat.db";
@@ -117,7 +119,16 @@ impl Embedded {
         .await
     }
 
-    pub(super) async fn update<R, T, E, F>(
+    pub(super) async fn commit(&self, batch: Batch) -> StoreResult<()> {
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(engine)?;
+            insert_erased(&tx, &batch.inserts)?;
+            tx.commit().map_err(engine)
+        })
+        .await
+    }
+
+    pub(super) async fn update_with<R, T, E, F>(
         &self,
         id: &str,
         mut change: F,
@@ -126,7 +137,7 @@ impl Embedded {
         R: Record,
         T: Send + 'static,
         E: Send + 'static,
-        F: FnMut(&mut R) -> Result<T, E> + Send + 'static,
+        F: FnMut(&mut R, &mut Batch) -> Result<T, E> + Send + 'static,
     {
         let id = id.to_string();
         self.with(move |conn| {
@@ -142,7 +153,8 @@ impl Embedded {
                 .map_err(engine)?;
             let Some(doc) = doc else { return Ok(None) };
             let mut record: R = decode(&id, &doc)?;
-            let out = match change(&mut record) {
+            let mut batch = Batch::new();
+            let out = match change(&mut record, &mut batch) {
                 Ok(out) => out,
                 Err(e) => return Ok(Some(Err(e))),
             };
@@ -155,6 +167,7 @@ impl Embedded {
                 (coll.name(), &id, &doc, record.tenant(), record.unique_key()),
             )
             .map_err(|e| duplicate_or(coll, &e, &tx, "\u{0}"))?;
+            insert_erased(&tx, &batch.inserts)?;
             tx.commit().map_err(engine)?;
             Ok(Some(Ok(out)))
         })
@@ -224,6 +237,25 @@ impl Embedded {
         })
         .await
     }
+}
+
+fn insert_erased(conn: &Connection, records: &[Erased]) -> StoreResult<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO records (coll, id, tenant, version, ukey, doc) VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+        )
+        .map_err(engine)?;
+    for r in records {
+        stmt.execute((
+            r.collection.name(),
+            &r.id,
+            &r.tenant,
+            &r.unique_key,
+            r.doc.to_string(),
+        ))
+        .map_err(|e| duplicate_or(r.collection, &e, conn, &r.id))?;
+    }
+    Ok(())
 }
 
 fn migrate(conn: &mut Connection) -> StoreResult<()> {

@@ -295,6 +295,48 @@ impl Filter {
     }
 }
 
+/// A record with its type erased, for [`Batch`].
+#[derive(Debug, Clone)]
+pub struct Erased {
+    pub(crate) collection: Collection,
+    pub(crate) id: String,
+    pub(crate) tenant: String,
+    pub(crate) unique_key: Option<String>,
+    pub(crate) doc: serde_json::Value,
+}
+
+impl Erased {
+    /// Erases `record`'s type.
+    pub fn of<R: Record>(record: &R) -> Erased {
+        Erased {
+            collection: R::COLLECTION,
+            id: record.id().to_string(),
+            tenant: record.tenant().to_string(),
+            unique_key: record.unique_key(),
+            doc: serde_json::to_value(record).expect("records serialize"),
+        }
+    }
+}
+
+/// New records written together: all of them or none.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub(crate) inserts: Vec<Erased>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Adds a new record.
+    pub fn insert<R: Record>(&mut self, record: &R) -> &mut Batch {
+        self.inserts.push(Erased::of(record));
+        self
+    }
+}
+
 /// The store the server runs on.
 #[derive(Clone)]
 pub enum Store {
@@ -307,6 +349,14 @@ impl Store {
     pub async fn insert<R: Record>(&self, record: &R) -> StoreResult<()> {
         match self {
             Store::Embedded(s) => s.insert(record).await,
+        }
+    }
+
+    /// Inserts every record of `batch` in one transaction: a crash or a duplicate
+    /// leaves none of them.
+    pub async fn commit(&self, batch: Batch) -> StoreResult<()> {
+        match self {
+            Store::Embedded(s) => s.commit(batch).await,
         }
     }
 
@@ -334,8 +384,27 @@ impl Store {
         E: Send + 'static,
         F: FnMut(&mut R) -> Result<T, E> + Send + 'static,
     {
+        let mut change = change;
+        self.update_with::<R, T, E, _>(id, move |r, _| change(r))
+            .await
+    }
+
+    /// As [`Store::update`], and `change` may add new records to the batch it is
+    /// given; they are written in the same transaction as the change (an event with the
+    /// state change it reports, say).
+    pub async fn update_with<R, T, E, F>(
+        &self,
+        id: &str,
+        change: F,
+    ) -> StoreResult<Option<Result<T, E>>>
+    where
+        R: Record,
+        T: Send + 'static,
+        E: Send + 'static,
+        F: FnMut(&mut R, &mut Batch) -> Result<T, E> + Send + 'static,
+    {
         match self {
-            Store::Embedded(s) => s.update(id, change).await,
+            Store::Embedded(s) => s.update_with(id, change).await,
         }
     }
 
