@@ -75,6 +75,11 @@ impl VchatProcess {
         Ok(VchatProcess { child, base })
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
     /// SIGKILL, and wait for it to be gone.
     pub async fn kill9(mut self) -> anyhow::Result<()> {
         self.child.start_kill()?;
@@ -90,6 +95,17 @@ impl VchatProcess {
             .status()?;
         Ok(tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await??)
     }
+}
+
+/// A `Vm*` figure of `/proc/<pid>/status`, in bytes (`VmRSS`, `VmHWM`).
+pub fn vm_bytes(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .with_context(|| format!("{field} in /proc/{pid}/status"))?;
+    let kb: u64 = line.split_whitespace().nth(1).context("value")?.parse()?;
+    Ok(kb * 1024)
 }
 
 /// `vchat user add` into `data`.
