@@ -222,6 +222,12 @@ pub struct InteractionsConfig {
     pub link_ttl_secs: u64,
     /// Characters of a link code (at least 8).
     pub link_code_length: usize,
+    /// Milliseconds the call store waits after a call ends before writing its CDR
+    /// (the participants' leaves arrive meanwhile).
+    pub cdr_grace_ms: u64,
+    /// Seconds without RTP from a connected party before `media.inactive` is
+    /// published (0: never).
+    pub media_inactive_secs: u64,
 }
 
 impl Default for InteractionsConfig {
@@ -229,6 +235,8 @@ impl Default for InteractionsConfig {
         InteractionsConfig {
             link_ttl_secs: 24 * 3600,
             link_code_length: 10,
+            cdr_grace_ms: 2000,
+            media_inactive_secs: 10,
         }
     }
 }

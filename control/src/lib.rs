@@ -12,6 +12,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod callstore;
 pub mod cli;
 pub mod config;
 pub mod events;

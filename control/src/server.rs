@@ -17,11 +17,11 @@ use crate::auth::token::TokenSigner;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::events::mqtt::Mirror;
-use crate::interactions;
 use crate::metrics::Metrics;
 use crate::store::{Embedded, Store, bootstrap};
 use crate::turn::TurnService;
 use crate::turn::bridge::{ToSfu, ToTurn};
+use crate::{callstore, interactions};
 
 /// How long the HTTP server may take to close its connections once calls are closed.
 const HTTP_CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -133,8 +133,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     });
     // Calls that were live when the process last stopped cannot resume their media
     // (DTLS state is gone): close them, so their records are final.
-    interactions::close_after_restart(&app).await?;
+    callstore::spawn(app.clone());
+    let last_alive = interactions::last_alive(&data_dir);
+    interactions::spawn_heartbeat(data_dir.clone());
+    interactions::close_after_restart(&app, last_alive).await?;
     interactions::spawn_clock(app.clone());
+    // CDRs a crash kept from being written (the grace period has passed for them).
+    callstore::sweep(&app, Duration::ZERO).await?;
     let http = tokio::spawn(
         axum::serve(
             listener,

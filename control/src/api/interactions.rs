@@ -286,6 +286,7 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
                 ended_at: None,
                 end_reason: None,
                 ended_by: None,
+                cdr_at: None,
             };
             let event = prepare(NewEvent {
                 tenant: &interaction.tenant,

@@ -1,5 +1,6 @@
 //! The REST API under `/api`.
 
+pub mod cdrs;
 pub mod files;
 pub mod interactions;
 pub mod links;
@@ -46,6 +47,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/interactions/{id}/cancel", post(interactions::cancel))
         .route("/api/interactions/{id}/join", post(interactions::join))
         .route("/api/interactions/{id}/events", get(interactions::events))
+        .route("/api/interactions/{id}/cdr", get(cdrs::of_interaction))
+        .route("/api/cdrs", get(cdrs::list))
         .route(
             "/api/interactions/{id}/messages",
             get(messages::list).post(messages::send),

@@ -41,7 +41,19 @@ pub async fn change_state(
     actor: &str,
     reason: Option<&str>,
 ) -> Result<Interaction, ChangeError> {
-    let now = now_ms();
+    change_state_at(app, id, to, actor, reason, now_ms()).await
+}
+
+/// [`change_state`] as of `now` (Unix ms): a restart closes calls as of the moment the
+/// last process was last seen alive, not as of the restart.
+pub async fn change_state_at(
+    app: &App,
+    id: &str,
+    to: State,
+    actor: &str,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<Interaction, ChangeError> {
     let (actor_s, reason_s) = (actor.to_string(), reason.map(str::to_string));
     let changed = app
         .store
@@ -108,8 +120,9 @@ pub async fn participant_changed(app: &App, room: &str, participant: &str, joine
 }
 
 /// Closes interactions that were connected when the process stopped: their media
-/// cannot resume (DTLS state is gone with the process).
-pub async fn close_after_restart(app: &App) -> StoreResult<()> {
+/// cannot resume (DTLS state is gone with the process). They end as of `last_alive`
+/// (Unix ms, from the heartbeat file), so downtime is not counted as talk.
+pub async fn close_after_restart(app: &App, last_alive: Option<i64>) -> StoreResult<()> {
     let live = app
         .store
         .find::<Interaction>(
@@ -119,12 +132,52 @@ pub async fn close_after_restart(app: &App) -> StoreResult<()> {
         )
         .await?;
     for i in live {
-        match change_state(app, &i.id, State::Failed, "system", Some("server restart")).await {
+        let at = last_alive
+            .filter(|t| *t >= i.connected_at.unwrap_or(i.created_at))
+            .unwrap_or_else(now_ms);
+        match change_state_at(
+            app,
+            &i.id,
+            State::Failed,
+            "system",
+            Some("server restart"),
+            at,
+        )
+        .await
+        {
             Ok(_) | Err(ChangeError::Transition(_) | ChangeError::Missing) => {}
             Err(ChangeError::Store(e)) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// The file the server writes its "still alive" time into, once a second.
+pub const HEARTBEAT_FILE: &str = "alive";
+
+/// When the previous process was last alive (Unix ms), if it left a heartbeat.
+pub fn last_alive(data_dir: &std::path::Path) -> Option<i64> {
+    std::fs::read_to_string(data_dir.join(HEARTBEAT_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Writes the heartbeat once a second.
+pub fn spawn_heartbeat(data_dir: std::path::PathBuf) {
+    tokio::spawn(async move {
+        let path = data_dir.join(HEARTBEAT_FILE);
+        let tmp = data_dir.join(format!("{HEARTBEAT_FILE}.tmp"));
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            // Write then rename: a crash mid-write leaves the previous beat.
+            if tokio::fs::write(&tmp, now_ms().to_string()).await.is_ok() {
+                let _ = tokio::fs::rename(&tmp, &path).await;
+            }
+        }
+    });
 }
 
 /// Once a second: scheduled interactions whose time came start waiting; unanswered

@@ -164,6 +164,9 @@ pub struct Interaction {
     pub end_reason: Option<String>,
     /// Who ended it.
     pub ended_by: Option<String>,
+    /// Unix ms the call's CDR was written.
+    #[serde(default)]
+    pub cdr_at: Option<i64>,
 }
 record!(Interaction, Collection::Interactions);
 

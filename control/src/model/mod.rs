@@ -1,5 +1,6 @@
 //! The control plane's records: what the store keeps and the API shows.
 
+pub mod cdr;
 pub mod event;
 pub mod file;
 pub mod interaction;
@@ -8,6 +9,7 @@ pub mod message;
 pub mod tenant;
 pub mod user;
 
+pub use cdr::Cdr;
 pub use event::Event;
 pub use file::FileMeta;
 pub use interaction::{Interaction, State};

@@ -27,4 +27,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX records_user ON records (coll, json_extract(doc, '$.user'));
     CREATE INDEX records_parent ON records (coll, json_extract(doc, '$.parent'));
     CREATE INDEX records_at ON records (coll, json_extract(doc, '$.at'));",
+    // 3: finished calls by end time (the call store's sweep, CDR reports).
+    "CREATE INDEX records_ended_at ON records (coll, json_extract(doc, '$.ended_at'));
+    CREATE INDEX records_disposition ON records (coll, json_extract(doc, '$.disposition'));",
 ];

@@ -126,12 +126,14 @@ impl Collection {
             Collection::Users => &["role", "login"],
             Collection::Sessions => &["user", "expires_at"],
             Collection::ApiTokens => &["user"],
-            Collection::Interactions => &["state", "agent", "created_at", "scheduled_at"],
+            Collection::Interactions => {
+                &["state", "agent", "created_at", "scheduled_at", "ended_at"]
+            }
             Collection::Links => &["interaction"],
             Collection::Events => &["interaction", "kind", "at"],
             Collection::Messages => &["interaction", "at"],
             Collection::Files => &["interaction"],
-            Collection::Cdrs => &["interaction", "ended_at"],
+            Collection::Cdrs => &["interaction", "ended_at", "agent", "disposition"],
             Collection::Probes => &["n", "label", "flag"],
         }
     }
