@@ -75,8 +75,39 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(get(web::serve))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            count_request,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(app)
+}
+
+/// Counts every request by its route template (never the raw path: ids would make
+/// a new series each) and times it.
+async fn count_request(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("other", |p| p.as_str())
+        .to_string();
+    let method = request.method().as_str().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let m = &app.metrics;
+    m.http_requests
+        .with_label_values(&[&route, &method, response.status().as_str()])
+        .inc();
+    if route != "/ws" {
+        m.http_duration
+            .with_label_values(&[&route, &method])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    response
 }
 
 /// `200 ok` while serving, `503 draining` once shutdown began (so load balancers stop
@@ -90,6 +121,15 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
+    for state in crate::model::State::ALL {
+        let filter = crate::store::Filter::all().eq("state", state.as_str());
+        if let Ok(n) = app.store.count::<crate::model::Interaction>(&filter).await {
+            app.metrics
+                .interactions
+                .with_label_values(&[state.as_str()])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -697,6 +697,8 @@ impl Config {
             max_participants_per_room: self.rooms.max_participants,
             connect_timeout: Duration::from_secs(self.media.connect_timeout_secs),
             disconnect_timeout: Duration::from_secs(self.media.disconnect_timeout_secs),
+            media_inactive_after: (self.interactions.media_inactive_secs > 0)
+                .then(|| Duration::from_secs(self.interactions.media_inactive_secs)),
             ..vchat_sfu::SfuConfig::default()
         }
     }

@@ -30,6 +30,13 @@ pub struct Metrics {
     peers_connected: IntCounter,
     peers_gone: IntCounterVec,
     tracks_published: IntCounterVec,
+    media_inactive: IntCounter,
+    /// HTTP requests by route template, method and status.
+    pub http_requests: IntCounterVec,
+    /// HTTP request durations by route template and method.
+    pub http_duration: prometheus::HistogramVec,
+    /// Interactions by state (set at scrape time from the store).
+    pub interactions: IntGaugeVec,
     /// Open signaling WebSockets.
     pub signaling_sessions: IntGauge,
     /// Signaling messages, by direction (`in`, `out`).
@@ -141,6 +148,43 @@ impl Metrics {
                 )
                 .expect("valid metric"),
             ),
+            media_inactive: counter(
+                "vchat_media_inactive_total",
+                "Times a connected participant went quiet (no RTP for interactions.media_inactive_secs).",
+            ),
+            http_requests: reg(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "vchat_http_requests_total",
+                        "HTTP requests, by route template, method and status.",
+                    ),
+                    &["route", "method", "status"],
+                )
+                .expect("valid metric"),
+            ),
+            http_duration: reg(
+                &registry,
+                prometheus::HistogramVec::new(
+                    prometheus::HistogramOpts::new(
+                        "vchat_http_request_duration_seconds",
+                        "HTTP request durations, by route template and method.",
+                    )
+                    .buckets(vec![
+                        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+                    ]),
+                    &["route", "method"],
+                )
+                .expect("valid metric"),
+            ),
+            interactions: reg(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new("vchat_interactions", "Interactions, by state."),
+                    &["state"],
+                )
+                .expect("valid metric"),
+            ),
             tracks_published: reg(
                 &registry,
                 IntCounterVec::new(
@@ -218,6 +262,8 @@ impl Metrics {
                 .tracks_published
                 .with_label_values(&[kind.as_str()])
                 .inc(),
+            SfuEvent::MediaInactive { .. } => self.media_inactive.inc(),
+            SfuEvent::MediaActive { .. } => {}
         }
     }
 

@@ -86,11 +86,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let sfu = Sfu::start(config.sfu_config(), events_tx).context("cannot start the SFU")?;
     let media_addrs = sfu.media_addrs();
+    // The SFU's events: counters for /metrics, and media activity for interactions
+    // (once the app exists; events before that are about no interaction yet).
+    let app_cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::default();
     {
         let metrics = metrics.clone();
+        let app_cell = app_cell.clone();
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 metrics.record(&event);
+                if let Some(app) = app_cell.get() {
+                    interactions::sfu_event(app, &event);
+                }
             }
         });
     }
@@ -133,6 +140,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     });
     // Calls that were live when the process last stopped cannot resume their media
     // (DTLS state is gone): close them, so their records are final.
+    let _ = app_cell.set(app.clone());
     callstore::spawn(app.clone());
     let last_alive = interactions::last_alive(&data_dir);
     interactions::spawn_heartbeat(data_dir.clone());

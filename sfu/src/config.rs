@@ -27,6 +27,9 @@ pub struct SfuConfig {
     pub max_channel_message: usize,
     /// Socket buffer size asked of the kernel, per direction.
     pub socket_buffer_bytes: usize,
+    /// A connected peer that sends no RTP for this long is reported as inactive;
+    /// `None`: never.
+    pub media_inactive_after: Option<Duration>,
 }
 
 impl Default for SfuConfig {
@@ -41,6 +44,7 @@ impl Default for SfuConfig {
             disconnect_timeout: Duration::from_secs(30),
             max_channel_message: 64 * 1024,
             socket_buffer_bytes: 4 << 20,
+            media_inactive_after: Some(Duration::from_secs(10)),
         }
     }
 }

@@ -57,6 +57,9 @@ pub struct EngineLimits {
     pub disconnect_timeout: Duration,
     /// Largest relayed data-channel message.
     pub max_channel_message: usize,
+    /// A connected peer that sends no RTP for this long is reported
+    /// ([`SfuEvent::MediaInactive`]); `None`: never.
+    pub media_inactive_after: Option<Duration>,
 }
 
 impl Default for EngineLimits {
@@ -67,6 +70,7 @@ impl Default for EngineLimits {
             connect_timeout: config.connect_timeout,
             disconnect_timeout: config.disconnect_timeout,
             max_channel_message: config.max_channel_message,
+            media_inactive_after: config.media_inactive_after,
         }
     }
 }
@@ -580,6 +584,7 @@ impl Engine {
             Event::RtpPacket(packet) => self.forward(key, packet, now),
             Event::Connected => {
                 peer.connected = true;
+                peer.connected_at = Some(now);
                 tracing::info!(participant = %peer.info.id, room = %peer.room, "media connected");
                 let _ = self.events.send(SfuEvent::PeerConnected {
                     room: peer.room.clone(),
@@ -718,6 +723,15 @@ impl Engine {
             return;
         };
         publisher.keyframe_due(track, now);
+        publisher.last_rtp = Some(now);
+        if publisher.media_quiet {
+            // Rare (once per quiet spell): the only event sent from this path.
+            publisher.media_quiet = false;
+            let _ = self.events.send(SfuEvent::MediaActive {
+                room: publisher.room.clone(),
+                participant: publisher.info.id.clone(),
+            });
+        }
         let source_mid = publisher.tracks_in[track].mid;
         let nackable = publisher.tracks_in[track].kind == TrackKind::Video;
         let wallclock = capture_wallclock(publisher, track, &packet);
@@ -978,7 +992,21 @@ impl Engine {
 
     fn housekeeping(&mut self, now: Instant) {
         let mut expired = Vec::new();
+        let quiet_after = self.limits.media_inactive_after;
         for peer in self.peers.iter_mut() {
+            if let (Some(limit), Some(since)) = (quiet_after, peer.connected_at)
+                && !peer.media_quiet
+            {
+                let quiet_for = now.duration_since(peer.last_rtp.unwrap_or(since));
+                if quiet_for >= limit {
+                    peer.media_quiet = true;
+                    let _ = self.events.send(SfuEvent::MediaInactive {
+                        room: peer.room.clone(),
+                        participant: peer.info.id.clone(),
+                        quiet_for,
+                    });
+                }
+            }
             if !peer.connected && now.duration_since(peer.created) > self.limits.connect_timeout {
                 expired.push((peer.key, LeaveReason::ConnectTimeout));
             } else if peer

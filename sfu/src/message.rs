@@ -243,6 +243,22 @@ pub enum SfuEvent {
         /// Participant.
         participant: ParticipantId,
     },
+    /// A connected participant sent no RTP for a while.
+    MediaInactive {
+        /// Room.
+        room: RoomId,
+        /// Participant.
+        participant: ParticipantId,
+        /// How long it has been quiet.
+        quiet_for: std::time::Duration,
+    },
+    /// A participant reported inactive sends RTP again.
+    MediaActive {
+        /// Room.
+        room: RoomId,
+        /// Participant.
+        participant: ParticipantId,
+    },
     /// A participant started sending a track.
     TrackPublished {
         /// Room.

@@ -45,6 +45,12 @@ pub(crate) struct Peer {
     pub(crate) next_timeout: Option<Instant>,
     pub(crate) created: Instant,
     pub(crate) connected: bool,
+    /// When ICE and DTLS came up.
+    pub(crate) connected_at: Option<Instant>,
+    /// When the last RTP packet from this peer arrived.
+    pub(crate) last_rtp: Option<Instant>,
+    /// Reported as inactive, and not heard from since.
+    pub(crate) media_quiet: bool,
     pub(crate) unreachable_since: Option<Instant>,
     /// Our outstanding offer and when it was made.
     pending: Option<(SdpPendingOffer, Instant)>,
@@ -147,6 +153,9 @@ impl Peer {
             dirty: false,
             next_timeout: None,
             created: now,
+            connected_at: None,
+            last_rtp: None,
+            media_quiet: false,
             connected: false,
             unreachable_since: None,
             pending: None,

@@ -69,6 +69,7 @@ pub(crate) fn spawn(
         connect_timeout: config.connect_timeout,
         disconnect_timeout: config.disconnect_timeout,
         max_channel_message: config.max_channel_message,
+        media_inactive_after: config.media_inactive_after,
     };
     let thread = thread::Builder::new()
         .name(format!("vchat-sfu-{index}"))

@@ -119,6 +119,52 @@ pub async fn participant_changed(app: &App, room: &str, participant: &str, joine
     }
 }
 
+/// Media activity from the SFU becomes `media.inactive` / `media.active` events of
+/// the room's interaction.
+pub fn sfu_event(app: &Arc<App>, event: &vchat_sfu::SfuEvent) {
+    let (room, participant, kind, data) = match event {
+        vchat_sfu::SfuEvent::MediaInactive {
+            room,
+            participant,
+            quiet_for,
+        } => (
+            room,
+            participant,
+            "media.inactive",
+            json!({ "participant": participant.as_str(), "quiet_secs": quiet_for.as_secs() }),
+        ),
+        vchat_sfu::SfuEvent::MediaActive { room, participant } => (
+            room,
+            participant,
+            "media.active",
+            json!({ "participant": participant.as_str() }),
+        ),
+        _ => return,
+    };
+    let (app, room, participant) = (app.clone(), room.to_string(), participant.to_string());
+    tokio::spawn(async move {
+        let result: StoreResult<()> = async {
+            let Some(i) = app.store.get::<Interaction>(&room).await? else {
+                return Ok(());
+            };
+            app.events
+                .publish(NewEvent {
+                    tenant: &i.tenant,
+                    kind,
+                    interaction: Some(&i.id),
+                    actor: &participant,
+                    data,
+                })
+                .await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(room, "cannot record media activity: {e}");
+        }
+    });
+}
+
 /// Closes interactions that were connected when the process stopped: their media
 /// cannot resume (DTLS state is gone with the process). They end as of `last_alive`
 /// (Unix ms, from the heartbeat file), so downtime is not counted as talk.
