@@ -48,6 +48,10 @@ pub struct App {
     pub login_limiter: LoginLimiter,
     /// The data folder.
     pub data_dir: std::path::PathBuf,
+    /// Outgoing HTTP (SMSC, Telegram, Nominatim).
+    pub http: reqwest::Client,
+    /// Connected delivery connectors.
+    pub connectors: crate::delivery::connectors::Registry,
 }
 
 impl App {
@@ -72,6 +76,10 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(api::files::routes())
         .route("/j/{code}", get(api::links::open_page))
         .route("/ws", get(ws::session::upgrade))
+        .route(
+            "/api/connectors/ws",
+            get(crate::delivery::connectors::upgrade),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(get(web::serve))

@@ -60,6 +60,8 @@ pub struct Config {
     pub files: FilesConfig,
     /// The event bus and its MQTT mirror.
     pub events: EventsConfig,
+    /// Sending client links: SMS (SMSC), Telegram, custom connectors.
+    pub delivery: DeliveryConfig,
     /// `VCHAT_*` variables that name no setting (typos, most likely), for a warning.
     #[serde(skip)]
     pub ignored_env: Vec<String>,
@@ -257,6 +259,62 @@ impl Default for FilesConfig {
     }
 }
 
+/// Sending client links. A tenant's `delivery_chain` (or `chain` here) lists the
+/// channels to try in order: `sms`, `telegram`, `connector:<name>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Channels tried in order when the tenant names none.
+    pub chain: Vec<String>,
+    /// The message; `{company}` and `{link}` are filled in.
+    pub message_template: String,
+    /// Text of the Telegram join button.
+    pub join_button_text: String,
+    /// Attempts per channel before the next one is tried.
+    pub max_attempts: u32,
+    /// Wait before the first retry, in ms; doubled each time.
+    pub backoff_ms: u64,
+    /// Longest wait between attempts, in ms (also caps a provider's retry-after).
+    pub max_backoff_ms: u64,
+    /// SMSC's base URL.
+    pub smsc_base_url: String,
+    /// SMSC login.
+    pub smsc_login: Option<String>,
+    /// SMSC password.
+    pub smsc_password: Option<Secret>,
+    /// SMS sender name (registered with SMSC).
+    pub smsc_sender: Option<String>,
+    /// The Telegram Bot API's base URL.
+    pub telegram_base_url: String,
+    /// The bot's token.
+    pub telegram_bot_token: Option<Secret>,
+    /// Seconds a connector has to answer a task.
+    pub connector_timeout_secs: u64,
+    /// Seconds an outgoing HTTP request may take.
+    pub http_timeout_secs: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            chain: vec!["sms".into(), "telegram".into()],
+            message_template: "{company}: your video call link {link}".into(),
+            join_button_text: "Join the video call".into(),
+            max_attempts: 3,
+            backoff_ms: 2000,
+            max_backoff_ms: 120_000,
+            smsc_base_url: "https://smsc.ru".into(),
+            smsc_login: None,
+            smsc_password: None,
+            smsc_sender: None,
+            telegram_base_url: "https://api.telegram.org".into(),
+            telegram_bot_token: None,
+            connector_timeout_secs: 30,
+            http_timeout_secs: 15,
+        }
+    }
+}
+
 /// The event bus. Events always go to the store's log and in-process subscribers;
 /// with `mqtt_url`, also to the broker as `vchat/<tenant>/<kind>` at QoS 1.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -340,6 +398,7 @@ impl Default for Config {
             interactions: InteractionsConfig::default(),
             files: FilesConfig::default(),
             events: EventsConfig::default(),
+            delivery: DeliveryConfig::default(),
             ignored_env: Vec::new(),
         }
     }
@@ -517,6 +576,18 @@ impl Config {
             origin: source_of(sources, key),
             message,
         };
+        for (i, c) in self.delivery.chain.iter().enumerate() {
+            let ok = c == "sms"
+                || c == "telegram"
+                || c.strip_prefix("connector:")
+                    .is_some_and(crate::delivery::valid_connector_name);
+            if !ok {
+                return Err(fail(
+                    &format!("delivery.chain[{i}]"),
+                    format!("{c:?} is not sms, telegram or connector:<name>"),
+                ));
+            }
+        }
         if self.interactions.link_code_length < 8 || self.interactions.link_code_length > 32 {
             return Err(fail(
                 "interactions.link_code_length",

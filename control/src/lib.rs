@@ -15,6 +15,7 @@ pub mod auth;
 pub mod callstore;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod events;
 pub mod interactions;
 pub mod metrics;

@@ -136,6 +136,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         events: bus,
         login_limiter: LoginLimiter::new(config.auth.login_attempts_per_minute),
         data_dir: data_dir.clone(),
+        http: crate::delivery::http_client(Duration::from_secs(config.delivery.http_timeout_secs)),
+        connectors: Default::default(),
         config,
     });
     // Calls that were live when the process last stopped cannot resume their media

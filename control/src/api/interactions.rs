@@ -615,3 +615,71 @@ pub async fn events(
         .await,
     )
 }
+
+/// `POST /api/interactions/{id}/send`: `{"channels": [...]}` overrides the tenant's
+/// chain for this sending.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// Channels to try in order.
+    pub channels: Option<Vec<String>>,
+}
+
+/// A delivery that started.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendStarted {
+    /// The delivery's id (in its `delivery.*` events).
+    pub delivery: String,
+    /// The channels it will try.
+    pub channels: Vec<String>,
+}
+
+/// Sends the client's link; progress lands in the interaction's events.
+pub async fn send_link(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    respond(
+        async {
+            let caller = authenticate(&app, &headers).await?;
+            let i = visible(&app, &caller, &id).await?;
+            let request: SendRequest = if body.iter().all(u8::is_ascii_whitespace) {
+                SendRequest::default()
+            } else {
+                parse_json(&body)?
+            };
+            if i.state.is_final() {
+                return Err(ApiError::conflict(format!(
+                    "the interaction is {}",
+                    i.state.as_str()
+                )));
+            }
+            let tenant = app
+                .store
+                .get::<Tenant>(&i.tenant)
+                .await?
+                .ok_or_else(|| ApiError::not_found("tenant"))?;
+            let chain = match request.channels {
+                Some(c) => c,
+                None if !tenant.delivery_chain.is_empty() => tenant.delivery_chain.clone(),
+                None => app.config.delivery.chain.clone(),
+            };
+            crate::delivery::check_chain("channels", &chain)?;
+            if chain.is_empty() {
+                return Err(ApiError::bad_request("channels is empty"));
+            }
+            let delivery =
+                crate::delivery::start(app.clone(), i, tenant, chain.clone(), caller.user.clone());
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(SendStarted {
+                    delivery,
+                    channels: chain,
+                }),
+            ))
+        }
+        .await,
+    )
+}

@@ -1,6 +1,7 @@
 //! The REST API under `/api`.
 
 pub mod cdrs;
+pub mod connectors;
 pub mod files;
 pub mod interactions;
 pub mod links;
@@ -54,6 +55,15 @@ pub fn routes() -> Router<Arc<App>> {
             get(messages::list).post(messages::send),
         )
         .route("/api/links/{code}", post(links::open_json))
+        .route("/api/interactions/{id}/send", post(interactions::send_link))
+        .route(
+            "/api/connectors",
+            get(connectors::list).post(connectors::create),
+        )
+        .route(
+            "/api/connectors/{id}",
+            axum::routing::delete(connectors::delete),
+        )
 }
 
 /// Parses a JSON body, with a 400 that says what is wrong (field path included).

@@ -32,6 +32,9 @@ pub struct NewTenant {
     /// Custom interaction fields.
     #[serde(default)]
     pub custom_fields: Vec<CustomField>,
+    /// Link delivery channels in order.
+    #[serde(default)]
+    pub delivery_chain: Vec<String>,
 }
 
 /// `PATCH /api/tenants/{id}`: the fields given change.
@@ -44,6 +47,8 @@ pub struct TenantPatch {
     pub branding: Option<Branding>,
     /// Custom fields (replaced whole).
     pub custom_fields: Option<Vec<CustomField>>,
+    /// Link delivery channels in order (replaced whole).
+    pub delivery_chain: Option<Vec<String>>,
 }
 
 fn check_branding(b: &Branding) -> Result<(), ApiError> {
@@ -153,12 +158,14 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
             check_text("name", &request.name, 200)?;
             check_branding(&request.branding)?;
             check_fields(&request.custom_fields)?;
+            crate::delivery::check_chain("delivery_chain", &request.delivery_chain)?;
             let tenant = Tenant {
                 id: new_id(),
                 parent: Some(request.parent),
                 name: request.name.trim().to_string(),
                 branding: request.branding,
                 custom_fields: request.custom_fields,
+                delivery_chain: request.delivery_chain,
                 created_at: now_ms(),
             };
             app.store.insert(&tenant).await?;
@@ -192,6 +199,9 @@ pub async fn update(
             if let Some(f) = &patch.custom_fields {
                 check_fields(f)?;
             }
+            if let Some(c) = &patch.delivery_chain {
+                crate::delivery::check_chain("delivery_chain", c)?;
+            }
             let updated = app
                 .store
                 .update::<Tenant, _, ApiError, _>(&id, move |t| {
@@ -203,6 +213,9 @@ pub async fn update(
                     }
                     if let Some(f) = &patch.custom_fields {
                         t.custom_fields = f.clone();
+                    }
+                    if let Some(c) = &patch.delivery_chain {
+                        t.delivery_chain = c.clone();
                     }
                     Ok(t.clone())
                 })

@@ -1,6 +1,7 @@
 //! The control plane's records: what the store keeps and the API shows.
 
 pub mod cdr;
+pub mod connector;
 pub mod event;
 pub mod file;
 pub mod interaction;
@@ -10,6 +11,7 @@ pub mod tenant;
 pub mod user;
 
 pub use cdr::Cdr;
+pub use connector::Connector;
 pub use event::Event;
 pub use file::FileMeta;
 pub use interaction::{Interaction, State};

@@ -22,6 +22,10 @@ pub struct Tenant {
     /// Extra fields agents fill in per interaction (a case number, ...).
     #[serde(default)]
     pub custom_fields: Vec<CustomField>,
+    /// Link delivery channels in order (`sms`, `telegram`, `connector:<name>`);
+    /// empty: `delivery.chain`.
+    #[serde(default)]
+    pub delivery_chain: Vec<String>,
     /// Unix ms.
     pub created_at: i64,
 }
@@ -95,6 +99,7 @@ mod tests {
             name: id.into(),
             branding: Branding::default(),
             custom_fields: vec![],
+            delivery_chain: vec![],
             created_at: 0,
         }
     }

@@ -19,6 +19,7 @@ pub async fn root_tenant(store: &Store) -> StoreResult<()> {
             ..Branding::default()
         },
         custom_fields: Vec::new(),
+        delivery_chain: Vec::new(),
         created_at: now_ms(),
     };
     match store.insert(&root).await {

@@ -82,13 +82,15 @@ pub enum Collection {
     Files,
     /// Call detail records.
     Cdrs,
+    /// Custom delivery connectors.
+    Connectors,
     /// A collection for the conformance suite only.
     Probes,
 }
 
 impl Collection {
     /// Every collection.
-    pub const ALL: [Collection; 11] = [
+    pub const ALL: [Collection; 12] = [
         Collection::Tenants,
         Collection::Users,
         Collection::Sessions,
@@ -99,6 +101,7 @@ impl Collection {
         Collection::Messages,
         Collection::Files,
         Collection::Cdrs,
+        Collection::Connectors,
         Collection::Probes,
     ];
 
@@ -115,6 +118,7 @@ impl Collection {
             Collection::Messages => "messages",
             Collection::Files => "files",
             Collection::Cdrs => "cdr",
+            Collection::Connectors => "connectors",
             Collection::Probes => "probes",
         }
     }
@@ -134,6 +138,7 @@ impl Collection {
             Collection::Messages => &["interaction", "at"],
             Collection::Files => &["interaction"],
             Collection::Cdrs => &["interaction", "ended_at", "agent", "disposition"],
+            Collection::Connectors => &["name"],
             Collection::Probes => &["n", "label", "flag"],
         }
     }
