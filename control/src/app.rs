@@ -52,6 +52,8 @@ pub struct App {
     pub http: reqwest::Client,
     /// Connected delivery connectors.
     pub connectors: crate::delivery::connectors::Registry,
+    /// Reverse geocoding.
+    pub geocoder: crate::geo::nominatim::Geocoder,
 }
 
 impl App {

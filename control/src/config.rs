@@ -62,6 +62,8 @@ pub struct Config {
     pub events: EventsConfig,
     /// Sending client links: SMS (SMSC), Telegram, custom connectors.
     pub delivery: DeliveryConfig,
+    /// Geolocation and reverse geocoding.
+    pub geo: GeoConfig,
     /// `VCHAT_*` variables that name no setting (typos, most likely), for a warning.
     #[serde(skip)]
     pub ignored_env: Vec<String>,
@@ -259,6 +261,41 @@ impl Default for FilesConfig {
     }
 }
 
+/// Reverse geocoding of shared positions through a Nominatim-compatible service.
+/// The public instance allows one request per second per application and wants an
+/// identifying User-Agent; production deployments should run their own.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoConfig {
+    /// Base URL of the service (its `/reverse` is called); none: no addresses.
+    pub nominatim_url: Option<String>,
+    /// User-Agent sent to it: name the deployment and a contact.
+    pub user_agent: String,
+    /// Least time between two requests, in ms, for the whole process.
+    pub min_interval_ms: u64,
+    /// `accept-language` of the addresses.
+    pub language: String,
+    /// Positions remembered (about 1 m apart count as one).
+    pub cache_entries: usize,
+}
+
+impl Default for GeoConfig {
+    fn default() -> Self {
+        GeoConfig {
+            nominatim_url: Some("https://nominatim.openstreetmap.org".into()),
+            user_agent: concat!(
+                "vchat/",
+                env!("CARGO_PKG_VERSION"),
+                " (self-hosted video assistance)"
+            )
+            .into(),
+            min_interval_ms: 1000,
+            language: "ru".into(),
+            cache_entries: 10_000,
+        }
+    }
+}
+
 /// Sending client links. A tenant's `delivery_chain` (or `chain` here) lists the
 /// channels to try in order: `sms`, `telegram`, `connector:<name>`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -399,6 +436,7 @@ impl Default for Config {
             files: FilesConfig::default(),
             events: EventsConfig::default(),
             delivery: DeliveryConfig::default(),
+            geo: GeoConfig::default(),
             ignored_env: Vec::new(),
         }
     }

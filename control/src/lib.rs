@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod events;
+pub mod geo;
 pub mod interactions;
 pub mod metrics;
 pub mod model;

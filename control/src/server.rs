@@ -138,6 +138,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         data_dir: data_dir.clone(),
         http: crate::delivery::http_client(Duration::from_secs(config.delivery.http_timeout_secs)),
         connectors: Default::default(),
+        geocoder: Default::default(),
         config,
     });
     // Calls that were live when the process last stopped cannot resume their media

@@ -162,6 +162,7 @@ pub async fn post(
         name: author.name.clone(),
         text,
         file,
+        geo: None,
     };
     let event = prepare(NewEvent {
         tenant: &i.tenant,
@@ -175,4 +176,83 @@ pub async fn post(
     app.store.commit(batch).await?;
     app.events.announce(&event);
     Ok(message)
+}
+
+/// Shares a position in the chat: stored as a message and a `geo.position` event with
+/// a map link; the address follows as `geo.address` once the geocoder answers.
+pub async fn share_position(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    respond(
+        async {
+            let (i, author) = participant(&app, &headers, &id).await?;
+            let position: crate::geo::Position = parse_json(&body)?;
+            position.check().map_err(ApiError::bad_request)?;
+            let now = now_ms();
+            if position.at.is_some_and(|t| (t - now).abs() > 24 * 3600 * 1000) {
+                return Err(ApiError::bad_request("at is Unix ms within a day of now"));
+            }
+            if i.state.is_final() {
+                return Err(ApiError::conflict(format!("the interaction is {}", i.state.as_str())));
+            }
+            let geo = json!({
+                "lat": position.lat,
+                "lon": position.lon,
+                "accuracy": position.accuracy,
+                "at": position.at.unwrap_or(now),
+                "map_url": crate::geo::yandex_map_url(position.lat, position.lon),
+            });
+            let message = ChatMessage {
+                id: new_id(),
+                tenant: i.tenant.clone(),
+                interaction: i.id.clone(),
+                at: now,
+                from: author.id.clone(),
+                name: author.name.clone(),
+                text: String::new(),
+                file: None,
+                geo: Some(geo.clone()),
+            };
+            let chat_event = prepare(NewEvent {
+                tenant: &i.tenant,
+                kind: "chat.message",
+                interaction: Some(&i.id),
+                actor: &author.id,
+                data: json!({ "message": message.id, "file": null, "geo": true }),
+            });
+            let geo_event = prepare(NewEvent {
+                tenant: &i.tenant,
+                kind: "geo.position",
+                interaction: Some(&i.id),
+                actor: &author.id,
+                data: geo.clone(),
+            });
+            let mut batch = Batch::new();
+            batch.insert(&message).insert(&chat_event).insert(&geo_event);
+            app.store.commit(batch).await?;
+            app.events.announce(&chat_event);
+            app.events.announce(&geo_event);
+            let (app2, i2, actor) = (app.clone(), i.clone(), author.id.clone());
+            tokio::spawn(async move {
+                let found = app2
+                    .geocoder
+                    .reverse(&app2.http, &app2.config.geo, position.lat, position.lon)
+                    .await;
+                let data = match found {
+                    Ok(Some(a)) => json!({ "lat": position.lat, "lon": position.lon, "display_name": a.display_name, "address": a.address, "licence": a.licence }),
+                    Ok(None) => json!({ "lat": position.lat, "lon": position.lon, "display_name": null, "reason": "no address at this position" }),
+                    Err(reason) => json!({ "lat": position.lat, "lon": position.lon, "display_name": null, "reason": reason }),
+                };
+                let _ = app2
+                    .events
+                    .publish(NewEvent { tenant: &i2.tenant, kind: "geo.address", interaction: Some(&i2.id), actor: &actor, data })
+                    .await;
+            });
+            Ok((StatusCode::CREATED, Json(message)))
+        }
+        .await,
+    )
 }

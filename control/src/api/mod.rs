@@ -56,6 +56,7 @@ pub fn routes() -> Router<Arc<App>> {
         )
         .route("/api/links/{code}", post(links::open_json))
         .route("/api/interactions/{id}/send", post(interactions::send_link))
+        .route("/api/interactions/{id}/geo", post(messages::share_position))
         .route(
             "/api/connectors",
             get(connectors::list).post(connectors::create),

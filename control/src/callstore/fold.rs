@@ -68,6 +68,14 @@ pub fn fold(interaction: &Interaction, events: &[Event], now: i64) -> Cdr {
             }
             "screenshot.taken" => screenshots += 1,
             "geo.position" => geolocation = Some(e.data.clone()),
+            "geo.address" => {
+                if let Some(g) = geolocation.as_mut()
+                    && g["lat"] == e.data["lat"]
+                    && g["lon"] == e.data["lon"]
+                {
+                    g["address"] = e.data["display_name"].clone();
+                }
+            }
             "survey.answered" => {
                 survey_score = e.data["score"].as_u64().and_then(|s| u8::try_from(s).ok());
             }

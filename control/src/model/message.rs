@@ -24,5 +24,8 @@ pub struct ChatMessage {
     pub text: String,
     /// An attached file's id.
     pub file: Option<String>,
+    /// A shared position: lat, lon, accuracy, at, map_url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo: Option<serde_json::Value>,
 }
 record!(ChatMessage, Collection::Messages);
