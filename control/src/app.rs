@@ -72,10 +72,11 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
-        ));
+        ))
+        .layer(axum::middleware::from_fn(api::json_errors));
     Router::new()
         .merge(api)
-        .merge(api::files::routes())
+        .merge(api::files::routes().layer(axum::middleware::from_fn(api::json_errors)))
         .route("/j/{code}", get(api::links::open_page))
         .route("/ws", get(ws::session::upgrade))
         .route(

@@ -8,6 +8,8 @@
 //! - [`turn`]: the built-in TURN relay as the server runs it.
 
 #![forbid(unsafe_code)]
+// The OpenAPI document is one large `json!`.
+#![recursion_limit = "512"]
 
 pub mod api;
 pub mod app;

@@ -6,6 +6,7 @@ pub mod files;
 pub mod interactions;
 pub mod links;
 pub mod messages;
+pub mod openapi;
 pub mod rooms;
 pub mod session;
 pub mod tenants;
@@ -16,12 +17,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::app::App;
 
 /// The JSON routes under `/api` (the body limit and deadline are the caller's).
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
+        .route("/api/openapi.json", get(openapi_json))
         .route("/api/login", post(session::login))
         .route("/api/logout", post(session::logout))
         .route("/api/me", get(session::me))
@@ -65,6 +68,51 @@ pub fn routes() -> Router<Arc<App>> {
             "/api/connectors/{id}",
             axum::routing::delete(connectors::delete),
         )
+}
+
+async fn openapi_json() -> Response {
+    static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    Json(DOC.get_or_init(openapi::document)).into_response()
+}
+
+/// Errors that axum or tower make themselves (405, 408, 413, 415...) come as text or
+/// empty; this gives them the API's JSON shape, so every `/api` answer reads alike.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() && !status.is_server_error() || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let code = match status.as_u16() {
+        405 => "method-not-allowed",
+        408 => "timeout",
+        413 => "too-large",
+        415 => "unsupported-media-type",
+        _ if status.is_server_error() => "internal",
+        _ => "bad-request",
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut out = ApiError::new(status, code, message).into_response();
+    for (k, v) in parts.headers.iter() {
+        if k == header::ALLOW || k == header::RETRY_AFTER {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
 }
 
 /// Parses a JSON body, with a 400 that says what is wrong (field path included).
