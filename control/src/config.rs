@@ -52,6 +52,8 @@ pub struct Config {
     pub turn: TurnConfig,
     /// The certificate of TURNS (and HTTPS).
     pub tls: TlsConfig,
+    /// Where records are kept.
+    pub store: StoreConfig,
     /// Logins, sessions and their limits.
     pub auth: AuthConfig,
     /// Interactions and their client links.
@@ -197,6 +199,38 @@ pub struct TlsConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key.
     pub key: Option<PathBuf>,
+}
+
+/// Which store engine keeps the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreEngine {
+    /// SQLite in the data folder (one node).
+    Embedded,
+    /// MongoDB (several nodes share it; a replica set).
+    Mongodb,
+}
+
+/// Where records are kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `embedded` or `mongodb`.
+    pub engine: StoreEngine,
+    /// `mongodb://host1,host2/?replicaSet=rs0` (credentials may be in it).
+    pub mongodb_uri: Option<Secret>,
+    /// The database.
+    pub mongodb_database: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            engine: StoreEngine::Embedded,
+            mongodb_uri: None,
+            mongodb_database: "vchat".into(),
+        }
+    }
 }
 
 /// Logins and sessions.
@@ -431,6 +465,7 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             turn: TurnConfig::default(),
             tls: TlsConfig::default(),
+            store: StoreConfig::default(),
             auth: AuthConfig::default(),
             interactions: InteractionsConfig::default(),
             files: FilesConfig::default(),

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::events::EventBus;
 use crate::events::mqtt::Mirror;
 use crate::metrics::Metrics;
-use crate::store::{Embedded, Store, bootstrap};
+use crate::store::bootstrap;
 use crate::turn::TurnService;
 use crate::turn::bridge::{ToSfu, ToTurn};
 use crate::{callstore, interactions};
@@ -71,10 +71,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     };
 
-    let store = Store::Embedded(
-        Embedded::open(&data_dir)
-            .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
-    );
+    let store = crate::store::open(&config.store, &data_dir)
+        .await
+        .context("cannot open the store")?;
     bootstrap::root_tenant(&store).await?;
     let mqtt = match &config.events.mqtt_url {
         Some(url) => Some(Mirror::start(&config.events, url)?),

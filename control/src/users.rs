@@ -7,7 +7,7 @@ use crate::auth::password;
 use crate::config::Config;
 use crate::model::{Role, Tenant, User};
 use crate::store::ids::{new_id, now_ms};
-use crate::store::{Embedded, Store, StoreError, bootstrap};
+use crate::store::{StoreError, bootstrap};
 
 /// Creates a user in the store of `config`'s data folder.
 pub async fn add(
@@ -29,7 +29,9 @@ pub async fn add(
     password::check_new(password_text).context("the password on standard input")?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-    let store = Store::Embedded(Embedded::open(&config.data_dir).context("cannot open the store")?);
+    let store = crate::store::open(&config.store, &config.data_dir)
+        .await
+        .context("cannot open the store")?;
     bootstrap::root_tenant(&store).await?;
     if store.get::<Tenant>(tenant).await?.is_none() {
         bail!("there is no tenant {tenant:?}");

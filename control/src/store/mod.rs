@@ -7,7 +7,8 @@
 //! - [`embedded`]: SQLite in the data folder (WAL, `synchronous = FULL`), the default;
 //!   a write is acknowledged only once it is on disk, so `kill -9` loses nothing that
 //!   was acknowledged;
-//! - MongoDB, for deployments that share state between nodes (not in this build yet).
+//! - [`mongo`]: MongoDB, for deployments that share state between nodes (a replica
+//!   set: records and their events are written in transactions).
 //!
 //! Every engine passes the same [`conformance`] suite.
 
@@ -16,11 +17,13 @@ pub mod conformance;
 pub mod embedded;
 pub mod ids;
 mod migrations;
+pub mod mongo;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use embedded::Embedded;
+pub use mongo::Mongo;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -344,11 +347,31 @@ impl Batch {
     }
 }
 
+/// Opens the store `config` names.
+pub async fn open(
+    config: &crate::config::StoreConfig,
+    data_dir: &std::path::Path,
+) -> StoreResult<Store> {
+    match config.engine {
+        crate::config::StoreEngine::Embedded => Ok(Store::Embedded(Embedded::open(data_dir)?)),
+        crate::config::StoreEngine::Mongodb => {
+            let uri = config.mongodb_uri.as_ref().ok_or_else(|| {
+                StoreError::Engine("store.engine = \"mongodb\" needs store.mongodb_uri".into())
+            })?;
+            Ok(Store::Mongo(
+                Mongo::open(uri.expose(), &config.mongodb_database).await?,
+            ))
+        }
+    }
+}
+
 /// The store the server runs on.
 #[derive(Clone)]
 pub enum Store {
     /// SQLite in the data folder.
     Embedded(Embedded),
+    /// MongoDB.
+    Mongo(Mongo),
 }
 
 impl Store {
@@ -356,6 +379,7 @@ impl Store {
     pub async fn insert<R: Record>(&self, record: &R) -> StoreResult<()> {
         match self {
             Store::Embedded(s) => s.insert(record).await,
+            Store::Mongo(s) => s.insert(record).await,
         }
     }
 
@@ -364,6 +388,7 @@ impl Store {
     pub async fn commit(&self, batch: Batch) -> StoreResult<()> {
         match self {
             Store::Embedded(s) => s.commit(batch).await,
+            Store::Mongo(s) => s.commit(batch).await,
         }
     }
 
@@ -371,6 +396,7 @@ impl Store {
     pub async fn get<R: Record>(&self, id: &str) -> StoreResult<Option<R>> {
         match self {
             Store::Embedded(s) => s.get(id).await,
+            Store::Mongo(s) => s.get(id).await,
         }
     }
 
@@ -378,6 +404,7 @@ impl Store {
     pub async fn get_unique<R: Record>(&self, key: &str) -> StoreResult<Option<R>> {
         match self {
             Store::Embedded(s) => s.get_unique(key).await,
+            Store::Mongo(s) => s.get_unique(key).await,
         }
     }
 
@@ -412,6 +439,7 @@ impl Store {
     {
         match self {
             Store::Embedded(s) => s.update_with(id, change).await,
+            Store::Mongo(s) => s.update_with(id, change).await,
         }
     }
 
@@ -420,6 +448,7 @@ impl Store {
         filter.check(R::COLLECTION)?;
         match self {
             Store::Embedded(s) => s.find(filter).await,
+            Store::Mongo(s) => s.find(filter).await,
         }
     }
 
@@ -428,6 +457,7 @@ impl Store {
         filter.check(R::COLLECTION)?;
         match self {
             Store::Embedded(s) => s.count(R::COLLECTION, filter).await,
+            Store::Mongo(s) => s.count(R::COLLECTION, filter).await,
         }
     }
 
@@ -435,6 +465,7 @@ impl Store {
     pub async fn delete<R: Record>(&self, id: &str) -> StoreResult<bool> {
         match self {
             Store::Embedded(s) => s.delete(R::COLLECTION, id).await,
+            Store::Mongo(s) => s.delete(R::COLLECTION, id).await,
         }
     }
 
@@ -442,6 +473,7 @@ impl Store {
     pub async fn schema_version(&self) -> StoreResult<u32> {
         match self {
             Store::Embedded(s) => s.schema_version().await,
+            Store::Mongo(s) => s.schema_version().await,
         }
     }
 }
