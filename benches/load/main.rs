@@ -192,6 +192,9 @@ fn participants(args: &Args) -> Vec<Participant> {
 }
 
 fn main() -> anyhow::Result<()> {
+    // reqwest's TLS (unused here: the API is plain HTTP on loopback) needs the process's
+    // rustls provider chosen, as every binary of the workspace does.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -41,6 +41,7 @@ pub struct Reply {
 impl Api {
     /// A client of `base`; redirects are not followed.
     pub fn new(base: &str) -> Api {
+        crate::init_crypto();
         Api {
             base: base.to_string(),
             http: reqwest::Client::builder()

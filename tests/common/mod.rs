@@ -45,8 +45,15 @@ use webrtc::track::track_local::TrackLocalWriter;
 use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 use webrtc::util::Conn;
 
+/// Chooses the process's rustls provider (aws-lc-rs, as the server does): reqwest's
+/// TLS needs one before any client is built. Harmless when already chosen.
+pub fn init_crypto() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// Logs for a test run, once; `RUST_LOG` picks the level.
 pub fn init_logging() {
+    init_crypto();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -73,6 +80,7 @@ impl TestServer {
 
     /// Starts a server with these `VCHAT_*` settings on top.
     pub async fn start_with(settings: &[(&str, &str)]) -> anyhow::Result<TestServer> {
+        init_crypto();
         let data = tempfile::tempdir()?;
         // Free ports for everything, so tests run side by side.
         let mut env: Vec<(String, String)> = [

@@ -38,6 +38,7 @@ impl VchatProcess {
     /// Starts `vchat serve` on `data` with free ports and `env` on top; returns once
     /// `/healthz` answers.
     pub async fn start(data: &Path, env: &[(&str, &str)]) -> anyhow::Result<VchatProcess> {
+        crate::init_crypto();
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
