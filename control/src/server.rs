@@ -140,10 +140,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         geocoder: Default::default(),
         config,
     });
-    // Calls that were live when the process last stopped cannot resume their media
-    // (DTLS state is gone): close them, so their records are final.
     let _ = app_cell.set(app.clone());
     callstore::spawn(app.clone());
+    // Calls that were live when the process last stopped cannot resume their media
+    // (DTLS state is gone): close them as of the last heartbeat, so their records
+    // are final and their CDRs get written.
     let last_alive = interactions::last_alive(&data_dir);
     interactions::spawn_heartbeat(data_dir.clone());
     interactions::close_after_restart(&app, last_alive).await?;

@@ -152,30 +152,32 @@ async fn upload_inner(
         uploaded_by: author.id.clone(),
         at: now_ms(),
     };
-    let event = prepare(NewEvent {
-        tenant: &interaction.tenant,
-        kind: "file.uploaded",
-        interaction: Some(&interaction.id),
-        actor: &author.id,
-        data: json!({ "file": file_id, "size": size }),
-    });
     let mut batch = Batch::new();
-    batch.insert(&meta).insert(&event);
+    batch.insert(&meta);
+    // Made under the bus's order lock, inside `post_message`, so its id is in order.
+    let file_event = || {
+        vec![prepare(NewEvent {
+            tenant: &interaction.tenant,
+            kind: "file.uploaded",
+            interaction: Some(&interaction.id),
+            actor: &author.id,
+            data: json!({ "file": file_id, "size": size }),
+        })]
+    };
     // The file's record, its event and its chat message land together or not at all.
     if let Err(e) = post_message(
         app,
         &interaction,
         &author,
         String::new(),
-        Some(file_id),
-        Some(batch),
+        Some(file_id.clone()),
+        Some((batch, &file_event)),
     )
     .await
     {
         let _ = tokio::fs::remove_file(&final_path).await;
         return Err(e);
     }
-    app.events.announce(&event);
     Ok((StatusCode::CREATED, Json(meta)))
 }
 

@@ -288,6 +288,7 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
                 ended_by: None,
                 cdr_at: None,
             };
+            let _order = app.events.ordered().await;
             let event = prepare(NewEvent {
                 tenant: &interaction.tenant,
                 kind: "interaction.created",
@@ -428,6 +429,7 @@ pub async fn update(
             .collect();
             let patch_moves_link = patch.scheduled_at.is_some();
             let actor = caller.user.clone();
+            let order = app.events.ordered().await;
             let (updated, event) = app
                 .store
                 .update_with::<Interaction, _, ApiError, _>(&id, move |i, batch| {
@@ -484,6 +486,7 @@ pub async fn update(
                     .await?;
             }
             app.events.announce(&event);
+            drop(order);
             Ok(Json(view(&app, updated)))
         }
         .await,

@@ -146,6 +146,7 @@ async fn open(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(300).collect::<String>());
+    let order = app.events.ordered().await;
     let opened_event = app
         .store
         .update_with::<Link, _, ApiError, _>(code, move |l, batch| match &l.device {
@@ -170,6 +171,7 @@ async fn open(
     if let Some(event) = &opened_event {
         app.events.announce(event);
     }
+    drop(order);
     let tenant = app.store.get::<Tenant>(&interaction.tenant).await?;
     let now_s = unix_now();
     let exp = u64::try_from(link.expires_at / 1000)

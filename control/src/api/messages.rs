@@ -19,7 +19,7 @@ use crate::auth::caller::authenticate;
 use crate::auth::token::unix_now;
 use crate::events::{NewEvent, prepare};
 use crate::interactions::CLIENT_PARTICIPANT;
-use crate::model::{ChatMessage, Interaction};
+use crate::model::{ChatMessage, Event, Interaction};
 use crate::store::ids::{new_id, now_ms};
 use crate::store::{Batch, Filter, Order};
 
@@ -143,16 +143,24 @@ pub async fn send(
     )
 }
 
-/// Stores a message (with `extra` records in the same transaction) and publishes
-/// `chat.message`.
+/// Stores a message (with `extra` records in the same transaction, and the events
+/// `extra_events` makes, logged before it) and publishes them and `chat.message`.
 pub async fn post(
     app: &App,
     i: &Interaction,
     author: &Author,
     text: String,
     file: Option<String>,
-    extra: Option<Batch>,
+    extra: Option<(Batch, &(dyn Fn() -> Vec<Event> + Sync))>,
 ) -> Result<ChatMessage, ApiError> {
+    let _order = app.events.ordered().await;
+    let (mut batch, before) = match extra {
+        Some((batch, events)) => (batch, events()),
+        None => (Batch::new(), Vec::new()),
+    };
+    for e in &before {
+        batch.insert(e);
+    }
     let message = ChatMessage {
         id: new_id(),
         tenant: i.tenant.clone(),
@@ -171,9 +179,11 @@ pub async fn post(
         actor: &author.id,
         data: json!({ "message": message.id, "file": message.file }),
     });
-    let mut batch = extra.unwrap_or_default();
     batch.insert(&message).insert(&event);
     app.store.commit(batch).await?;
+    for e in &before {
+        app.events.announce(e);
+    }
     app.events.announce(&event);
     Ok(message)
 }
@@ -191,6 +201,7 @@ pub async fn share_position(
             let (i, author) = participant(&app, &headers, &id).await?;
             let position: crate::geo::Position = parse_json(&body)?;
             position.check().map_err(ApiError::bad_request)?;
+            let order = app.events.ordered().await;
             let now = now_ms();
             if position.at.is_some_and(|t| (t - now).abs() > 24 * 3600 * 1000) {
                 return Err(ApiError::bad_request("at is Unix ms within a day of now"));
@@ -235,6 +246,7 @@ pub async fn share_position(
             app.store.commit(batch).await?;
             app.events.announce(&chat_event);
             app.events.announce(&geo_event);
+            drop(order);
             let (app2, i2, actor) = (app.clone(), i.clone(), author.id.clone());
             tokio::spawn(async move {
                 let found = app2

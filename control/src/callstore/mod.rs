@@ -128,6 +128,7 @@ pub async fn write(app: &App, id: &str) -> StoreResult<Option<Cdr>> {
         .await?;
     let now = now_ms();
     let cdr = fold::fold(&interaction, &events, now);
+    let _order = app.events.ordered().await;
     let event = prepare(NewEvent {
         tenant: &cdr.tenant,
         kind: "cdr.written",

@@ -43,29 +43,47 @@ pub fn prepare(new: NewEvent<'_>) -> Event {
 }
 
 /// The bus.
+///
+/// Event ids are time-ordered and subscribers (MQTT included) must see events in id
+/// order. So every write that logs events holds [`EventBus::ordered`] from making the
+/// ids until the events are announced: in this process, log order and publish order
+/// are one order.
 pub struct EventBus {
     store: Store,
     live: broadcast::Sender<Event>,
     mqtt: Option<mqtt::Mirror>,
+    order: tokio::sync::Mutex<()>,
 }
 
 impl EventBus {
     /// A bus over `store`, mirroring to `mqtt` when given.
     pub fn new(store: Store, mqtt: Option<mqtt::Mirror>) -> EventBus {
         let (live, _) = broadcast::channel(4096);
-        EventBus { store, live, mqtt }
+        EventBus {
+            store,
+            live,
+            mqtt,
+            order: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// Appends the event to the log, then publishes it.
     pub async fn publish(&self, new: NewEvent<'_>) -> StoreResult<Event> {
+        let _order = self.ordered().await;
         let event = prepare(new);
         self.store.insert(&event).await?;
         self.announce(&event);
         Ok(event)
     }
 
+    /// Held from [`prepare`] to [`EventBus::announce`] by writers that log events in
+    /// a batch of their own; not while calling [`EventBus::publish`] (which takes it).
+    pub async fn ordered(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.order.lock().await
+    }
+
     /// Publishes an event the caller has written to the log itself (in one batch with
-    /// the change it reports).
+    /// the change it reports), while holding [`EventBus::ordered`].
     pub fn announce(&self, event: &Event) {
         let _ = self.live.send(event.clone());
         if let Some(mqtt) = &self.mqtt {

@@ -55,6 +55,7 @@ pub async fn change_state_at(
     now: i64,
 ) -> Result<Interaction, ChangeError> {
     let (actor_s, reason_s) = (actor.to_string(), reason.map(str::to_string));
+    let _order = app.events.ordered().await;
     let changed = app
         .store
         .update_with::<Interaction, _, _, _>(id, move |i, batch| {
@@ -231,13 +232,37 @@ pub fn spawn_heartbeat(data_dir: std::path::PathBuf) {
 pub fn spawn_clock(app: Arc<App>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut n: u64 = 0;
         loop {
             tick.tick().await;
             if let Err(e) = clock_tick(&app).await {
                 tracing::warn!("interaction clock: {e}");
             }
+            n += 1;
+            if n.is_multiple_of(60)
+                && let Err(e) = forget_expired_sessions(&app).await
+            {
+                tracing::warn!("session cleanup: {e}");
+            }
         }
     });
+}
+
+/// Deletes login sessions past their end (they no longer log anyone in; this keeps
+/// the collection from growing).
+async fn forget_expired_sessions(app: &App) -> StoreResult<()> {
+    let expired = app
+        .store
+        .find::<crate::model::Session>(
+            &Filter::all()
+                .and(Cond::Lt("expires_at", Value::Int(now_ms())))
+                .page(0, 1000),
+        )
+        .await?;
+    for s in expired {
+        app.store.delete::<crate::model::Session>(&s.id).await?;
+    }
+    Ok(())
 }
 
 async fn clock_tick(app: &App) -> StoreResult<()> {
