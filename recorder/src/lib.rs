@@ -1,6 +1,19 @@
-//! vchat's call recorder (issue 7, not built yet): crash-safe capture of each call's
-//! RTP, then one file per call — the client's audio in the left channel, the agent's
-//! in the right, the client's video only — made with ffmpeg-next, kept in the file
-//! store for supervisors to download.
+//! vchat's call recorder: crash-safe capture of each call's media during the call,
+//! then one file per call — the client's audio in the left channel, the agent's in
+//! the right, the client's video only.
 //!
-//! The crate exists so the workspace has its final shape; it has no code yet.
+//! Built so far (issue 7 is in progress):
+//! - [`capture`]: the versioned, append-only, checksummed per-track file format, its
+//!   sans-IO writer (flushed at least once a second) and a reader that drops a torn
+//!   tail;
+//! - [`timeline`]: the timestamp rules of the merge — RTP clocks past the wrap,
+//!   ordering and duplicates, what to do in each gap (FEC, concealment, silence), and
+//!   join segments placed by wall clock.
+//!
+//! Still to come: the tap in the SFU that feeds captures, the merge with ffmpeg-next,
+//! the file stores (local, S3) and downloads.
+
+#![forbid(unsafe_code)]
+
+pub mod capture;
+pub mod timeline;

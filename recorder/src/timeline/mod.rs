@@ -1,0 +1,14 @@
+//! From captured frames to a timeline: the timestamp rules the merge relies on, all
+//! sans-IO and unit-tested — RTP clocks extended past their 32-bit wrap, frames put in
+//! order with duplicates dropped, each gap classified (one lost packet, a short loss,
+//! a silence), and join segments placed by the server's wall clock.
+
+pub mod extend;
+pub mod order;
+pub mod place;
+pub mod plan;
+
+pub use extend::Extender;
+pub use order::{Ordered, order};
+pub use place::{Placed, place};
+pub use plan::{Step, plan_audio};
