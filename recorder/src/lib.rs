@@ -8,12 +8,15 @@
 //!   tail;
 //! - [`timeline`]: the timestamp rules of the merge — RTP clocks past the wrap,
 //!   ordering and duplicates, what to do in each gap (FEC, concealment, silence), and
-//!   join segments placed by wall clock.
+//!   join segments placed by wall clock;
+//! - [`store`]: where recordings are kept — a local folder or an S3-compatible bucket,
+//!   with ranges, multipart uploads and presigned URLs, one suite for both.
 //!
 //! Still to come: the tap in the SFU that feeds captures, the merge with ffmpeg-next,
-//! the file stores (local, S3) and downloads.
+//! and downloads through the control plane.
 
 #![forbid(unsafe_code)]
 
 pub mod capture;
+pub mod store;
 pub mod timeline;
