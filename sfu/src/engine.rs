@@ -36,6 +36,7 @@ use crate::peer::{OfferOutcome, OutState, Peer};
 use crate::relay;
 use crate::sdp;
 use crate::slab::{Key, Slab};
+use crate::tap::{TapBuffer, TapSink, WallClock};
 
 /// How late a peer's timer may run. Within this time a packet from the peer usually
 /// arrives, and str0m handles the due timer (NACK checks, TWCC feedback) in that
@@ -128,6 +129,12 @@ pub struct Engine {
     now: Instant,
     next_housekeeping: Option<Instant>,
     shutting_down: bool,
+    /// Where tapped RTP of recorded rooms goes.
+    tap: Option<Box<dyn TapSink>>,
+    /// Rooms being recorded.
+    recorded: std::collections::HashSet<RoomId>,
+    /// Monotonic → wall clock, for tapped arrival times.
+    wall: WallClock,
 }
 
 impl Engine {
@@ -167,6 +174,9 @@ impl Engine {
             now: Instant::now(),
             next_housekeeping: None,
             shutting_down: false,
+            tap: None,
+            recorded: std::collections::HashSet::new(),
+            wall: WallClock::now(Instant::now()),
         }
     }
 
@@ -315,6 +325,8 @@ impl Engine {
             }
             // The worker loop handles these before the engine sees commands.
             Command::AttachRelay(_) | Command::FromRelay(_) => {}
+            Command::AttachTap(sink) => self.tap = Some(sink),
+            Command::Record { room, on } => self.record(&room, on, now),
             Command::CloseRoom { room } => {
                 let keys = self.rooms.get(&room).cloned().unwrap_or_default();
                 for key in keys {
@@ -323,6 +335,7 @@ impl Engine {
             }
             Command::Shutdown => {
                 self.shutting_down = true;
+                self.flush_tap(true);
                 let keys: Vec<Key> = self.peers.keys().collect();
                 for key in keys {
                     self.remove(key, LeaveReason::Shutdown, now);
@@ -435,9 +448,11 @@ impl Engine {
                 start_seq,
             )
         });
-        let Some(peer) = self.peers.get(key) else {
+        let recorded = self.recorded.contains(&room);
+        let Some(peer) = self.peers.get_mut(key) else {
             return;
         };
+        peer.recording = recorded;
         self.demux.register_ufrag(peer.ufrag.clone(), key);
         self.sessions.insert(session, key);
         self.rooms.entry(room.clone()).or_default().push(key);
@@ -724,6 +739,17 @@ impl Engine {
         };
         publisher.keyframe_due(track, now);
         publisher.last_rtp = Some(now);
+        let mut first_tapped_video = None;
+        if publisher.recording {
+            let t = &mut publisher.tracks_in[track];
+            if t.tap.is_none() && t.kind == TrackKind::Video {
+                // A recording starts decodable: ask for a keyframe.
+                first_tapped_video = Some(t.mid);
+            }
+            t.tap
+                .get_or_insert_with(TapBuffer::default)
+                .push(self.wall.at(now), &packet, &params);
+        }
         if publisher.media_quiet {
             // Rare (once per quiet spell): the only event sent from this path.
             publisher.media_quiet = false;
@@ -734,6 +760,16 @@ impl Engine {
         }
         let source_mid = publisher.tracks_in[track].mid;
         let nackable = publisher.tracks_in[track].kind == TrackKind::Video;
+        if let Some(mid) = first_tapped_video {
+            self.work.push_back(Work::Keyframe {
+                publisher: from,
+                mid,
+                kind: KeyframeRequestKind::Pli,
+            });
+        }
+        let Some(publisher) = self.peers.get_mut(from) else {
+            return;
+        };
         let wallclock = capture_wallclock(publisher, track, &packet);
         // Only the extensions that describe the media itself travel on; transport ones
         // (TWCC, abs-send-time, mid) belong to each hop.
@@ -929,6 +965,9 @@ impl Engine {
         let Some(mut peer) = self.peers.remove(key) else {
             return;
         };
+        if let Some(sink) = self.tap.as_mut() {
+            hand_over(sink.as_mut(), &mut peer, true);
+        }
         if self.sessions.get(&peer.session) == Some(&key) {
             self.sessions.remove(&peer.session);
         }
@@ -990,7 +1029,43 @@ impl Engine {
         }
     }
 
+    /// Starts or stops recording `room`: its publishers' RTP goes to the tap.
+    fn record(&mut self, room: &RoomId, on: bool, now: Instant) {
+        let keys = self.rooms.get(room).cloned().unwrap_or_default();
+        if on {
+            self.recorded.insert(room.clone());
+        } else {
+            self.recorded.remove(room);
+        }
+        for key in keys {
+            let Some(peer) = self.peers.get_mut(key) else {
+                continue;
+            };
+            peer.recording = on;
+            if !on && let Some(sink) = self.tap.as_mut() {
+                hand_over(sink.as_mut(), peer, true);
+            }
+        }
+        let _ = now;
+    }
+
+    /// Hands every recorded track's gathered RTP to the tap (`closed`: nothing follows).
+    fn flush_tap(&mut self, closed: bool) {
+        let Some(sink) = self.tap.as_mut() else {
+            return;
+        };
+        for peer in self.peers.iter_mut() {
+            if peer.recording || peer.tracks_in.iter().any(|t| t.tap.is_some()) {
+                hand_over(sink.as_mut(), peer, closed);
+            }
+        }
+    }
+
     fn housekeeping(&mut self, now: Instant) {
+        self.flush_tap(false);
+        if self.wall.stale(now) {
+            self.wall = WallClock::now(now);
+        }
         let mut expired = Vec::new();
         let quiet_after = self.limits.media_inactive_after;
         for peer in self.peers.iter_mut() {
@@ -1035,6 +1110,31 @@ impl Engine {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+/// Hands a peer's tapped tracks to `sink`; `closed` ends them.
+fn hand_over(sink: &mut dyn TapSink, peer: &mut Peer, closed: bool) {
+    for t in peer.tracks_in.iter_mut() {
+        let Some(buffer) = t.tap.as_mut() else {
+            continue;
+        };
+        if buffer.is_empty() && !closed {
+            continue;
+        }
+        if let Some(batch) = buffer.take(
+            &peer.room,
+            &peer.info.id,
+            peer.session,
+            t.kind,
+            t.mid.to_string(),
+            closed,
+        ) {
+            sink.deliver(batch);
+        }
+        if closed {
+            t.tap = None;
+        }
     }
 }
 

@@ -41,6 +41,7 @@ mod peer;
 pub mod relay;
 mod sdp;
 mod slab;
+pub mod tap;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod turn_link;
@@ -132,6 +133,23 @@ impl Sfu {
             waker: worker.waker.clone(),
             left: false,
         })
+    }
+
+    /// Sends every worker's tapped RTP of recorded rooms to `sink(worker index)`.
+    pub fn attach_tap(
+        &self,
+        mut sink: impl FnMut(usize) -> Box<dyn tap::TapSink>,
+    ) -> Result<(), SfuError> {
+        for (i, worker) in self.workers.iter().enumerate() {
+            worker.send(Command::AttachTap(sink(i)))?;
+        }
+        Ok(())
+    }
+
+    /// Starts or stops recording `room` (its publishers' RTP goes to the tap).
+    pub fn record(&self, room: RoomId, on: bool) {
+        let worker = &self.workers[self.worker_for(&room)];
+        let _ = worker.send(Command::Record { room, on });
     }
 
     /// Closes every peer of `room`; each session is told the call ended.

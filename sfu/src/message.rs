@@ -58,6 +58,15 @@ pub enum Command {
         /// Which session.
         session: SessionId,
     },
+    /// From now on, tapped RTP of recorded rooms goes here.
+    AttachTap(Box<dyn crate::tap::TapSink>),
+    /// Start (`on`) or stop recording a room.
+    Record {
+        /// The room.
+        room: RoomId,
+        /// Record or not.
+        on: bool,
+    },
     /// Close every peer of a room (the call was ended by the control plane).
     CloseRoom {
         /// The room.

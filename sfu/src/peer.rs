@@ -51,6 +51,8 @@ pub(crate) struct Peer {
     pub(crate) last_rtp: Option<Instant>,
     /// Reported as inactive, and not heard from since.
     pub(crate) media_quiet: bool,
+    /// Its room is recorded: published RTP goes to the tap.
+    pub(crate) recording: bool,
     pub(crate) unreachable_since: Option<Instant>,
     /// Our outstanding offer and when it was made.
     pending: Option<(SdpPendingOffer, Instant)>,
@@ -80,6 +82,8 @@ pub(crate) struct TrackIn {
     /// NTP time falls on our clock.
     pub(crate) sr_mapping: Option<(std::time::SystemTime, f64, Instant)>,
     last_keyframe_request: Option<Instant>,
+    /// RTP gathered for the recorder since the last hand-over.
+    pub(crate) tap: Option<crate::tap::TapBuffer>,
 }
 
 /// A track of another peer that this peer receives.
@@ -156,6 +160,7 @@ impl Peer {
             connected_at: None,
             last_rtp: None,
             media_quiet: false,
+            recording: false,
             connected: false,
             unreachable_since: None,
             pending: None,
@@ -451,6 +456,7 @@ impl Peer {
             sr_mapping: None,
             keyframe_deferred: None,
             last_keyframe_request: None,
+            tap: None,
         });
         true
     }

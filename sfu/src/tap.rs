@@ -1,0 +1,184 @@
+//! The recorder's tap: RTP of the published tracks of recorded rooms, gathered per
+//! track into one buffer (payloads back to back, no allocation per packet) and handed
+//! to a [`TapSink`] once a second and when the track ends — one message per track per
+//! second, never one per packet.
+
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use str0m::format::PayloadParams;
+use str0m::rtp::RtpPacket;
+
+use crate::ids::{ParticipantId, RoomId, SessionId};
+use crate::message::TrackKind;
+
+/// Where a worker sends what it tapped. Called from the worker thread, once per track
+/// per second: implementations hand the batch to another thread and return.
+pub trait TapSink: Send {
+    /// Takes a batch.
+    fn deliver(&mut self, batch: TapBatch);
+}
+
+impl fmt::Debug for dyn TapSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TapSink")
+    }
+}
+
+/// One tapped RTP packet; its payload is `data[offset..offset + len]` of its batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TapPacket {
+    /// Server arrival, Unix microseconds.
+    pub arrival_us: i64,
+    /// Extended sequence number.
+    pub seq: u64,
+    /// Extended RTP timestamp.
+    pub rtp_ts: u64,
+    /// The RTP marker bit.
+    pub marker: bool,
+    /// Payload offset in the batch's data.
+    pub offset: u32,
+    /// Payload length.
+    pub len: u32,
+}
+
+/// RTP of one published track of one session (a rejoin is a new session, so a new
+/// capture segment).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TapBatch {
+    /// Room.
+    pub room: RoomId,
+    /// Publisher.
+    pub participant: ParticipantId,
+    /// The publisher's signaling session.
+    pub session: SessionId,
+    /// Audio or video.
+    pub kind: TrackKind,
+    /// The m-line.
+    pub mid: String,
+    /// Codec name, lower case (`opus`, `vp8`, `vp9`, `h264`).
+    pub codec: String,
+    /// RTP clock rate.
+    pub clock_rate: u32,
+    /// fmtp of the codec.
+    pub fmtp: String,
+    /// The sender's SSRC.
+    pub ssrc: u32,
+    /// Packets, in arrival order.
+    pub packets: Vec<TapPacket>,
+    /// Their payloads, back to back.
+    pub data: Vec<u8>,
+    /// The track ended (its publisher left): nothing follows.
+    pub closed: bool,
+}
+
+impl TapBatch {
+    /// The payload of packet `i`.
+    pub fn payload(&self, i: usize) -> &[u8] {
+        let p = &self.packets[i];
+        &self.data[p.offset as usize..(p.offset + p.len) as usize]
+    }
+}
+
+/// What a recorded track has gathered since the last hand-over.
+#[derive(Debug, Default)]
+pub(crate) struct TapBuffer {
+    packets: Vec<TapPacket>,
+    data: Vec<u8>,
+    codec: Option<(String, u32, String)>,
+    ssrc: u32,
+}
+
+/// Maps the worker's monotonic clock to wall-clock microseconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WallClock {
+    instant: Instant,
+    unix_us: i64,
+}
+
+impl WallClock {
+    pub(crate) fn now(now: Instant) -> WallClock {
+        let unix_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        WallClock {
+            instant: now,
+            unix_us,
+        }
+    }
+
+    pub(crate) fn at(&self, t: Instant) -> i64 {
+        let delta = if t >= self.instant {
+            i64::try_from(t.duration_since(self.instant).as_micros()).unwrap_or(i64::MAX)
+        } else {
+            -i64::try_from(self.instant.duration_since(t).as_micros()).unwrap_or(i64::MAX)
+        };
+        self.unix_us.saturating_add(delta)
+    }
+
+    /// Re-anchors now and then, so the wall clock's steps (NTP) are followed.
+    pub(crate) fn stale(&self, now: Instant) -> bool {
+        now.duration_since(self.instant) > Duration::from_secs(60)
+    }
+}
+
+impl TapBuffer {
+    /// Adds a packet.
+    pub(crate) fn push(&mut self, arrival_us: i64, packet: &RtpPacket, params: &PayloadParams) {
+        if self.codec.is_none() {
+            let spec = params.spec();
+            self.codec = Some((
+                spec.codec.to_string().to_lowercase(),
+                spec.clock_rate.get(),
+                fmtp_text(params),
+            ));
+            self.ssrc = *packet.header.ssrc;
+        }
+        let offset = u32::try_from(self.data.len()).unwrap_or(u32::MAX);
+        self.data.extend_from_slice(&packet.payload);
+        self.packets.push(TapPacket {
+            arrival_us,
+            seq: *packet.seq_no,
+            rtp_ts: packet.time.numer(),
+            marker: packet.header.marker,
+            offset,
+            len: u32::try_from(packet.payload.len()).unwrap_or(u32::MAX),
+        });
+    }
+
+    /// Whether there is anything to hand over.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.packets.is_empty()
+    }
+
+    /// The batch of what was gathered (the buffer starts over, keeping its codec).
+    pub(crate) fn take(
+        &mut self,
+        room: &RoomId,
+        participant: &ParticipantId,
+        session: SessionId,
+        kind: TrackKind,
+        mid: String,
+        closed: bool,
+    ) -> Option<TapBatch> {
+        let (codec, clock_rate, fmtp) = self.codec.clone()?;
+        Some(TapBatch {
+            room: room.clone(),
+            participant: participant.clone(),
+            session,
+            kind,
+            mid,
+            codec,
+            clock_rate,
+            fmtp,
+            ssrc: self.ssrc,
+            packets: std::mem::take(&mut self.packets),
+            data: std::mem::take(&mut self.data),
+            closed,
+        })
+    }
+}
+
+fn fmtp_text(params: &PayloadParams) -> String {
+    params.spec().format.to_string()
+}
