@@ -54,6 +54,8 @@ pub struct App {
     pub connectors: crate::delivery::connectors::Registry,
     /// Reverse geocoding.
     pub geocoder: crate::geo::nominatim::Geocoder,
+    /// Writes recorded calls' media to capture files.
+    pub capture: vchat_recorder::capture::files::CaptureFiles,
 }
 
 impl App {
@@ -148,6 +150,14 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         )],
         {
             let mut text = app.metrics.render();
+            let c = app.capture.stats();
+            text.push_str(&format!(
+                "# HELP vchat_recorder_capture_files_total Capture files opened (one per recorded track and join).\n# TYPE vchat_recorder_capture_files_total counter\nvchat_recorder_capture_files_total {}\n\
+                 # HELP vchat_recorder_capture_frames_total RTP packets written to capture files.\n# TYPE vchat_recorder_capture_frames_total counter\nvchat_recorder_capture_frames_total {}\n\
+                 # HELP vchat_recorder_capture_bytes_total Bytes written to capture files.\n# TYPE vchat_recorder_capture_bytes_total counter\nvchat_recorder_capture_bytes_total {}\n\
+                 # HELP vchat_recorder_capture_errors_total Capture batches that could not be written.\n# TYPE vchat_recorder_capture_errors_total counter\nvchat_recorder_capture_errors_total {}\n",
+                c.files, c.frames, c.bytes, c.errors
+            ));
             if let Some(turn) = &app.turn {
                 text.push_str(&turn.render_metrics());
             }

@@ -101,6 +101,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         });
     }
 
+    // Recorded rooms' media goes from the SFU's workers to capture files.
+    let capture = vchat_recorder::capture::files::CaptureFiles::start(
+        &data_dir.join("recordings").join("capture"),
+        |participant| {
+            if participant == interactions::CLIENT_PARTICIPANT {
+                "client"
+            } else {
+                "agent"
+            }
+        },
+    )
+    .context("cannot start the call recorder")?;
+    sfu.attach_tap(|_| Box::new(capture.sink()))
+        .context("cannot link the SFU to the recorder")?;
+
     let turn = if config.turn.enabled {
         // Relayed browsers reach the SFU in-process: no UDP hop between the two.
         let to_sfu = Box::new(ToSfu::new(sfu.relay_inlets()));
@@ -138,6 +153,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         http: crate::delivery::http_client(Duration::from_secs(config.delivery.http_timeout_secs)),
         connectors: Default::default(),
         geocoder: Default::default(),
+        capture,
         config,
     });
     let _ = app_cell.set(app.clone());

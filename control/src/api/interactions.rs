@@ -428,6 +428,7 @@ pub async fn update(
             .flatten()
             .collect();
             let patch_moves_link = patch.scheduled_at.is_some();
+            let recording_changed = patch.recording.is_some();
             let actor = caller.user.clone();
             let order = app.events.ordered().await;
             let (updated, event) = app
@@ -487,6 +488,9 @@ pub async fn update(
             }
             app.events.announce(&event);
             drop(order);
+            if updated.state == IState::Connected && recording_changed {
+                crate::interactions::set_recording(&app, &updated.room, updated.recording);
+            }
             Ok(Json(view(&app, updated)))
         }
         .await,

@@ -105,18 +105,32 @@ pub async fn participant_changed(app: &App, room: &str, participant: &str, joine
                 data: json!({ "participant": participant, "role": role }),
             })
             .await?;
+        let mut connected = interaction.state == State::Connected;
         if joined && role == "client" && interaction.state == State::Waiting {
             match change_state(app, &interaction.id, State::Connected, participant, None).await {
-                Ok(_) | Err(ChangeError::Transition(_)) => {}
+                Ok(_) => connected = true,
+                Err(ChangeError::Transition(_)) => {}
                 Err(ChangeError::Store(e)) => return Err(e),
                 Err(ChangeError::Missing) => {}
             }
+        }
+        // Recording runs while the call is connected; each join (a rejoin too) is
+        // recorded from its first packet.
+        if joined && connected && interaction.recording {
+            set_recording(app, &interaction.room, true);
         }
         Ok(())
     }
     .await;
     if let Err(e) = result {
         tracing::error!(room, participant, "cannot record a join or leave: {e}");
+    }
+}
+
+/// Starts or stops recording a room's media.
+pub fn set_recording(app: &App, room: &str, on: bool) {
+    if let Ok(room) = vchat_sfu::RoomId::new(room) {
+        app.sfu.record(room, on);
     }
 }
 

@@ -17,6 +17,8 @@ pub const FLAG_KEYFRAME: u8 = 1;
 pub const FLAG_CONTIGUOUS: u8 = 2;
 /// The first frame after a silence (DTX) gap.
 pub const FLAG_TALKSPURT: u8 = 4;
+/// The RTP marker bit (video: the last packet of a frame).
+pub const FLAG_MARKER: u8 = 8;
 
 const KIND_FRAME: u8 = 1;
 const KIND_SENDER: u8 = 2;
