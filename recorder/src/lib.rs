@@ -18,5 +18,6 @@
 #![forbid(unsafe_code)]
 
 pub mod capture;
+pub mod merge;
 pub mod store;
 pub mod timeline;
