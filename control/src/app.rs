@@ -56,6 +56,8 @@ pub struct App {
     pub geocoder: crate::geo::nominatim::Geocoder,
     /// Writes recorded calls' media to capture files.
     pub capture: vchat_recorder::capture::files::CaptureFiles,
+    /// Where merged recordings are kept.
+    pub recordings: vchat_recorder::store::FileStore,
 }
 
 impl App {

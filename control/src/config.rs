@@ -66,6 +66,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// Geolocation and reverse geocoding.
     pub geo: GeoConfig,
+    /// Call recordings: where the merged files are kept.
+    pub recordings: RecordingsConfig,
     /// `VCHAT_*` variables that name no setting (typos, most likely), for a warning.
     #[serde(skip)]
     pub ignored_env: Vec<String>,
@@ -237,8 +239,8 @@ impl Default for StoreConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// Hours a login session lasts.
-    pub session_ttl_hours: u64,
+    /// Seconds a login session lasts.
+    pub session_ttl_secs: u64,
     /// Login attempts per client address per minute; more get 429.
     pub login_attempts_per_minute: usize,
 }
@@ -246,7 +248,7 @@ pub struct AuthConfig {
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
-            session_ttl_hours: 12,
+            session_ttl_secs: 12 * 3600,
             login_attempts_per_minute: 10,
         }
     }
@@ -291,6 +293,60 @@ impl Default for FilesConfig {
     fn default() -> Self {
         FilesConfig {
             max_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+/// Where merged recordings are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingStore {
+    /// `<data_dir>/recordings/files`.
+    Local,
+    /// An S3-compatible bucket (`recordings.s3_*`).
+    S3,
+}
+
+/// Call recordings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingsConfig {
+    /// `local` or `s3`.
+    pub store: RecordingStore,
+    /// S3 endpoint URL.
+    pub s3_endpoint: Option<String>,
+    /// S3 region.
+    pub s3_region: String,
+    /// S3 bucket.
+    pub s3_bucket: String,
+    /// Path-style addressing (most S3-compatible servers need it).
+    pub s3_path_style: bool,
+    /// S3 access key id.
+    pub s3_access_key: Option<String>,
+    /// S3 secret key.
+    pub s3_secret_key: Option<Secret>,
+    /// Prefix of keys in the bucket.
+    pub s3_prefix: String,
+    /// Seconds a presigned download URL (S3) stays valid.
+    pub presign_secs: u64,
+    /// Milliseconds after a call ends before its merge starts (the last captured
+    /// second reaches the disk meanwhile).
+    pub merge_grace_ms: u64,
+}
+
+impl Default for RecordingsConfig {
+    fn default() -> Self {
+        RecordingsConfig {
+            store: RecordingStore::Local,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_bucket: "vchat-recordings".into(),
+            s3_path_style: true,
+            s3_access_key: None,
+            s3_secret_key: None,
+            s3_prefix: String::new(),
+            presign_secs: 300,
+            merge_grace_ms: 1500,
         }
     }
 }
@@ -472,6 +528,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             delivery: DeliveryConfig::default(),
             geo: GeoConfig::default(),
+            recordings: RecordingsConfig::default(),
             ignored_env: Vec::new(),
         }
     }

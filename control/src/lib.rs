@@ -23,6 +23,7 @@ pub mod geo;
 pub mod interactions;
 pub mod metrics;
 pub mod model;
+pub mod recordings;
 pub mod server;
 pub mod store;
 pub mod turn;

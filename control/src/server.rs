@@ -116,6 +116,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     sfu.attach_tap(|_| Box::new(capture.sink()))
         .context("cannot link the SFU to the recorder")?;
 
+    let recordings = crate::recordings::file_store(&config, &data_dir)?;
+    if let vchat_recorder::store::FileStore::S3(s3) = &recordings {
+        s3.ensure_bucket()
+            .await
+            .context("cannot reach the recordings bucket")?;
+    }
+
     let turn = if config.turn.enabled {
         // Relayed browsers reach the SFU in-process: no UDP hop between the two.
         let to_sfu = Box::new(ToSfu::new(sfu.relay_inlets()));
@@ -154,6 +161,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         connectors: Default::default(),
         geocoder: Default::default(),
         capture,
+        recordings,
         config,
     });
     let _ = app_cell.set(app.clone());
@@ -165,6 +173,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     interactions::spawn_heartbeat(data_dir.clone());
     interactions::close_after_restart(&app, last_alive).await?;
     interactions::spawn_clock(app.clone());
+    crate::recordings::resume_unmerged(app.clone()).await?;
     // CDRs a crash kept from being written (the grace period has passed for them).
     callstore::sweep(&app, Duration::ZERO).await?;
     let http = tokio::spawn(

@@ -40,6 +40,7 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/api/interactions/{id}/files", post(upload))
         .route("/api/files/{id}", get(download))
+        .route("/api/recordings/{id}/file", get(super::recordings::file))
         .layer(DefaultBodyLimit::disable())
 }
 

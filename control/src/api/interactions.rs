@@ -490,6 +490,9 @@ pub async fn update(
             drop(order);
             if updated.state == IState::Connected && recording_changed {
                 crate::interactions::set_recording(&app, &updated.room, updated.recording);
+                if updated.recording {
+                    crate::recordings::started(&app, &updated).await;
+                }
             }
             Ok(Json(view(&app, updated)))
         }

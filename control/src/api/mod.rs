@@ -7,6 +7,7 @@ pub mod interactions;
 pub mod links;
 pub mod messages;
 pub mod openapi;
+pub mod recordings;
 pub mod rooms;
 pub mod session;
 pub mod tenants;
@@ -52,6 +53,10 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/interactions/{id}/join", post(interactions::join))
         .route("/api/interactions/{id}/events", get(interactions::events))
         .route("/api/interactions/{id}/cdr", get(cdrs::of_interaction))
+        .route(
+            "/api/interactions/{id}/recording",
+            get(recordings::of_interaction),
+        )
         .route("/api/cdrs", get(cdrs::list))
         .route(
             "/api/interactions/{id}/messages",

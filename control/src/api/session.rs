@@ -110,7 +110,7 @@ async fn login_inner(app: &Arc<App>, peer: SocketAddr, body: &[u8]) -> Result<Re
     };
     let secret = random_token(32);
     let now = now_ms();
-    let ttl = Duration::from_secs(app.config.auth.session_ttl_hours * 3600);
+    let ttl = Duration::from_secs(app.config.auth.session_ttl_secs.max(1));
     let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
     app.store
         .insert(&Session {

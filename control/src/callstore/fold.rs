@@ -26,6 +26,7 @@ pub fn fold(interaction: &Interaction, events: &[Event], now: i64) -> Cdr {
         (0, 0, 0u64, 0, 0);
     let mut geolocation = None;
     let mut survey_score = None;
+    let mut recording_id = None;
     for e in &events {
         match e.kind.as_str() {
             "participant.joined" | "participant.left" => {
@@ -80,6 +81,7 @@ pub fn fold(interaction: &Interaction, events: &[Event], now: i64) -> Cdr {
                 survey_score = e.data["score"].as_u64().and_then(|s| u8::try_from(s).ok());
             }
             "media.inactive" => inactive += 1,
+            "recording.ready" => recording_id = e.data["recording"].as_str().map(str::to_string),
             _ => {}
         }
     }
@@ -152,7 +154,7 @@ pub fn fold(interaction: &Interaction, events: &[Event], now: i64) -> Cdr {
         video: interaction.video,
         max_quality: interaction.max_quality,
         recording: interaction.recording,
-        recording_id: None,
+        recording_id,
         messages,
         files,
         file_bytes,

@@ -20,11 +20,15 @@ use crate::model::{Cdr, Event, Interaction, State};
 use crate::store::ids::now_ms;
 use crate::store::{Cond, Filter, Order, StoreError, StoreResult, Value};
 
-const FINAL_KINDS: [&str; 4] = [
+/// Events after which a call's CDR is (re)written: its end, and its recording's
+/// outcome (which comes later, when the merge is done).
+const FINAL_KINDS: [&str; 6] = [
     "interaction.ended",
     "interaction.failed",
     "interaction.cancelled",
     "interaction.expired",
+    "recording.ready",
+    "recording.failed",
 ];
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// How far back the sweep looks for finished calls without a CDR.

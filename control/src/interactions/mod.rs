@@ -35,7 +35,7 @@ pub enum ChangeError {
 /// Moves interaction `id` to `to`, records why and who, and publishes
 /// `interaction.<state>`. Returns the changed interaction.
 pub async fn change_state(
-    app: &App,
+    app: &Arc<App>,
     id: &str,
     to: State,
     actor: &str,
@@ -47,7 +47,7 @@ pub async fn change_state(
 /// [`change_state`] as of `now` (Unix ms): a restart closes calls as of the moment the
 /// last process was last seen alive, not as of the restart.
 pub async fn change_state_at(
-    app: &App,
+    app: &Arc<App>,
     id: &str,
     to: State,
     actor: &str,
@@ -78,11 +78,14 @@ pub async fn change_state_at(
         .ok_or(ChangeError::Missing)?;
     let (interaction, event) = changed?;
     app.events.announce(&event);
+    if to.is_final() && interaction.recording {
+        crate::recordings::call_ended(app.clone(), interaction.id.clone());
+    }
     Ok(interaction)
 }
 
 /// Called by the signaling socket when a participant joins or leaves a room.
-pub async fn participant_changed(app: &App, room: &str, participant: &str, joined: bool) {
+pub async fn participant_changed(app: &Arc<App>, room: &str, participant: &str, joined: bool) {
     let result: StoreResult<()> = async {
         let Some(interaction) = app.store.get::<Interaction>(room).await? else {
             return Ok(()); // a room made through /api/rooms, not an interaction
@@ -118,6 +121,7 @@ pub async fn participant_changed(app: &App, room: &str, participant: &str, joine
         // recorded from its first packet.
         if joined && connected && interaction.recording {
             set_recording(app, &interaction.room, true);
+            crate::recordings::started(app, &interaction).await;
         }
         Ok(())
     }
@@ -183,7 +187,7 @@ pub fn sfu_event(app: &Arc<App>, event: &vchat_sfu::SfuEvent) {
 /// Closes interactions that were connected when the process stopped: their media
 /// cannot resume (DTLS state is gone with the process). They end as of `last_alive`
 /// (Unix ms, from the heartbeat file), so downtime is not counted as talk.
-pub async fn close_after_restart(app: &App, last_alive: Option<i64>) -> StoreResult<()> {
+pub async fn close_after_restart(app: &Arc<App>, last_alive: Option<i64>) -> StoreResult<()> {
     let live = app
         .store
         .find::<Interaction>(
@@ -264,7 +268,7 @@ pub fn spawn_clock(app: Arc<App>) {
 
 /// Deletes login sessions past their end (they no longer log anyone in; this keeps
 /// the collection from growing).
-async fn forget_expired_sessions(app: &App) -> StoreResult<()> {
+async fn forget_expired_sessions(app: &Arc<App>) -> StoreResult<()> {
     let expired = app
         .store
         .find::<crate::model::Session>(
@@ -279,7 +283,7 @@ async fn forget_expired_sessions(app: &App) -> StoreResult<()> {
     Ok(())
 }
 
-async fn clock_tick(app: &App) -> StoreResult<()> {
+async fn clock_tick(app: &Arc<App>) -> StoreResult<()> {
     let now = now_ms();
     let due = app
         .store

@@ -7,6 +7,7 @@ pub mod file;
 pub mod interaction;
 pub mod link;
 pub mod message;
+pub mod recording;
 pub mod tenant;
 pub mod user;
 
@@ -17,6 +18,7 @@ pub use file::FileMeta;
 pub use interaction::{Interaction, State};
 pub use link::Link;
 pub use message::ChatMessage;
+pub use recording::{Recording, RecordingState};
 pub use tenant::Tenant;
 pub use user::{ApiToken, Role, Session, User};
 

@@ -87,13 +87,15 @@ pub enum Collection {
     Cdrs,
     /// Custom delivery connectors.
     Connectors,
+    /// Call recordings.
+    Recordings,
     /// A collection for the conformance suite only.
     Probes,
 }
 
 impl Collection {
     /// Every collection.
-    pub const ALL: [Collection; 12] = [
+    pub const ALL: [Collection; 13] = [
         Collection::Tenants,
         Collection::Users,
         Collection::Sessions,
@@ -105,6 +107,7 @@ impl Collection {
         Collection::Files,
         Collection::Cdrs,
         Collection::Connectors,
+        Collection::Recordings,
         Collection::Probes,
     ];
 
@@ -122,6 +125,7 @@ impl Collection {
             Collection::Files => "files",
             Collection::Cdrs => "cdr",
             Collection::Connectors => "connectors",
+            Collection::Recordings => "recordings",
             Collection::Probes => "probes",
         }
     }
@@ -142,6 +146,7 @@ impl Collection {
             Collection::Files => &["interaction"],
             Collection::Cdrs => &["interaction", "ended_at", "agent", "disposition"],
             Collection::Connectors => &["name"],
+            Collection::Recordings => &["interaction", "state"],
             Collection::Probes => &["n", "label", "flag"],
         }
     }

@@ -1,0 +1,56 @@
+//! Recordings: one per recorded call, its state and what the merge made.
+
+use serde::{Deserialize, Serialize};
+
+use super::record;
+use crate::store::Collection;
+
+/// Where a recording is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingState {
+    /// The call is being captured.
+    Recording,
+    /// The call ended; the file is being made.
+    Merging,
+    /// The file is in the store.
+    Ready,
+    /// No file could be made (`reason` says why).
+    Failed,
+}
+
+/// A call's recording. Its id is the interaction's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recording {
+    /// Id (the interaction's).
+    pub id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// The interaction.
+    pub interaction: String,
+    /// The call's agent (who, besides supervisors, may download it).
+    pub agent: String,
+    /// State.
+    pub state: RecordingState,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// Storage key of the file.
+    pub key: Option<String>,
+    /// `video/webm` (or `audio/webm` without video).
+    pub content_type: Option<String>,
+    /// Length, ms.
+    pub duration_ms: Option<i64>,
+    /// Bytes.
+    pub size: Option<u64>,
+    /// SHA-256 of the file, hex.
+    pub sha256: Option<String>,
+    /// Capture segments merged: client audio, agent audio, client video.
+    pub segments: Option<[u32; 3]>,
+    /// Video frames copied, and dropped (lost packets, before a keyframe).
+    pub video_frames: Option<(u64, u64)>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms the file was ready.
+    pub ready_at: Option<i64>,
+}
+record!(Recording, Collection::Recordings);
