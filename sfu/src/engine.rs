@@ -42,6 +42,8 @@ use crate::tap::{TapBuffer, TapSink, WallClock};
 /// arrives, and str0m handles the due timer (NACK checks, TWCC feedback) in that
 /// packet's pass for free; only peers that stay silent get a pass of their own.
 const TIMER_SLACK: Duration = Duration::from_millis(10);
+/// How often tapped media of recorded rooms is handed to the recorder.
+const TAP_FLUSH: Duration = Duration::from_millis(500);
 /// How often peers are checked for connect and reachability deadlines.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 /// Most output one `Rtc` may produce while closing before we stop draining it.
@@ -135,6 +137,8 @@ pub struct Engine {
     recorded: std::collections::HashSet<RoomId>,
     /// Monotonic → wall clock, for tapped arrival times.
     wall: WallClock,
+    /// When the tap is next handed over.
+    next_tap_flush: Instant,
 }
 
 impl Engine {
@@ -177,6 +181,7 @@ impl Engine {
             tap: None,
             recorded: std::collections::HashSet::new(),
             wall: WallClock::now(Instant::now()),
+            next_tap_flush: Instant::now(),
         }
     }
 
@@ -375,6 +380,12 @@ impl Engine {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         self.flush_dirty();
+        // Recorded media reaches the capture files at least twice a second, so a crash
+        // loses less than a second of it.
+        if !self.recorded.is_empty() && now >= self.next_tap_flush {
+            self.flush_tap(false);
+            self.next_tap_flush = now + TAP_FLUSH;
+        }
         while let Some(Reverse((at, key))) = self.timers.peek().copied() {
             if at + TIMER_SLACK > now {
                 break;

@@ -1,6 +1,7 @@
 //! The recorder's tap: RTP of the published tracks of recorded rooms, gathered per
 //! track into one buffer (payloads back to back, no allocation per packet) and handed
-//! to a [`TapSink`] once a second and when the track ends — one message per track per
+//! to a [`TapSink`] twice a second (while media flows; at least once a second by the
+//! housekeeping pass) and when the track ends — a couple of messages per track per
 //! second, never one per packet.
 
 use std::fmt;

@@ -288,7 +288,17 @@ impl RtcClient {
         name: &str,
         codec: VideoCodec,
     ) -> anyhow::Result<RtcClient> {
-        let ws_url = format!("{}/ws", server.base.replacen("http://", "ws://", 1));
+        RtcClient::join_at(&server.base, token, name, codec).await
+    }
+
+    /// [`RtcClient::join`] for the server at `base` (`http://127.0.0.1:<port>`).
+    pub async fn join_at(
+        base: &str,
+        token: &str,
+        name: &str,
+        codec: VideoCodec,
+    ) -> anyhow::Result<RtcClient> {
+        let ws_url = format!("{}/ws", base.replacen("http://", "ws://", 1));
         let (ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
         let (mut ws_tx, mut ws_rx) = ws.split();
         ws_tx

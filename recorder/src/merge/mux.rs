@@ -63,8 +63,13 @@ pub fn merge(captures: &CallCaptures, out: &Path) -> Result<MergeReport, MergeEr
         .iter()
         .find(|f| f.key)
         .and_then(|f| vp8_size(&f.data));
-    // The file lasts until the last media of anyone.
-    let video_end_ms = frames.last().map_or(0, |f| f.pts_ms + 33);
+    // The file lasts until the last media of anyone (video only when there is a video
+    // stream: frames without a readable keyframe size are not written).
+    let video_end_ms = if video_size.is_some() {
+        frames.last().map_or(0, |f| f.pts_ms + 33)
+    } else {
+        0
+    };
     let audio_end = client.end().max(agent.end());
     let total_samples =
         audio_end.max(u64::try_from(video_end_ms).unwrap_or(0) * u64::from(RATE) / 1000);
