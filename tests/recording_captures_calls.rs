@@ -92,8 +92,9 @@ async fn a_recorded_call_is_captured_track_by_track() -> anyhow::Result<()> {
             200,
         )
         .await?;
-        client.close().await?;
-        agent_rtc.close().await?;
+        // The server closed the call: closing the peers may only find them closed.
+        let _ = client.close().await;
+        let _ = agent_rtc.close().await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
