@@ -108,7 +108,7 @@ async fn mosquitto_sub_sees_a_whole_interaction_in_order() -> anyhow::Result<()>
             agent,
             "POST",
             "/api/interactions",
-            Some(&json!({ "client": { "name": "Mqtt" } })),
+            Some(&json!({ "client": { "name": "Mqtt" }, "recording": false })),
             201,
         )
         .await?;

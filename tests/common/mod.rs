@@ -524,6 +524,36 @@ impl RtcClient {
         Ok(())
     }
 
+    /// Sends one audio RTP packet with this sequence number, timestamp and payload
+    /// (a real Opus frame, say).
+    pub async fn send_audio(&self, seq: u16, timestamp: u32, payload: &[u8]) -> anyhow::Result<()> {
+        let mut p = webrtc::rtp::packet::Packet::default();
+        p.header.version = 2;
+        p.header.sequence_number = seq;
+        p.header.timestamp = timestamp;
+        p.payload = payload.to_vec().into();
+        self.audio.write_rtp(&p).await?;
+        Ok(())
+    }
+
+    /// Sends one video RTP packet.
+    pub async fn send_video(
+        &self,
+        seq: u16,
+        timestamp: u32,
+        marker: bool,
+        payload: &[u8],
+    ) -> anyhow::Result<()> {
+        let mut p = webrtc::rtp::packet::Packet::default();
+        p.header.version = 2;
+        p.header.sequence_number = seq;
+        p.header.timestamp = timestamp;
+        p.header.marker = marker;
+        p.payload = payload.to_vec().into();
+        self.video.write_rtp(&p).await?;
+        Ok(())
+    }
+
     /// Sends text on the data channel.
     pub async fn send_message(&self, text: &str) -> anyhow::Result<()> {
         self.channel.send_text(text.to_string()).await?;
