@@ -1,0 +1,96 @@
+// A recorded call between two headless Chromium pages with fake devices (Chromium's
+// fake microphone beeps; its fake camera is VP8-encoded video): the client opens its
+// link, the agent joins 2 s later, the agent ends the call; the merged recording is
+// downloaded through the API and checked with ffprobe and sox — stereo Opus with sound
+// in the client's (left) channel throughout and in the agent's (right) channel only
+// after the agent joined, and the client's video decodable.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startServer, launchChromium, waitConnected, inboundStats, waitFor, sleep } from './harness.js';
+
+/** RMS amplitude of one channel of `wav` in a window (sox `stat` writes to stderr). */
+function soxStat(wav, channel, from, length) {
+  const run = spawnSync('sox', [wav, '-n', 'remix', String(channel), 'trim', String(from), String(length), 'stat'], { encoding: 'utf8' });
+  const text = `${run.stdout}${run.stderr}`;
+  const match = text.match(/RMS\s+amplitude:\s+([0-9.e-]+)/);
+  assert.ok(match, text);
+  return Number(match[1]);
+}
+
+test('a recorded Chromium call gives the client left and the agent right', async () => {
+  const server = await startServer({ VCHAT_RECORDINGS_MERGE_GRACE_MS: '300' });
+  const chromium = await launchChromium();
+  const work = mkdtempSync(path.join(tmpdir(), 'vchat-rec-'));
+  try {
+    const api = async (method, url, body, cookie) => {
+      const headers = { 'Content-Type': 'application/json' };
+      if (cookie) headers.Cookie = cookie; else headers.Authorization = `Bearer ${server.apiToken}`;
+      return fetch(`${server.base}${url}`, { method, headers, body: body ? JSON.stringify(body) : undefined, redirect: 'manual' });
+    };
+    const made = await api('POST', '/api/users', { login: 'agent', name: 'Agent', role: 'agent', password: 'agent password 1' });
+    assert.equal(made.status, 201, await made.text());
+    const login = await api('POST', '/api/login', { login: 'agent', password: 'agent password 1' });
+    assert.equal(login.status, 200);
+    const cookie = (login.headers.get('set-cookie') || '').split(';')[0];
+    const created = await api('POST', '/api/interactions', { client: { name: 'Client' } }, cookie);
+    assert.equal(created.status, 201);
+    const interaction = await created.json();
+
+    // The client opens its short link (a redirect into the call page).
+    const client = await chromium.open(interaction.link_url);
+    await waitFor('the client to connect', async () => (await inboundStats(client))?.connection === 'connected');
+    const started = Date.now();
+    await sleep(2000);
+    const join = await (await api('POST', `/api/interactions/${interaction.id}/join`, null, cookie)).json();
+    const agent = await chromium.open(join.join_url);
+    await waitConnected(agent);
+    await sleep(5000);
+    const ended = await api('POST', `/api/interactions/${interaction.id}/end`, null, cookie);
+    assert.equal(ended.status, 200, await ended.text());
+    const callSecs = (Date.now() - started) / 1000;
+
+    let recording;
+    await waitFor('the recording to be merged', async () => {
+      recording = await (await api('GET', `/api/interactions/${interaction.id}/recording`, null, cookie)).json();
+      return recording.state === 'ready' || recording.state === 'failed';
+    }, 30000);
+    console.log(`recording: ${JSON.stringify(recording)}`);
+    assert.equal(recording.state, 'ready', recording.reason);
+    const file = await api('GET', `/api/recordings/${interaction.id}/file`, null, cookie);
+    assert.equal(file.status, 200);
+    const webm = path.join(work, 'call.webm');
+    writeFileSync(webm, Buffer.from(await file.arrayBuffer()));
+
+    const probe = execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_name,channels,nb_read_frames:format=duration', '-of', 'default=nw=1', webm], { encoding: 'utf8' });
+    console.log(probe);
+    assert.match(probe, /codec_name=opus/);
+    assert.match(probe, /channels=2/);
+    assert.match(probe, /codec_name=vp8/, 'the client\'s video is in the file');
+    const frames = Number((probe.match(/nb_read_frames=(\d+)/) || [])[1]);
+    assert.ok(frames > 60, `${frames} video frames decode`);
+    const duration = Number((probe.match(/duration=([0-9.]+)/) || [])[1]);
+    assert.ok(Math.abs(duration - callSecs) < 1.5, `file ${duration} s, call ${callSecs} s`);
+
+    const wav = path.join(work, 'call.wav');
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', webm, '-map', '0:a', wav]);
+    // Chromium's fake microphone beeps once a second: a 2 s window always holds one.
+    const leftEarly = soxStat(wav, 1, 0.2, 1.6);
+    const rightEarly = soxStat(wav, 2, 0.2, 1.6);
+    const leftLate = soxStat(wav, 1, duration - 2.5, 2);
+    const rightLate = soxStat(wav, 2, duration - 2.5, 2);
+    console.log(`RMS: left ${leftEarly} then ${leftLate}; right ${rightEarly} then ${rightLate}`);
+    assert.ok(leftEarly > 0.005 && leftLate > 0.005, 'the client is heard on the left throughout');
+    assert.ok(rightEarly < 0.0005, 'the agent\'s channel is silent before the agent joined');
+    assert.ok(rightLate > 0.005, 'the agent is heard on the right after joining');
+    await client.close();
+    await agent.close();
+  } finally {
+    await chromium.close();
+    assert.equal(await server.stop(), 0);
+  }
+});
