@@ -753,13 +753,15 @@ impl Engine {
         let mut first_tapped_video = None;
         if publisher.recording {
             let t = &mut publisher.tracks_in[track];
-            if t.tap.is_none() && t.kind == TrackKind::Video {
-                // A recording starts decodable: ask for a keyframe.
+            let video = t.kind == TrackKind::Video;
+            let fresh = t.tap.is_none();
+            let tap = t.tap.get_or_insert_with(TapBuffer::default);
+            // A recording starts decodable, and recovers from a loss, with a keyframe.
+            if video && (fresh || tap.wants_keyframe(*packet.seq_no, now)) {
+                tap.asked_keyframe(now);
                 first_tapped_video = Some(t.mid);
             }
-            t.tap
-                .get_or_insert_with(TapBuffer::default)
-                .push(self.wall.at(now), &packet, &params);
+            tap.push(self.wall.at(now), &packet, &params);
         }
         if publisher.media_quiet {
             // Rare (once per quiet spell): the only event sent from this path.

@@ -88,7 +88,14 @@ pub(crate) struct TapBuffer {
     data: Vec<u8>,
     codec: Option<(String, u32, String)>,
     ssrc: u32,
+    /// The highest sequence number tapped.
+    last_seq: Option<u64>,
+    /// When the recorder last asked for a keyframe on this track.
+    last_keyframe_request: Option<Instant>,
 }
+
+/// Keyframe requests for a recording: at most one a second per track.
+const RECORDING_KEYFRAME_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Maps the worker's monotonic clock to wall-clock microseconds.
 #[derive(Debug, Clone, Copy)]
@@ -124,8 +131,30 @@ impl WallClock {
 }
 
 impl TapBuffer {
+    /// Whether the recording should ask for a keyframe now: packets were lost before
+    /// this one (frames after the loss cannot be decoded until the next keyframe), and
+    /// the last request is a second old. Call before [`TapBuffer::push`].
+    pub(crate) fn wants_keyframe(&mut self, seq: u64, now: Instant) -> bool {
+        let lost = self.last_seq.is_some_and(|last| seq > last + 1);
+        let due = self
+            .last_keyframe_request
+            .is_none_or(|t| now.duration_since(t) >= RECORDING_KEYFRAME_INTERVAL);
+        if lost && due {
+            self.last_keyframe_request = Some(now);
+            return true;
+        }
+        false
+    }
+
+    /// Notes a keyframe request made for this track (the recording's first).
+    pub(crate) fn asked_keyframe(&mut self, now: Instant) {
+        self.last_keyframe_request = Some(now);
+    }
+
     /// Adds a packet.
     pub(crate) fn push(&mut self, arrival_us: i64, packet: &RtpPacket, params: &PayloadParams) {
+        let seq = *packet.seq_no;
+        self.last_seq = Some(self.last_seq.map_or(seq, |l| l.max(seq)));
         if self.codec.is_none() {
             let spec = params.spec();
             self.codec = Some((

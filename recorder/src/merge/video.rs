@@ -79,6 +79,7 @@ pub fn vp8_frames(captures: &[Capture], origin_us: i64) -> (Vec<VideoFrame>, Vid
         let base_us = c.header.wallclock_us + first.arrival_us as i64 - origin_us;
         let first_ts = first.rtp_ts;
         let mut seen_key = false;
+        let mut prev_seq: Option<u64> = None;
         let mut i = 0;
         while i < packets.len() {
             // The packets of one frame share a timestamp.
@@ -89,6 +90,10 @@ pub fn vp8_frames(captures: &[Capture], origin_us: i64) -> (Vec<VideoFrame>, Vid
             }
             let group = &packets[i..j];
             i = j;
+            // Contiguity from the ordered packets, so a retransmission that arrived late
+            // still repairs the stream.
+            let after_loss = prev_seq.is_some_and(|p| group[0].seq_first != p + 1);
+            prev_seq = Some(group[group.len() - 1].seq_last);
             let whole = group
                 .windows(2)
                 .all(|w| w[1].seq_first == w[0].seq_last + 1);
@@ -107,6 +112,8 @@ pub fn vp8_frames(captures: &[Capture], origin_us: i64) -> (Vec<VideoFrame>, Vid
                 }
             }
             if !ok || !starts || data.is_empty() {
+                // Frames after an incomplete one reference it: wait for a keyframe.
+                seen_key = false;
                 stats.dropped += 1;
                 continue;
             }
@@ -117,7 +124,7 @@ pub fn vp8_frames(captures: &[Capture], origin_us: i64) -> (Vec<VideoFrame>, Vid
             }
             // After a loss inside the stream, wait for the next keyframe: frames that
             // reference a missing one would decode as garbage.
-            if !group[0].is_contiguous() && !key && seen_key {
+            if after_loss && !key && seen_key {
                 seen_key = false;
                 stats.dropped += 1;
                 continue;
@@ -135,12 +142,72 @@ pub fn vp8_frames(captures: &[Capture], origin_us: i64) -> (Vec<VideoFrame>, Vid
     (out, stats)
 }
 
-trait Contiguous {
-    fn is_contiguous(&self) -> bool;
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Header;
 
-impl Contiguous for Frame {
-    fn is_contiguous(&self) -> bool {
-        self.flags & crate::capture::FLAG_CONTIGUOUS != 0
+    fn capture(packets: Vec<(u64, u64, Vec<u8>)>) -> Capture {
+        Capture {
+            header: Header {
+                call: "c".into(),
+                role: "client".into(),
+                kind: "video".into(),
+                codec: "vp8".into(),
+                fmtp: String::new(),
+                clock_rate: 90_000,
+                wallclock_us: 1_000_000,
+                segment: 0,
+                ssrc: 1,
+            },
+            records: packets
+                .into_iter()
+                .map(|(seq, ts, payload)| {
+                    Record::Frame(Frame {
+                        arrival_us: ts / 90 * 1000,
+                        rtp_ts: ts,
+                        seq_first: seq,
+                        seq_last: seq,
+                        flags: 0,
+                        payload,
+                    })
+                })
+                .collect(),
+            torn_bytes: 0,
+            closed: true,
+        }
+    }
+
+    fn key(n: u8) -> Vec<u8> {
+        vec![
+            0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00, n,
+        ]
+    }
+    fn delta(n: u8) -> Vec<u8> {
+        vec![0x10, 0x01, n]
+    }
+    fn cont(n: u8) -> Vec<u8> {
+        vec![0x00, n]
+    }
+
+    #[test]
+    fn frames_after_a_loss_wait_for_the_next_keyframe_and_late_repairs_count() {
+        let c = capture(vec![
+            (1, 0, key(1)),
+            (2, 3000, delta(2)),
+            (3, 3000, cont(2)),
+            // seq 4 lost: the frame at 6000 is incomplete, 9000 references it.
+            (5, 6000, cont(3)),
+            (6, 9000, delta(4)),
+            (7, 12000, key(5)),
+            (9, 15000, delta(6)), // 8 arrives late (retransmitted), below
+            (8, 12000, cont(5)),
+        ]);
+        let (frames, stats) = vp8_frames(&[c], 1_000_000);
+        let times: Vec<i64> = frames.iter().map(|f| f.pts_ms).collect();
+        assert_eq!(times, [0, 33, 133, 166], "{frames:?}");
+        assert!(frames[0].key && frames[2].key);
+        assert_eq!(stats.dropped, 2);
+        assert_eq!(vp8_size(&frames[0].data), Some((320, 240)));
     }
 }
