@@ -40,40 +40,19 @@ async fn a_scripted_call_gives_one_cdr_with_its_times() -> anyhow::Result<()> {
     let api = Api::new(&server.base);
     let org = Org::create(&api, &server.api_token).await?;
     let agent = org.as_("agentA");
-    let i = api
-        .expect(
+    let call = api
+        .open_call(
             agent,
-            "POST",
-            "/api/interactions",
-            Some(&json!({ "client": { "name": "Ivan", "phone": "+79991234567" } })),
-            201,
+            &json!({ "client": { "name": "Ivan", "phone": "+79991234567" } }),
         )
         .await?;
-    let id = i["id"].as_str().unwrap().to_string();
-    let opened = api
-        .expect(
-            &Auth::None,
-            "POST",
-            &format!("/api/links/{}", i["link"].as_str().unwrap()),
-            None,
-            200,
-        )
-        .await?;
-    let client_token = opened["token"].as_str().unwrap().to_string();
-    let staff = api
-        .expect(
-            agent,
-            "POST",
-            &format!("/api/interactions/{id}/join"),
-            None,
-            200,
-        )
-        .await?;
+    let id = call.id.clone();
+    let client_token = call.client_token.clone();
 
     let step = Duration::from_millis(1000);
     let client = signal_join(&server.base, &client_token).await?; // t = 0
     tokio::time::sleep(step).await;
-    let _agent_ws = signal_join(&server.base, staff["token"].as_str().unwrap()).await?; // t = 1
+    let _agent_ws = signal_join(&server.base, &call.staff_token).await?; // t = 1
     tokio::time::sleep(step).await;
     drop(client); // t = 2: the client's network drops
     tokio::time::sleep(step).await;
@@ -160,36 +139,13 @@ async fn kill_9_mid_call_gives_the_cdr_of_a_failed_call() -> anyhow::Result<()> 
     let server = VchatProcess::start(data.path(), &env).await?;
     let api = Api::new(&server.base);
     let agent = api.login("agent", "kill nine password").await?;
-    let i = api
-        .expect(
-            &agent,
-            "POST",
-            "/api/interactions",
-            Some(&json!({ "client": { "name": "Crash" } })),
-            201,
-        )
+    let call = api
+        .open_call(&agent, &json!({ "client": { "name": "Crash" } }))
         .await?;
-    let id = i["id"].as_str().unwrap().to_string();
-    let opened = api
-        .expect(
-            &Auth::None,
-            "POST",
-            &format!("/api/links/{}", i["link"].as_str().unwrap()),
-            None,
-            200,
-        )
-        .await?;
-    let _client = signal_join(&server.base, opened["token"].as_str().unwrap()).await?;
-    let staff = api
-        .expect(
-            &agent,
-            "POST",
-            &format!("/api/interactions/{id}/join"),
-            None,
-            200,
-        )
-        .await?;
-    let _agent_ws = signal_join(&server.base, staff["token"].as_str().unwrap()).await?;
+    let id = call.id.clone();
+    let _client = signal_join(&server.base, &call.client_token).await?;
+
+    let _agent_ws = signal_join(&server.base, &call.staff_token).await?;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     server.kill9().await?;
     // Down for a while: the CDR must not count this as talk.

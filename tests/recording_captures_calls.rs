@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use vchat_recorder::capture::{Record, read};
-use vchat_tests::api::{Api, Auth, Org};
+use vchat_tests::api::{Api, Org};
 use vchat_tests::{RtcClient, TestServer, VideoCodec};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,48 +20,18 @@ async fn a_recorded_call_is_captured_track_by_track() -> anyhow::Result<()> {
     let agent = org.as_("agentA");
     let mut calls = Vec::new();
     for recording in [true, false] {
-        let i = api
-            .expect(
+        let call = api
+            .open_call(
                 agent,
-                "POST",
-                "/api/interactions",
-                Some(&json!({ "client": { "name": "Rec" }, "recording": recording })),
-                201,
+                &json!({ "client": { "name": "Rec" }, "recording": recording }),
             )
             .await?;
-        let id = i["id"].as_str().unwrap().to_string();
-        let opened = api
-            .expect(
-                &Auth::None,
-                "POST",
-                &format!("/api/links/{}", i["link"].as_str().unwrap()),
-                None,
-                200,
-            )
-            .await?;
-        let staff = api
-            .expect(
-                agent,
-                "POST",
-                &format!("/api/interactions/{id}/join"),
-                None,
-                200,
-            )
-            .await?;
-        let client = RtcClient::join(
-            &server,
-            opened["token"].as_str().unwrap(),
-            "client",
-            VideoCodec::Vp8,
-        )
-        .await?;
-        let agent_rtc = RtcClient::join(
-            &server,
-            staff["token"].as_str().unwrap(),
-            "agent",
-            VideoCodec::H264,
-        )
-        .await?;
+        let id = call.id.clone();
+
+        let client =
+            RtcClient::join(&server, &call.client_token, "client", VideoCodec::Vp8).await?;
+        let agent_rtc =
+            RtcClient::join(&server, &call.staff_token, "agent", VideoCodec::H264).await?;
         // Media starts only when both are in and the call is connected (and recorded).
         tokio::time::sleep(Duration::from_millis(300)).await;
         for seq in 0..100u16 {

@@ -24,48 +24,13 @@ async fn recordings_are_downloaded_by_whom_they_belong_to() -> anyhow::Result<()
     let api = Api::new(&server.base);
     let org = Org::create(&api, &server.api_token).await?;
     let agent = org.as_("agentA");
-    let i = api
-        .expect(
-            agent,
-            "POST",
-            "/api/interactions",
-            Some(&json!({ "client": { "name": "Rec" } })),
-            201,
-        )
+    let call = api
+        .open_call(agent, &json!({ "client": { "name": "Rec" } }))
         .await?;
-    let id = i["id"].as_str().unwrap().to_string();
-    let opened = api
-        .expect(
-            &Auth::None,
-            "POST",
-            &format!("/api/links/{}", i["link"].as_str().unwrap()),
-            None,
-            200,
-        )
-        .await?;
-    let staff = api
-        .expect(
-            agent,
-            "POST",
-            &format!("/api/interactions/{id}/join"),
-            None,
-            200,
-        )
-        .await?;
-    let client = RtcClient::join(
-        &server,
-        opened["token"].as_str().unwrap(),
-        "client",
-        VideoCodec::Vp8,
-    )
-    .await?;
-    let agent_rtc = RtcClient::join(
-        &server,
-        staff["token"].as_str().unwrap(),
-        "agent",
-        VideoCodec::Vp8,
-    )
-    .await?;
+    let id = call.id.clone();
+
+    let client = RtcClient::join(&server, &call.client_token, "client", VideoCodec::Vp8).await?;
+    let agent_rtc = RtcClient::join(&server, &call.staff_token, "agent", VideoCodec::Vp8).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let during = api
         .expect(
@@ -94,22 +59,14 @@ async fn recordings_are_downloaded_by_whom_they_belong_to() -> anyhow::Result<()
         200,
     )
     .await?;
-    let mut recording = Value::Null;
-    for _ in 0..100 {
-        recording = api
-            .expect(
-                agent,
-                "GET",
-                &format!("/api/interactions/{id}/recording"),
-                None,
-                200,
-            )
-            .await?;
-        if recording["state"] == "ready" || recording["state"] == "failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let recording = api
+        .wait_for(
+            agent,
+            &format!("/api/interactions/{id}/recording"),
+            10,
+            |r| r["state"] == "ready" || r["state"] == "failed",
+        )
+        .await?;
     println!("recording: {recording}");
     assert_eq!(recording["state"], "ready", "{recording}");
     let size = recording["size"].as_u64().unwrap();

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use vchat_tests::api::{Api, Auth, Org};
 use vchat_tests::{RtcClient, TestServer, VideoCodec};
 
@@ -133,48 +133,13 @@ async fn tones_left_and_right_silences_in_place_video_in_sync() -> anyhow::Resul
     let api = Api::new(&server.base);
     let org = Org::create(&api, &server.api_token).await?;
     let agent = org.as_("agentA");
-    let i = api
-        .expect(
-            agent,
-            "POST",
-            "/api/interactions",
-            Some(&json!({ "client": { "name": "Tone" } })),
-            201,
-        )
+    let call = api
+        .open_call(agent, &json!({ "client": { "name": "Tone" } }))
         .await?;
-    let id = i["id"].as_str().unwrap().to_string();
-    let opened = api
-        .expect(
-            &Auth::None,
-            "POST",
-            &format!("/api/links/{}", i["link"].as_str().unwrap()),
-            None,
-            200,
-        )
-        .await?;
-    let staff = api
-        .expect(
-            agent,
-            "POST",
-            &format!("/api/interactions/{id}/join"),
-            None,
-            200,
-        )
-        .await?;
-    let client = RtcClient::join(
-        &server,
-        opened["token"].as_str().unwrap(),
-        "client",
-        VideoCodec::Vp8,
-    )
-    .await?;
-    let agent_rtc = RtcClient::join(
-        &server,
-        staff["token"].as_str().unwrap(),
-        "agent",
-        VideoCodec::Vp8,
-    )
-    .await?;
+    let id = call.id.clone();
+
+    let client = RtcClient::join(&server, &call.client_token, "client", VideoCodec::Vp8).await?;
+    let agent_rtc = RtcClient::join(&server, &call.staff_token, "agent", VideoCodec::Vp8).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Real time: audio every 20 ms, video every 33.3 ms (in ≤1000-byte RTP packets).
@@ -233,22 +198,14 @@ async fn tones_left_and_right_silences_in_place_video_in_sync() -> anyhow::Resul
     let _ = client.close().await;
     let _ = agent_rtc.close().await;
 
-    let mut rec = Value::Null;
-    for _ in 0..100 {
-        rec = api
-            .expect(
-                agent,
-                "GET",
-                &format!("/api/interactions/{id}/recording"),
-                None,
-                200,
-            )
-            .await?;
-        if rec["state"] == "ready" || rec["state"] == "failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let rec = api
+        .wait_for(
+            agent,
+            &format!("/api/interactions/{id}/recording"),
+            10,
+            |r| r["state"] == "ready" || r["state"] == "failed",
+        )
+        .await?;
     println!("recording: {rec}");
     assert_eq!(rec["state"], "ready", "{rec}");
     let Auth::Cookie(cookie) = agent else {

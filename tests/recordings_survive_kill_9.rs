@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use vchat_tests::api::{Api, Auth};
 use vchat_tests::process::{VchatProcess, add_user};
 use vchat_tests::{RtcClient, VideoCodec};
@@ -33,22 +33,14 @@ async fn recordings_are_merged_after_kill_9_up_to_the_last_second() -> anyhow::R
 
         // The previous round's call: merged after the restart, long enough.
         if let Some((id, sent)) = pending.take() {
-            let mut rec = Value::Null;
-            for _ in 0..150 {
-                rec = api
-                    .expect(
-                        &agent,
-                        "GET",
-                        &format!("/api/interactions/{id}/recording"),
-                        None,
-                        200,
-                    )
-                    .await?;
-                if rec["state"] == "ready" || rec["state"] == "failed" {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            let rec = api
+                .wait_for(
+                    &agent,
+                    &format!("/api/interactions/{id}/recording"),
+                    15,
+                    |r| r["state"] == "ready" || r["state"] == "failed",
+                )
+                .await?;
             let duration = rec["duration_ms"].as_i64().unwrap_or(0);
             println!(
                 "round {}: media sent for {} ms before kill -9; merged recording {} ms ({})",

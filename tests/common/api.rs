@@ -229,3 +229,78 @@ pub async fn signal_join(
         }
     }
 }
+
+/// An interaction made for a test call, with the tokens to join it.
+#[derive(Debug, Clone)]
+pub struct TestCall {
+    /// The interaction (and room) id.
+    pub id: String,
+    /// The interaction as created.
+    pub interaction: Value,
+    /// The client's join token (from opening the link).
+    pub client_token: String,
+    /// The agent's join token.
+    pub staff_token: String,
+}
+
+impl Api {
+    /// Creates an interaction as `agent` with `body`, opens its link as the client and
+    /// gets the agent's join token.
+    pub async fn open_call(&self, agent: &Auth, body: &Value) -> anyhow::Result<TestCall> {
+        let interaction = self
+            .expect(agent, "POST", "/api/interactions", Some(body), 201)
+            .await?;
+        let id = interaction["id"].as_str().context("id")?.to_string();
+        let link = interaction["link"].as_str().context("link")?;
+        let opened = self
+            .expect(
+                &Auth::None,
+                "POST",
+                &format!("/api/links/{link}"),
+                None,
+                200,
+            )
+            .await?;
+        let staff = self
+            .expect(
+                agent,
+                "POST",
+                &format!("/api/interactions/{id}/join"),
+                None,
+                200,
+            )
+            .await?;
+        Ok(TestCall {
+            client_token: opened["token"].as_str().context("token")?.to_string(),
+            staff_token: staff["token"].as_str().context("token")?.to_string(),
+            id,
+            interaction,
+        })
+    }
+
+    /// Polls `GET path` as `auth` (every 100 ms, up to `seconds`) until `done` holds
+    /// for a 200 answer; returns that answer.
+    pub async fn wait_for(
+        &self,
+        auth: &Auth,
+        path: &str,
+        seconds: u64,
+        done: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        loop {
+            let r = self.call(auth, "GET", path, None).await?;
+            if r.status == 200 && done(&r.json) {
+                return Ok(r.json);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "GET {path}: not there in {seconds} s (last: {} {})",
+                    r.status,
+                    r.json
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}

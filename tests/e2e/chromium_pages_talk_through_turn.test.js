@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchChromium, waitConnected, assertMediaFlows, sleep } from './harness.js';
+import { startServer, launchChromium, waitConnected, assertMediaFlows, waitFor, sleep } from './harness.js';
 
 /**
  * Makes every RTCPeerConnection of the page relay-only, through the server's TURN URL
@@ -29,12 +29,14 @@ function relayOnly(transport) {
   })();`;
 }
 
-/** The selected candidate pair's local side. */
+/** The selected candidate pair's local side (the transport's selected pair; a nominated, succeeded one else). */
 function selectedLocal(page) {
   return page.evaluate(async () => {
     const pc = /** @type {any} */ (window).vchatRoom.session.pc;
     const stats = [...(await pc.getStats()).values()];
-    const pair = stats.find((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded');
+    const transport = stats.find((s) => s.type === 'transport' && s.selectedCandidatePairId);
+    const pair = (transport && stats.find((s) => s.id === transport.selectedCandidatePairId))
+      || stats.find((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded');
     const local = pair && stats.find((s) => s.id === pair.localCandidateId);
     return local ? { type: local.candidateType, relayProtocol: local.relayProtocol, urls: /** @type {any} */ (window).__turnUrls } : null;
   });
@@ -59,7 +61,8 @@ test('Chromium pages forced to relay talk through TURN over UDP, TCP and TLS', a
       await waitConnected(a);
       await waitConnected(b);
       for (const [name, page] of [['Alice', a], ['Bob', b]]) {
-        const local = await selectedLocal(page);
+        // Stats can lag the connection state by a moment (seen once in CI over TCP).
+        const local = await waitFor(`${name}'s selected candidate pair`, () => selectedLocal(page), 10000);
         assert.ok(local, `${name} has a selected pair`);
         assert.equal(local.type, 'relay', `${name} sends through the relay`);
         assert.equal(local.relayProtocol, transport, `${name} reaches the relay over ${transport} (${local.urls})`);
