@@ -750,7 +750,6 @@ impl Engine {
         };
         publisher.keyframe_due(track, now);
         publisher.last_rtp = Some(now);
-        let mut first_tapped_video = None;
         if publisher.recording {
             let t = &mut publisher.tracks_in[track];
             let video = t.kind == TrackKind::Video;
@@ -759,7 +758,11 @@ impl Engine {
             // A recording starts decodable, and recovers from a loss, with a keyframe.
             if video && (fresh || tap.wants_keyframe(*packet.seq_no, now)) {
                 tap.asked_keyframe(now);
-                first_tapped_video = Some(t.mid);
+                self.work.push_back(Work::Keyframe {
+                    publisher: from,
+                    mid: t.mid,
+                    kind: KeyframeRequestKind::Pli,
+                });
             }
             tap.push(self.wall.at(now), &packet, &params);
         }
@@ -773,16 +776,6 @@ impl Engine {
         }
         let source_mid = publisher.tracks_in[track].mid;
         let nackable = publisher.tracks_in[track].kind == TrackKind::Video;
-        if let Some(mid) = first_tapped_video {
-            self.work.push_back(Work::Keyframe {
-                publisher: from,
-                mid,
-                kind: KeyframeRequestKind::Pli,
-            });
-        }
-        let Some(publisher) = self.peers.get_mut(from) else {
-            return;
-        };
         let wallclock = capture_wallclock(publisher, track, &packet);
         // Only the extensions that describe the media itself travel on; transport ones
         // (TWCC, abs-send-time, mid) belong to each hop.
