@@ -16,7 +16,7 @@ use vchat_sfu::tap::{TapBatch, TapSink};
 
 use super::format::{
     FLAG_CONTIGUOUS, FLAG_KEYFRAME, FLAG_MARKER, FLAG_TALKSPURT, Frame, Header, Record, encode,
-    encode_header,
+    encode_frame, encode_header,
 };
 use super::keyframe::starts_keyframe;
 
@@ -183,17 +183,16 @@ fn write_batch(
             flags |= FLAG_KEYFRAME;
         }
         state.last_seq = Some(p.seq);
-        encode(
-            &mut buf,
-            &Record::Frame(Frame {
-                arrival_us: since(p.arrival_us),
-                rtp_ts: p.rtp_ts,
-                seq_first: p.seq,
-                seq_last: p.seq,
-                flags,
-                payload: payload.to_vec(),
-            }),
-        );
+        // The payload goes from the tap's buffer into the record: no copy per packet.
+        let frame = Frame {
+            arrival_us: since(p.arrival_us),
+            rtp_ts: p.rtp_ts,
+            seq_first: p.seq,
+            seq_last: p.seq,
+            flags,
+            payload: Vec::new(),
+        };
+        encode_frame(&mut buf, &frame, payload);
         stats.frames += 1;
     }
     if batch.closed {

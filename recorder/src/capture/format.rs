@@ -123,17 +123,23 @@ fn encode_record(out: &mut Vec<u8>, kind: u8, body: impl FnOnce(&mut Vec<u8>)) {
     out.extend_from_slice(&crc.to_le_bytes());
 }
 
+/// Appends a frame record whose payload is `payload` (the `payload` field of `frame`
+/// is not read): writers with the bytes elsewhere need not copy them into a [`Frame`].
+pub fn encode_frame(out: &mut Vec<u8>, frame: &Frame, payload: &[u8]) {
+    encode_record(out, KIND_FRAME, |o| {
+        o.extend_from_slice(&frame.arrival_us.to_le_bytes());
+        o.extend_from_slice(&frame.rtp_ts.to_le_bytes());
+        o.extend_from_slice(&frame.seq_first.to_le_bytes());
+        o.extend_from_slice(&frame.seq_last.to_le_bytes());
+        o.push(frame.flags);
+        o.extend_from_slice(payload);
+    });
+}
+
 /// Appends one record.
 pub fn encode(out: &mut Vec<u8>, record: &Record) {
     match record {
-        Record::Frame(f) => encode_record(out, KIND_FRAME, |o| {
-            o.extend_from_slice(&f.arrival_us.to_le_bytes());
-            o.extend_from_slice(&f.rtp_ts.to_le_bytes());
-            o.extend_from_slice(&f.seq_first.to_le_bytes());
-            o.extend_from_slice(&f.seq_last.to_le_bytes());
-            o.push(f.flags);
-            o.extend_from_slice(&f.payload);
-        }),
+        Record::Frame(f) => encode_frame(out, f, &f.payload),
         Record::Sender(s) => encode_record(out, KIND_SENDER, |o| {
             o.extend_from_slice(&s.arrival_us.to_le_bytes());
             o.extend_from_slice(&s.ntp.to_le_bytes());
