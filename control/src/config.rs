@@ -707,11 +707,7 @@ impl Config {
             message,
         };
         for (i, c) in self.delivery.chain.iter().enumerate() {
-            let ok = c == "sms"
-                || c == "telegram"
-                || c.strip_prefix("connector:")
-                    .is_some_and(crate::delivery::valid_connector_name);
-            if !ok {
+            if !crate::delivery::is_channel(c) {
                 return Err(fail(
                     &format!("delivery.chain[{i}]"),
                     format!("{c:?} is not sms, telegram or connector:<name>"),

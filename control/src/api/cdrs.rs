@@ -35,12 +35,8 @@ pub struct CdrQuery {
     #[serde(default)]
     pub offset: u64,
     /// Records to return.
-    #[serde(default = "fifty")]
+    #[serde(default = "super::default_limit")]
     pub limit: u64,
-}
-
-fn fifty() -> u64 {
-    50
 }
 
 /// CDRs, newest end first.

@@ -217,10 +217,7 @@ async fn receive(body: Body, path: &FsPath, max: u64) -> Result<(u64, String), A
         .await
         .map_err(|e| io_error("write the file", &e))?;
     let digest = hash.finish();
-    Ok((
-        size,
-        digest.as_ref().iter().map(|b| format!("{b:02x}")).collect(),
-    ))
+    Ok((size, crate::store::ids::hex(digest.as_ref())))
 }
 
 fn io_error(what: &str, e: &std::io::Error) -> ApiError {

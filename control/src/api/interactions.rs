@@ -83,12 +83,8 @@ pub struct InteractionQuery {
     #[serde(default)]
     pub offset: u64,
     /// Records to return.
-    #[serde(default = "fifty")]
+    #[serde(default = "super::default_limit")]
     pub limit: u64,
-}
-
-fn fifty() -> u64 {
-    50
 }
 
 /// An interaction as the API shows it.
@@ -191,12 +187,7 @@ fn check_custom(tenant: &Tenant, fields: &BTreeMap<String, String>) -> Result<()
 /// The interaction if the caller may see it, else 404.
 pub async fn visible(app: &App, caller: &Caller, id: &str) -> Result<Interaction, ApiError> {
     match app.store.get::<Interaction>(id).await? {
-        Some(i)
-            if caller.sees(&i.tenant)
-                && (caller.is(Role::Supervisor) || i.agent == caller.user) =>
-        {
-            Ok(i)
-        }
+        Some(i) if caller.sees_call(&i.tenant, &i.agent) => Ok(i),
         _ => Err(ApiError::not_found("interaction")),
     }
 }

@@ -159,7 +159,8 @@ pub struct Paging {
     pub limit: u64,
 }
 
-fn default_limit() -> u64 {
+/// The page size list endpoints use when none is asked for.
+pub(crate) fn default_limit() -> u64 {
     50
 }
 

@@ -18,16 +18,11 @@ use super::files::content_disposition;
 use super::{ApiError, respond};
 use crate::app::App;
 use crate::auth::caller::{Caller, authenticate};
-use crate::model::{Recording, RecordingState, Role};
+use crate::model::{Recording, RecordingState};
 
 async fn visible(app: &App, caller: &Caller, id: &str) -> Result<Recording, ApiError> {
     match app.store.get::<Recording>(id).await? {
-        Some(r)
-            if caller.sees(&r.tenant)
-                && (caller.is(Role::Supervisor) || r.agent == caller.user) =>
-        {
-            Ok(r)
-        }
+        Some(r) if caller.sees_call(&r.tenant, &r.agent) => Ok(r),
         _ => Err(ApiError::not_found("recording")),
     }
 }

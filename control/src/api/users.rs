@@ -59,12 +59,8 @@ pub struct UserQuery {
     #[serde(default)]
     pub offset: u64,
     /// Records to return.
-    #[serde(default = "fifty")]
+    #[serde(default = "super::default_limit")]
     pub limit: u64,
-}
-
-fn fifty() -> u64 {
-    50
 }
 
 /// Checks a login: 3 to 64 of `a-z 0-9 . _ - @`.

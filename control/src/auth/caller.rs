@@ -39,6 +39,12 @@ impl Caller {
         self.scope.iter().any(|t| t == tenant)
     }
 
+    /// Whether the caller may see a call (interaction, recording, CDR) of `tenant`
+    /// handled by `agent`: supervisors and admins of the scope, and that agent.
+    pub fn sees_call(&self, tenant: &str, agent: &str) -> bool {
+        self.sees(tenant) && (self.is(Role::Supervisor) || agent == self.user)
+    }
+
     /// Whether the caller has at least `role`.
     pub fn is(&self, role: Role) -> bool {
         self.role >= role

@@ -30,17 +30,22 @@ pub fn check_chain(field: &str, chain: &[String]) -> Result<(), ApiError> {
         )));
     }
     for (i, c) in chain.iter().enumerate() {
-        let ok = c == "sms"
-            || c == "telegram"
-            || c.strip_prefix("connector:")
-                .is_some_and(valid_connector_name);
-        if !ok {
+        if !is_channel(c) {
             return Err(ApiError::bad_request(format!(
                 "{field}[{i}] must be sms, telegram or connector:<name>, not {c:?}"
             )));
         }
     }
     Ok(())
+}
+
+/// Whether `name` is a delivery channel: `sms`, `telegram` or `connector:<name>`.
+pub fn is_channel(name: &str) -> bool {
+    name == "sms"
+        || name == "telegram"
+        || name
+            .strip_prefix("connector:")
+            .is_some_and(valid_connector_name)
 }
 
 /// Connector names: 1 to 40 of `a-z 0-9 _ -`.

@@ -197,7 +197,7 @@ async fn finish_once(app: &App, id: &str) -> StoreResult<()> {
         let report = merge(&captures, &out).map_err(|e| e.to_string())?;
         let bytes = std::fs::read(&out).map_err(|e| e.to_string())?;
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
-        let sha: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let sha = crate::store::ids::hex(digest.as_ref());
         Ok((report, segments, sha, bytes.len() as u64, out))
     })
     .await

@@ -81,8 +81,12 @@ pub fn is_id(id: &str) -> bool {
 /// The SHA-256 of `secret` in hex: what is stored of session cookies and API tokens,
 /// so a copy of the database does not log anyone in.
 pub fn digest(secret: &str) -> String {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes()).as_ref())
+}
+
+/// Lower-case hex of `bytes` (how digests are stored and shown).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
