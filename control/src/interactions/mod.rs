@@ -308,10 +308,11 @@ async fn clock_tick(app: &Arc<App>) -> StoreResult<()> {
                         State::Waiting.as_str().into(),
                     ],
                 ))
-                .page(0, 10_000),
+                .and(Cond::Lt("link_expires_at", Value::Int(now + 1)))
+                .page(0, 1000),
         )
         .await?;
-    for i in open.into_iter().filter(|i| i.link_expires_at <= now) {
+    for i in open {
         let _ = change_state(app, &i.id, State::Expired, "system", Some("link expired")).await;
     }
     Ok(())

@@ -137,9 +137,14 @@ impl Collection {
             Collection::Users => &["role", "login"],
             Collection::Sessions => &["user", "expires_at"],
             Collection::ApiTokens => &["user"],
-            Collection::Interactions => {
-                &["state", "agent", "created_at", "scheduled_at", "ended_at"]
-            }
+            Collection::Interactions => &[
+                "state",
+                "agent",
+                "created_at",
+                "scheduled_at",
+                "ended_at",
+                "link_expires_at",
+            ],
             Collection::Links => &["interaction"],
             Collection::Events => &["interaction", "kind", "at"],
             Collection::Messages => &["interaction", "at"],
