@@ -220,6 +220,32 @@ async fn tones_left_and_right_silences_in_place_video_in_sync() -> anyhow::Resul
         .await?;
     let file = work.path().join("call.webm");
     std::fs::write(&file, &bytes)?;
+    println!("{}", rec["audio"]);
+    assert_eq!(
+        rec["audio"], "passthrough",
+        "20 ms Opus: the parties' own packets"
+    );
+
+    // The SFU kept the client's RTCP sender reports with its captures: the merge lines
+    // its video up with its audio by them.
+    let captures = vchat_recorder::merge::CallCaptures::open_dir(
+        &server
+            .data_dir()
+            .join("recordings")
+            .join("capture")
+            .join(&id),
+    )?;
+    for t in captures.client_audio.iter().chain(&captures.client_video) {
+        println!(
+            "{} {}: first sender report {:?}",
+            t.header.role, t.header.kind, t.first_report
+        );
+        assert!(
+            t.first_report.is_some(),
+            "{}: a sender report",
+            t.path.display()
+        );
+    }
 
     let probe = run(Command::new("ffprobe")
         .args([

@@ -24,6 +24,32 @@ pub enum Command {
     /// Manage users (the first admin, before anyone can log in).
     #[command(subcommand)]
     User(UserCommand),
+    /// Work with recordings' files by hand.
+    #[command(subcommand)]
+    Recording(RecordingCommand),
+}
+
+/// `vchat recording ...`.
+#[derive(Debug, Subcommand)]
+pub enum RecordingCommand {
+    /// Merge a call's capture files into one WebM, as the server does after a call
+    /// (client left, agent right, the client's video).
+    ///
+    /// Example: `vchat recording merge data/recordings/capture/<room> call.webm`
+    Merge(RecordingMergeArgs),
+}
+
+/// `vchat recording merge`.
+#[derive(Debug, clap::Args)]
+pub struct RecordingMergeArgs {
+    /// The folder of the call's capture files (`*.vcrec`).
+    pub captures: PathBuf,
+    /// The WebM file to write.
+    pub out: PathBuf,
+    /// How to make the stereo track: `auto` (the parties' own packets when they are
+    /// all 20 ms, else re-encoded), `passthrough` or `reencode`.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "passthrough", "reencode"])]
+    pub audio: String,
 }
 
 /// `vchat user ...`.

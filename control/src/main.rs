@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use vchat_control::cli::{Cli, Command, ServeArgs, UserCommand};
+use vchat_control::cli::{Cli, Command, RecordingCommand, ServeArgs, UserCommand};
 use vchat_control::config::{Config, Overrides};
 use vchat_control::server;
 
@@ -66,6 +66,9 @@ fn run() -> anyhow::Result<()> {
                 user.tenant
             );
             Ok(())
+        }
+        Command::Recording(RecordingCommand::Merge(args)) => {
+            vchat_control::recordings::cli::merge(&args.captures, &args.out, &args.audio)
         }
     }
 }

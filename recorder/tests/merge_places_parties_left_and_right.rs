@@ -10,7 +10,9 @@ use std::time::Instant;
 use vchat_recorder::capture::{
     FLAG_CONTIGUOUS, FLAG_KEYFRAME, FLAG_MARKER, Frame, Header, Record, Writer,
 };
-use vchat_recorder::merge::{CallCaptures, merge};
+use vchat_recorder::merge::video::vp8_payloads;
+use vchat_recorder::merge::{AudioMode, CallCaptures, Container, MergeOptions, merge, merge_with};
+use vchat_recorder::merge::{h264, vp9};
 
 const T0: i64 = 1_795_000_000_000_000;
 
@@ -42,9 +44,10 @@ fn write(path: &Path, header: &Header, frames: &[Frame]) {
     std::fs::write(path, w.take()).unwrap();
 }
 
-/// Opus packets of a tone at `hz` for `from_s..to_s` of the segment, skipping the
-/// `mute` window (the sender stops sending; sequence numbers go on).
-fn tone(hz: f64, seconds: f64, mute: Option<(f64, f64)>) -> Vec<Frame> {
+/// Opus packets of a tone at `hz` for `seconds`: nothing is sent in the `mute` window
+/// (the sender pauses: sequence numbers do not advance), and the packets numbered in
+/// `lost` are lost on the way (sequence numbers skip).
+fn tone(hz: f64, seconds: f64, mute: Option<(f64, f64)>, lost: &[u64]) -> Vec<Frame> {
     let mut enc =
         opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Audio).unwrap();
     let mut out = Vec::new();
@@ -63,6 +66,10 @@ fn tone(hz: f64, seconds: f64, mute: Option<(f64, f64)>) -> Vec<Frame> {
         if mute.is_some_and(|(a, b)| t >= a && t < b) {
             continue;
         }
+        if lost.contains(&n) {
+            seq += 1;
+            continue;
+        }
         out.push(Frame {
             arrival_us: n * 20_000,
             rtp_ts: (1 << 32) - 48_000 + n * 960, // crosses the 32-bit wrap after 1 s
@@ -76,62 +83,96 @@ fn tone(hz: f64, seconds: f64, mute: Option<(f64, f64)>) -> Vec<Frame> {
     out
 }
 
-/// VP8 frames from ffmpeg's test source (30 fps), packetized as RFC 7741 RTP.
-fn vp8(dir: &Path, seconds: u32) -> Vec<Frame> {
-    let ivf = dir.join("src.ivf");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size=320x240:rate=30:duration={seconds}"))
-        .args([
-            "-c:v",
-            "libvpx",
-            "-b:v",
-            "300k",
-            "-g",
-            "60",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-            "-f",
-            "ivf",
-        ])
-        .arg(&ivf)
-        .status()
-        .expect("ffmpeg (apt-get install ffmpeg)");
-    assert!(status.success());
-    let data = std::fs::read(&ivf).unwrap();
-    let mut at = u16::from_le_bytes([data[6], data[7]]) as usize;
+/// Frames of ffmpeg's test source (30 fps) in `codec` ("vp8" or "vp9"), one clip per
+/// `(size, seconds)` one after the other (a resolution change between them),
+/// packetized as RFC 7741 / RFC 9628 RTP.
+fn video(dir: &Path, codec: &str, clips: &[(&str, u32)]) -> Vec<Frame> {
     let mut out = Vec::new();
     let mut seq = 5000u64;
     let mut n = 0u64;
-    while at + 12 <= data.len() {
-        let size = u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as usize;
-        let frame = &data[at + 12..at + 12 + size];
-        at += 12 + size;
-        let key = frame[0] & 1 == 0;
-        let chunks: Vec<&[u8]> = frame.chunks(1000).collect();
-        for (k, chunk) in chunks.iter().enumerate() {
-            let mut payload = vec![if k == 0 { 0x10 } else { 0x00 }];
-            payload.extend_from_slice(chunk);
-            let mut flags = FLAG_CONTIGUOUS;
-            if key && k == 0 {
-                flags |= FLAG_KEYFRAME;
+    for (c, (size, seconds)) in clips.iter().enumerate() {
+        let src = dir.join(format!("src-{codec}-{c}"));
+        let mut ffmpeg = Command::new("ffmpeg");
+        ffmpeg
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc2=size={size}:rate=30:duration={seconds}"));
+        match codec {
+            // Access unit delimiters mark where each frame starts in the raw stream.
+            "h264" => ffmpeg
+                .args(["-c:v", "libx264", "-profile:v", "baseline", "-tune"])
+                .args([
+                    "zerolatency",
+                    "-g",
+                    "60",
+                    "-x264-params",
+                    "aud=1",
+                    "-f",
+                    "h264",
+                ]),
+            "vp9" => ffmpeg.args(["-c:v", "libvpx-vp9", "-deadline", "realtime", "-f", "ivf"]),
+            _ => ffmpeg.args(["-c:v", "libvpx", "-deadline", "realtime", "-f", "ivf"]),
+        };
+        let status = ffmpeg
+            .args(["-b:v", "300k", "-g", "60", "-cpu-used", "8"])
+            .arg(&src)
+            .status()
+            .expect("ffmpeg (apt-get install ffmpeg)");
+        assert!(status.success());
+        let data = std::fs::read(&src).unwrap();
+        let frames: Vec<Vec<u8>> = if codec == "h264" {
+            // Split at the delimiters, which WebRTC senders do not send.
+            let mut units: Vec<Vec<u8>> = Vec::new();
+            for nal in h264::nals(&data) {
+                if nal[0] & 0x1f == 9 {
+                    units.push(Vec::new());
+                } else if let Some(unit) = units.last_mut() {
+                    unit.extend_from_slice(&h264::START);
+                    unit.extend_from_slice(nal);
+                }
             }
-            if k == chunks.len() - 1 {
-                flags |= FLAG_MARKER;
+            units
+        } else {
+            let mut at = u16::from_le_bytes([data[6], data[7]]) as usize;
+            let mut units = Vec::new();
+            while at + 12 <= data.len() {
+                let size = u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+                units.push(data[at + 12..at + 12 + size].to_vec());
+                at += 12 + size;
             }
-            out.push(Frame {
-                arrival_us: n * 33_333,
-                rtp_ts: 90_000 + n * 3000,
-                seq_first: seq,
-                seq_last: seq,
-                flags,
-                payload,
-            });
-            seq += 1;
+            units
+        };
+        for frame in &frames {
+            let frame = frame.as_slice();
+            let chunks = match codec {
+                "h264" => h264::payloads(frame, 1000),
+                "vp9" => vp9::payloads(frame, n as u16, 1001),
+                _ => vp8_payloads(frame, 1001),
+            };
+            let key = match codec {
+                "h264" => h264::is_idr(frame),
+                "vp9" => vp9::frame_info(frame).is_some_and(|(k, _)| k),
+                _ => frame[0] & 1 == 0,
+            };
+            for (k, payload) in chunks.iter().cloned().enumerate() {
+                let mut flags = FLAG_CONTIGUOUS;
+                if key && k == 0 {
+                    flags |= FLAG_KEYFRAME;
+                }
+                if k == chunks.len() - 1 {
+                    flags |= FLAG_MARKER;
+                }
+                out.push(Frame {
+                    arrival_us: n * 33_333,
+                    rtp_ts: 90_000 + n * 3000,
+                    seq_first: seq,
+                    seq_last: seq,
+                    flags,
+                    payload,
+                });
+                seq += 1;
+            }
+            n += 1;
         }
-        n += 1;
     }
     out
 }
@@ -194,38 +235,129 @@ fn silences(file: &Path, channel: &str) -> Vec<(f64, f64)> {
     spans
 }
 
-#[test]
-fn client_left_agent_right_silences_in_place_video_copied() {
-    let dir = tempfile::tempdir().unwrap();
-    let caps = dir.path().join("captures");
+/// Decodes `file` to a WAV with ffmpeg (`decoder`: ffmpeg's own Opus decoder, or
+/// "libopus"), GStreamer or VLC.
+fn decode(file: &Path, player: &str, wav: &Path) {
+    let status = match player {
+        "ffmpeg" | "libopus" => {
+            let mut c = Command::new("ffmpeg");
+            c.args(["-v", "error", "-y"]);
+            if player == "libopus" {
+                c.args(["-c:a", "libopus"]);
+            }
+            c.arg("-i").arg(file).args(["-map", "0:a", "-c:a", "pcm_s16le"]).arg(wav);
+            c.status()
+        }
+        "gstreamer" => Command::new("gst-launch-1.0")
+            .args(["-q", "filesrc"])
+            .arg(format!("location={}", file.display()))
+            .args(["!", "matroskademux", "!", "opusdec", "!", "audioconvert", "!"])
+            .args(["audio/x-raw,format=S16LE,channels=2", "!", "wavenc", "!", "filesink"])
+            .arg(format!("location={}", wav.display()))
+            .status(),
+        "vlc" => {
+            // VLC refuses to run as root: as nobody, in a folder nobody may write.
+            let dir = tempfile::Builder::new().prefix("vlc").tempdir().unwrap();
+            let (src, dst) = (dir.path().join("in.webm"), dir.path().join("out.wav"));
+            std::fs::copy(file, &src).unwrap();
+            let _ = Command::new("chmod").arg("777").arg(dir.path()).status();
+            let _ = Command::new("chmod").arg("644").arg(&src).status();
+            let vlc = |c: &mut Command| {
+                c.args(["-I", "dummy", "--no-video", "--no-sout-video"])
+                    .arg(&src)
+                    .arg(format!(
+                        "--sout=#transcode{{acodec=s16l,channels=2,samplerate=48000}}:std{{access=file,mux=wav,dst={}}}",
+                        dst.display()
+                    ))
+                    .arg("vlc://quit");
+            };
+            let mut c = if is_root() {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "cvlc"]);
+                c
+            } else {
+                Command::new("cvlc")
+            };
+            vlc(&mut c);
+            let status = c.output().map(|o| o.status);
+            let _ = std::fs::copy(&dst, wav);
+            status
+        }
+        other => panic!("no player {other}"),
+    }
+    .unwrap_or_else(|e| panic!("{player}: {e} (see .ci/deps for the packages)"));
+    assert!(status.success(), "{player} failed on {}", file.display());
+}
+
+/// Whether this process runs as root (VLC will not).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Checks a decoded call: 440 Hz left, 880 Hz right, the mute and the late join where
+/// they were (±40 ms), the length of the call.
+fn check_decoded(wav: &Path, label: &str) {
+    let samples: f64 = {
+        let out = Command::new("soxi").arg("-s").arg(wav).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    let seconds = samples / 48_000.0;
+    let (left_hz, _) = sox_stat(wav, 1, 0.5, 2.0);
+    let (right_hz, _) = sox_stat(wav, 2, 5.5, 2.0);
+    let (_, right_before_join) = sox_stat(wav, 2, 0.2, 1.5);
+    let left = silences(wav, "FL");
+    let right = silences(wav, "FR");
+    println!(
+        "{label}: {seconds:.3} s, left {left_hz} Hz, right {right_hz} Hz; left silences {left:?}, right silences {right:?}"
+    );
+    assert!((seconds - 8.0).abs() <= 0.04, "{label}: {seconds} s");
+    assert!((left_hz - 440.0).abs() <= 5.0, "{label}: left {left_hz}");
+    assert!((right_hz - 880.0).abs() <= 5.0, "{label}: right {right_hz}");
+    assert!(
+        right_before_join < 0.001,
+        "{label}: the agent's channel is silent before the join: {right_before_join}"
+    );
+    // The mute is the left channel's only silence: the losses at 6 s were concealed.
+    assert_eq!(left.len(), 1, "{label}: left silences {left:?}");
+    assert!(
+        (left[0].0 - 3.0).abs() <= 0.04 && (left[0].1 - 5.0).abs() <= 0.04,
+        "{label}: mute at {:?}",
+        left[0]
+    );
+    let before = right.first().expect("before the join");
+    assert!(
+        before.0 <= 0.04 && (before.1 - 2.0).abs() <= 0.04,
+        "{label}: late join at {before:?}"
+    );
+}
+
+fn captures(dir: &Path) -> std::path::PathBuf {
+    let caps = dir.join("captures");
     std::fs::create_dir_all(&caps).unwrap();
-    // Client: 8 s of 440 Hz, muted 3..5 s. Agent: joins at 2 s, 880 Hz to 8 s.
-    // Client video: 8 s from the start.
+    // Client: 8 s of 440 Hz, muted 3..5 s, one packet lost at 6 s and three at 6.5 s.
+    // Agent: joins at 2 s, 880 Hz to 8 s. Client video: 8 s from the start.
     write(
         &caps.join("client-audio-1-0.vcrec"),
         &header("client", "audio", "opus", 48_000, T0, 1),
-        &tone(440.0, 8.0, Some((3.0, 5.0))),
+        &tone(440.0, 8.0, Some((3.0, 5.0)), &[300, 325, 326, 327]),
     );
     write(
         &caps.join("agent-audio-2-0.vcrec"),
         &header("agent", "audio", "opus", 48_000, T0 + 2_000_000, 2),
-        &tone(880.0, 6.0, None),
+        &tone(880.0, 6.0, None, &[]),
     );
     write(
         &caps.join("client-video-1-1.vcrec"),
         &header("client", "video", "vp8", 90_000, T0, 1),
-        &vp8(dir.path(), 8),
+        &video(dir, "vp8", &[("320x240", 8)]),
     );
+    caps
+}
 
-    let captures = CallCaptures::read_dir(&caps).unwrap();
-    let out = dir.path().join("call.webm");
-    let started = Instant::now();
-    let report = merge(&captures, &out).unwrap();
-    println!("merged in {:?}: {report:?}", started.elapsed());
-    assert_eq!(report.video_size, Some((320, 240)));
-    assert_eq!(report.decode_errors, 0);
-
-    // ffprobe: stereo Opus and VP8, as long as the call.
+fn check_file(out: &Path) {
     let probe = Command::new("ffprobe")
         .args([
             "-v",
@@ -236,11 +368,11 @@ fn client_left_agent_right_silences_in_place_video_copied() {
             "-of",
             "default=nw=1",
         ])
-        .arg(&out)
+        .arg(out)
         .output()
         .expect("ffprobe");
     let text = String::from_utf8_lossy(&probe.stdout).into_owned();
-    println!("{text}");
+    println!("{}", text.replace('\n', " "));
     assert!(
         text.contains("codec_name=vp8")
             && text.contains("codec_name=opus")
@@ -261,42 +393,172 @@ fn client_left_agent_right_silences_in_place_video_copied() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     assert!(frames >= 235, "{frames} video frames decoded of 240");
+}
 
-    // sox: the left channel is the client's 440 Hz, the right the agent's 880 Hz.
-    let wav = dir.path().join("call.wav");
-    assert!(
-        Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-i"])
-            .arg(&out)
-            .args(["-c:a", "pcm_s16le"])
-            .arg(&wav)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let (left_hz, _) = sox_stat(&wav, 1, 0.5, 2.0);
-    let (right_hz, _) = sox_stat(&wav, 2, 5.5, 2.0);
-    println!("left {left_hz} Hz, right {right_hz} Hz");
-    assert!((left_hz - 440.0).abs() <= 5.0, "left {left_hz}");
-    assert!((right_hz - 880.0).abs() <= 5.0, "right {right_hz}");
-    let (_, right_before_join) = sox_stat(&wav, 2, 0.2, 1.5);
-    assert!(
-        right_before_join < 0.001,
-        "the agent's channel is silent before the join: {right_before_join}"
-    );
+#[test]
+fn client_left_agent_right_silences_in_place_video_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let caps = captures(dir.path());
+    let captures = CallCaptures::open_dir(&caps).unwrap();
 
-    // Silence windows within 40 ms.
-    let left = silences(&out, "FL");
-    let right = silences(&out, "FR");
-    println!("left silences {left:?}, right silences {right:?}");
-    let mute = left.iter().find(|(s, _)| *s > 2.0).expect("the mute");
-    assert!(
-        (mute.0 - 3.0).abs() <= 0.04 && (mute.1 - 5.0).abs() <= 0.04,
-        "mute at {mute:?}"
+    // Re-encoded: decoded, placed, encoded as stereo Opus.
+    let out = dir.path().join("reencoded.webm");
+    let started = Instant::now();
+    let options = MergeOptions {
+        audio: AudioMode::Reencode,
+        progress: None,
+    };
+    let report = merge_with(&captures, &out, options).unwrap();
+    println!("re-encoded in {:?}: {report:?}", started.elapsed());
+    assert_eq!(report.audio, AudioMode::Reencode);
+    assert_eq!(report.video_size, Some((320, 240)));
+    assert_eq!(report.decode_errors, 0);
+    check_file(&out);
+    let wav = dir.path().join("reencoded.wav");
+    decode(&out, "ffmpeg", &wav);
+    check_decoded(&wav, "re-encoded, ffmpeg");
+
+    // The parties' own packets as two streams (what `merge` chooses for 20 ms packets),
+    // played by every decoder at hand.
+    let out = dir.path().join("passthrough.webm");
+    let started = Instant::now();
+    let report = merge(&captures, &out).unwrap();
+    println!("passed through in {:?}: {report:?}", started.elapsed());
+    assert_eq!(report.audio, AudioMode::Passthrough);
+    let [client, agent] = report.slots.unwrap();
+    assert_eq!((client.packets, client.lost, client.misfits), (296, 4, 0));
+    assert_eq!((agent.packets, agent.silent), (300, 100));
+    check_file(&out);
+    for player in ["ffmpeg", "libopus", "gstreamer", "vlc"] {
+        let wav = dir.path().join(format!("passthrough-{player}.wav"));
+        decode(&out, player, &wav);
+        check_decoded(&wav, &format!("passed through, {player}"));
+    }
+}
+
+#[test]
+fn vp9_is_copied_and_resolution_changes_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path().join("captures");
+    std::fs::create_dir_all(&caps).unwrap();
+    write(
+        &caps.join("client-audio-1-0.vcrec"),
+        &header("client", "audio", "opus", 48_000, T0, 1),
+        &tone(440.0, 6.0, None, &[]),
     );
-    let before = right.first().expect("before the join");
-    assert!(
-        before.0 <= 0.04 && (before.1 - 2.0).abs() <= 0.04,
-        "late join at {before:?}"
+    // 3 s at 320x240, then the sender switches to 640x360 (a keyframe) for 3 s.
+    write(
+        &caps.join("client-video-1-1.vcrec"),
+        &header("client", "video", "vp9", 90_000, T0, 1),
+        &video(dir.path(), "vp9", &[("320x240", 3), ("640x360", 3)]),
     );
+    let captures = CallCaptures::open_dir(&caps).unwrap();
+    let out = dir.path().join("vp9.webm");
+    let report = merge(&captures, &out).unwrap();
+    println!("{report:?}");
+    assert_eq!(report.video_size, Some((320, 240)));
+    assert_eq!((report.video.frames, report.video.dropped), (180, 0));
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-show_entries"])
+        .args(["frame=width,height", "-of", "csv=p=0"])
+        .arg(&out)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&probe.stdout).into_owned();
+    let small = text.lines().filter(|l| *l == "320,240").count();
+    let large = text.lines().filter(|l| *l == "640,360").count();
+    println!("VP9 frames decoded: {small} at 320x240, {large} at 640x360");
+    assert_eq!((small, large), (90, 90), "{text}");
+    let codec = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "stream=codec_name",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&codec.stdout).trim(), "vp9");
+}
+
+#[test]
+fn h264_is_copied_into_mp4_with_aac() {
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path().join("captures");
+    std::fs::create_dir_all(&caps).unwrap();
+    write(
+        &caps.join("client-audio-1-0.vcrec"),
+        &header("client", "audio", "opus", 48_000, T0, 1),
+        &tone(440.0, 6.0, None, &[]),
+    );
+    write(
+        &caps.join("agent-audio-2-0.vcrec"),
+        &header("agent", "audio", "opus", 48_000, T0 + 2_000_000, 2),
+        &tone(880.0, 4.0, None, &[]),
+    );
+    write(
+        &caps.join("client-video-1-1.vcrec"),
+        &header("client", "video", "h264", 90_000, T0, 1),
+        &video(dir.path(), "h264", &[("320x240", 3), ("640x360", 3)]),
+    );
+    let captures = CallCaptures::open_dir(&caps).unwrap();
+    let out = dir.path().join("call.mp4");
+    let report = merge(&captures, &out).unwrap();
+    println!("{report:?}");
+    assert_eq!(report.container, Container::Mp4);
+    assert_eq!(report.audio, AudioMode::Reencode);
+    assert_eq!(report.video_size, Some((320, 240)));
+    assert_eq!((report.video.frames, report.video.dropped), (180, 0));
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_entries"])
+        .args(["stream=codec_name,channels,nb_read_frames:format=format_name,duration"])
+        .args(["-of", "default=nw=1"])
+        .arg(&out)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&probe.stdout).into_owned();
+    println!("{}", text.replace('\n', " "));
+    assert!(text.contains("format_name=mov,mp4"), "{text}");
+    let decoded: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("nb_read_frames=")?.parse().ok())
+        .collect();
+    assert!(
+        text.contains("codec_name=h264") && decoded[0] >= 178,
+        "{text}"
+    );
+    assert!(
+        text.contains("codec_name=aac") && text.contains("channels=2"),
+        "{text}"
+    );
+    let duration: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("duration="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((duration - 6.0).abs() <= 0.04, "duration {duration}");
+    let sizes = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-show_entries"])
+        .args(["frame=width,height", "-of", "csv=p=0"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let sizes = String::from_utf8_lossy(&sizes.stdout).into_owned();
+    let small = sizes.lines().filter(|l| *l == "320,240").count();
+    let large = sizes.lines().filter(|l| *l == "640,360").count();
+    println!("H.264 frames decoded: {small} at 320x240, {large} at 640x360");
+    assert!(small >= 88 && large >= 88, "the resolution change is kept");
+    let wav = dir.path().join("mp4.wav");
+    decode(&out, "ffmpeg", &wav);
+    let (left_hz, _) = sox_stat(&wav, 1, 0.5, 1.0);
+    let (right_hz, _) = sox_stat(&wav, 2, 3.0, 2.0);
+    let (_, right_before) = sox_stat(&wav, 2, 0.2, 1.5);
+    println!("MP4: left {left_hz} Hz, right {right_hz} Hz, right before the join {right_before}");
+    assert!((left_hz - 440.0).abs() <= 5.0 && (right_hz - 880.0).abs() <= 5.0);
+    assert!(right_before < 0.001);
 }

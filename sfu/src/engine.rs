@@ -36,7 +36,7 @@ use crate::peer::{OfferOutcome, OutState, Peer};
 use crate::relay;
 use crate::sdp;
 use crate::slab::{Key, Slab};
-use crate::tap::{TapBuffer, TapSink, WallClock};
+use crate::tap::{TapBuffer, TapSenderReport, TapSink, WallClock, ntp_of};
 
 /// How late a peer's timer may run. Within this time a packet from the peer usually
 /// arrives, and str0m handles the due timer (NACK checks, TWCC feedback) in that
@@ -668,6 +668,22 @@ impl Engine {
                             kind,
                         });
                     }
+                }
+            }
+            Event::SenderFeedback(feedback) => {
+                // Recorded tracks keep their sender reports: the merge lines the
+                // client's audio and video up with them.
+                if let Some(tap) = peer
+                    .tracks_in
+                    .iter_mut()
+                    .find(|t| t.mid == feedback.mid)
+                    .and_then(|t| t.tap.as_mut())
+                {
+                    tap.push_sender(TapSenderReport {
+                        arrival_us: self.wall.at(feedback.received_at),
+                        ntp: ntp_of(feedback.sender_info.ntp_time),
+                        rtp_ts: feedback.sender_info.rtp_time.numer(),
+                    });
                 }
             }
             Event::KeyframeRequest(request) => {

@@ -69,6 +69,8 @@ pub struct TapBatch {
     pub packets: Vec<TapPacket>,
     /// Their payloads, back to back.
     pub data: Vec<u8>,
+    /// Sender reports received since the last batch.
+    pub senders: Vec<TapSenderReport>,
     /// The track ended (its publisher left): nothing follows.
     pub closed: bool,
 }
@@ -81,10 +83,23 @@ impl TapBatch {
     }
 }
 
+/// An RTCP sender report of a recorded track: which RTP time the sender's clock
+/// (NTP) gave when — what lines its audio and video up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TapSenderReport {
+    /// Wall clock of its arrival, Unix µs.
+    pub arrival_us: i64,
+    /// The sender's NTP timestamp (64-bit NTP format: seconds since 1900, fraction).
+    pub ntp: u64,
+    /// The RTP timestamp of that moment (the report's 32 bits).
+    pub rtp_ts: u64,
+}
+
 /// What a recorded track has gathered since the last hand-over.
 #[derive(Debug, Default)]
 pub(crate) struct TapBuffer {
     packets: Vec<TapPacket>,
+    senders: Vec<TapSenderReport>,
     data: Vec<u8>,
     codec: Option<(String, u32, String)>,
     ssrc: u32,
@@ -176,9 +191,14 @@ impl TapBuffer {
         });
     }
 
+    /// Adds a sender report (about once a second per track).
+    pub(crate) fn push_sender(&mut self, report: TapSenderReport) {
+        self.senders.push(report);
+    }
+
     /// Whether there is anything to hand over.
     pub(crate) fn is_empty(&self) -> bool {
-        self.packets.is_empty()
+        self.packets.is_empty() && self.senders.is_empty()
     }
 
     /// The batch of what was gathered (the buffer starts over, keeping its codec).
@@ -204,9 +224,18 @@ impl TapBuffer {
             ssrc: self.ssrc,
             packets: std::mem::take(&mut self.packets),
             data: std::mem::take(&mut self.data),
+            senders: std::mem::take(&mut self.senders),
             closed,
         })
     }
+}
+
+/// A system time in the 64-bit NTP format (seconds since 1900, 32-bit fraction).
+pub(crate) fn ntp_of(t: SystemTime) -> u64 {
+    const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let fraction = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+    ((d.as_secs() + NTP_UNIX_OFFSET) << 32) | fraction
 }
 
 fn fmtp_text(params: &PayloadParams) -> String {

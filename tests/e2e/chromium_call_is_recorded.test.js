@@ -3,15 +3,44 @@
 // link, the agent joins 2 s later, the agent ends the call; the merged recording is
 // downloaded through the API and checked with ffprobe and sox — stereo Opus with sound
 // in the client's (left) channel throughout and in the agent's (right) channel only
-// after the agent joined, and the client's video decodable.
+// after the agent joined, and the client's video decodable. The same file is then
+// played by Chromium and Firefox themselves (Web Audio's decodeAudioData, their own
+// WebM demuxers and Opus decoders): Chromium sends 20 ms Opus packets, so the file's
+// stereo track is the parties' own packets as two Opus streams (RFC 7845 mapping
+// family 1), and supervisors play recordings in these browsers.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startServer, launchChromium, waitConnected, inboundStats, waitFor, sleep } from './harness.js';
+import { startServer, launchChromium, launchFirefox, waitConnected, inboundStats, waitFor, sleep } from './harness.js';
+
+/**
+ * Decodes a media file (base64) in the page with Web Audio and measures the RMS of each
+ * channel in the windows given (seconds).
+ * @param {{ b64: string, windows: [number, number][] }} arg
+ */
+async function decodeInPage({ b64, windows }) {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const ctx = new OfflineAudioContext(2, 48000, 48000);
+  const audio = await ctx.decodeAudioData(bytes.buffer);
+  const rms = (channel, [from, length]) => {
+    const data = audio.getChannelData(channel);
+    const start = Math.floor(from * audio.sampleRate);
+    const end = Math.min(data.length, start + Math.floor(length * audio.sampleRate));
+    let sum = 0;
+    for (let i = start; i < end; i++) sum += data[i] * data[i];
+    return Math.sqrt(sum / Math.max(1, end - start));
+  };
+  return {
+    channels: audio.numberOfChannels,
+    duration: audio.duration,
+    left: windows.map((w) => rms(0, w)),
+    right: windows.map((w) => rms(1, w)),
+  };
+}
 
 /** RMS amplitude of one channel of `wav` in a window (sox `stat` writes to stderr). */
 function soxStat(wav, channel, from, length) {
@@ -87,6 +116,30 @@ test('a recorded Chromium call gives the client left and the agent right', async
     assert.ok(leftEarly > 0.005 && leftLate > 0.005, 'the client is heard on the left throughout');
     assert.ok(rightEarly < 0.0005, 'the agent\'s channel is silent before the agent joined');
     assert.ok(rightLate > 0.005, 'the agent is heard on the right after joining');
+
+    // The browsers supervisors use play the file the same way.
+    const windows = [[0.2, 1.6], [duration - 2.5, 2]];
+    const b64 = readFileSync(webm).toString('base64');
+    const firefox = await launchFirefox();
+    try {
+      for (const [name, browser] of [['Chromium', chromium], ['Firefox', firefox]]) {
+        const page = await browser.open(`${server.base}/`);
+        const got = await page.evaluate(decodeInPage, { b64, windows });
+        console.log(`${name} plays it: ${JSON.stringify(got)}`);
+        assert.equal(got.channels, 2, `${name}: stereo`);
+        assert.ok(Math.abs(got.duration - duration) < 0.1, `${name}: ${got.duration} s, ffprobe ${duration} s`);
+        assert.ok(got.left[0] > 0.005 && got.left[1] > 0.005, `${name}: the client on the left`);
+        assert.ok(got.right[0] < 0.0005, `${name}: nothing on the right before the agent joined`);
+        assert.ok(got.right[1] > 0.005, `${name}: the agent on the right`);
+        // Within 20% of what ffmpeg decoded (sox measures the same windows).
+        for (const [a, b] of [[got.left[0], leftEarly], [got.left[1], leftLate], [got.right[1], rightLate]]) {
+          assert.ok(Math.abs(a - b) <= 0.2 * b, `${name}: RMS ${a} against ffmpeg's ${b}`);
+        }
+        await page.close();
+      }
+    } finally {
+      await firefox.close();
+    }
     await client.close();
     await agent.close();
   } finally {

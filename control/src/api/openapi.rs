@@ -255,6 +255,7 @@ fn schemas() -> Value {
             "duration_ms": nullable("integer"), "size": nullable("integer"), "sha256": nullable("string"),
             "segments": { "type": ["array", "null"], "items": s("integer") },
             "video_frames": { "type": ["array", "null"], "items": s("integer") },
+            "audio": { "type": ["string", "null"], "enum": ["passthrough", "reencoded", null] },
             "created_at": s("integer"), "ready_at": nullable("integer"),
         })),
         "Opened": object(&["interaction", "room", "token", "join_url", "branding"], json!({

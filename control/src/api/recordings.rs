@@ -60,7 +60,9 @@ pub async fn file(
                     .unwrap_or_default()
             )));
         };
-        let filename = format!("call-{}.webm", r.interaction);
+        // The key's extension is the container's (webm, mp4).
+        let extension = key.rsplit_once('.').map_or("webm", |(_, e)| e);
+        let filename = format!("call-{}.{extension}", r.interaction);
         let ttl = Duration::from_secs(app.config.recordings.presign_secs);
         if let Some(url) = app
             .recordings

@@ -48,6 +48,9 @@ pub struct Recording {
     pub segments: Option<[u32; 3]>,
     /// Video frames copied, and dropped (lost packets, before a keyframe).
     pub video_frames: Option<(u64, u64)>,
+    /// How the stereo track was made: `passthrough` (the parties' own Opus packets as
+    /// two streams) or `reencoded` (decoded and encoded again).
+    pub audio: Option<String>,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms the file was ready.

@@ -3,12 +3,14 @@
 //! the file store, and described by a [`Recording`] record whose state goes
 //! `recording → merging → ready` (or `failed` with a reason).
 
+pub mod cli;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use vchat_recorder::merge::{CallCaptures, merge};
+use vchat_recorder::merge::{AudioMode, CallCaptures, merge};
 use vchat_recorder::store::{FileStore, LocalStore, S3Settings, S3Store};
 
 use crate::app::App;
@@ -67,6 +69,7 @@ pub async fn started(app: &App, i: &Interaction) {
         sha256: None,
         segments: None,
         video_frames: None,
+        audio: None,
         created_at: now_ms(),
         ready_at: None,
     };
@@ -184,21 +187,19 @@ async fn finish_once(app: &App, id: &str) -> StoreResult<()> {
     set_state(app, id, RecordingState::Merging, |_| {}).await?;
     let dir = capture_dir(app, &interaction.room);
     let tmp_dir = app.data_dir.join("recordings").join("tmp");
-    let out = tmp_dir.join(format!("{id}.webm"));
+    let out = tmp_dir.join(format!("{id}.merging"));
     let result = tokio::task::spawn_blocking(move || -> Result<_, String> {
         std::fs::create_dir_all(&tmp_dir).map_err(|e| e.to_string())?;
         let captures =
-            CallCaptures::read_dir(&dir).map_err(|e| format!("cannot read the captures: {e}"))?;
+            CallCaptures::open_dir(&dir).map_err(|e| format!("cannot read the captures: {e}"))?;
         let segments = [
             captures.client_audio.len() as u32,
             captures.agent_audio.len() as u32,
             captures.client_video.len() as u32,
         ];
         let report = merge(&captures, &out).map_err(|e| e.to_string())?;
-        let bytes = std::fs::read(&out).map_err(|e| e.to_string())?;
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
-        let sha = crate::store::ids::hex(digest.as_ref());
-        Ok((report, segments, sha, bytes.len() as u64, out))
+        let (sha, size) = sha256_of(&out).map_err(|e| format!("cannot read the file: {e}"))?;
+        Ok((report, segments, sha, size, out))
     })
     .await
     .unwrap_or_else(|e| Err(format!("the merge crashed: {e}")));
@@ -206,12 +207,12 @@ async fn finish_once(app: &App, id: &str) -> StoreResult<()> {
         Ok(v) => v,
         Err(reason) => return fail(app, &interaction, id, reason).await,
     };
-    let content_type = if report.video_size.is_some() {
-        "video/webm"
-    } else {
-        "audio/webm"
-    };
-    let key = format!("recordings/{}/{id}.webm", interaction.tenant);
+    let content_type = report.container.content_type(report.video_size.is_some());
+    let key = format!(
+        "recordings/{}/{id}.{}",
+        interaction.tenant,
+        report.container.extension()
+    );
     if let Err(e) = app.recordings.put_file(&key, &out, content_type).await {
         return fail(app, &interaction, id, format!("cannot store the file: {e}")).await;
     }
@@ -222,6 +223,10 @@ async fn finish_once(app: &App, id: &str) -> StoreResult<()> {
         report.duration_ms,
         (report.video.frames, report.video.dropped),
     );
+    let audio = match report.audio {
+        AudioMode::Passthrough => "passthrough",
+        _ => "reencoded",
+    };
     set_state(app, id, RecordingState::Ready, move |r| {
         r.key = Some(k);
         r.content_type = Some(ct);
@@ -230,11 +235,19 @@ async fn finish_once(app: &App, id: &str) -> StoreResult<()> {
         r.sha256 = Some(sha);
         r.segments = Some(segments);
         r.video_frames = Some(frames);
+        r.audio = Some(audio.into());
         r.ready_at = Some(now_ms());
         r.reason = None;
     })
     .await?;
-    tracing::info!(recording = %id, size, duration_ms = report.duration_ms, "recording ready");
+    tracing::info!(
+        recording = %id,
+        size,
+        duration_ms = report.duration_ms,
+        audio,
+        lip_sync_us = report.lip_sync_us,
+        "recording ready"
+    );
     app.events
         .publish(NewEvent {
             tenant: &interaction.tenant,
@@ -245,6 +258,25 @@ async fn finish_once(app: &App, id: &str) -> StoreResult<()> {
         })
         .await?;
     Ok(())
+}
+
+/// The SHA-256 (hex) and size of a file, read in blocks (a recording may be an hour
+/// of video).
+fn sha256_of(path: &std::path::Path) -> std::io::Result<(String, u64)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((crate::store::ids::hex(ctx.finish().as_ref()), size))
 }
 
 async fn fail(app: &App, i: &Interaction, id: &str, reason: String) -> StoreResult<()> {

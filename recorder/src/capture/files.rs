@@ -15,8 +15,8 @@ use vchat_sfu::TrackKind;
 use vchat_sfu::tap::{TapBatch, TapSink};
 
 use super::format::{
-    FLAG_CONTIGUOUS, FLAG_KEYFRAME, FLAG_MARKER, FLAG_TALKSPURT, Frame, Header, Record, encode,
-    encode_frame, encode_header,
+    FLAG_CONTIGUOUS, FLAG_KEYFRAME, FLAG_MARKER, FLAG_TALKSPURT, Frame, Header, Record,
+    SenderReport, encode, encode_frame, encode_header,
 };
 use super::keyframe::starts_keyframe;
 
@@ -194,6 +194,16 @@ fn write_batch(
         };
         encode_frame(&mut buf, &frame, payload);
         stats.frames += 1;
+    }
+    for r in &batch.senders {
+        encode(
+            &mut buf,
+            &Record::Sender(SenderReport {
+                arrival_us: since(r.arrival_us),
+                ntp: r.ntp,
+                rtp_ts: r.rtp_ts,
+            }),
+        );
     }
     if batch.closed {
         let at = batch

@@ -9,9 +9,6 @@
 //!                    (the SFU's tap writes one per RTP packet: seq_first = seq_last, the
 //!                    payload still packetized; flags: keyframe 1, contiguous 2,
 //!                    talkspurt 4, RTP marker 8)
-//!                    (the SFU's tap writes one per RTP packet: seq_first = seq_last, the
-//!                    payload still packetized; flags: keyframe 1, contiguous 2,
-//!                    talkspurt 4, RTP marker 8)
 //! sender  (kind 2) = arrival_us u64 | ntp u64 | rtp_ts u64          (an RTCP sender report)
 //! end     (kind 3) = arrival_us u64                                  (closed cleanly)
 //! ```
@@ -25,6 +22,7 @@ pub mod files;
 pub mod format;
 pub mod keyframe;
 pub mod reader;
+pub mod stream;
 pub mod writer;
 
 pub use format::{
@@ -32,4 +30,5 @@ pub use format::{
     SenderReport,
 };
 pub use reader::{Capture, ReadError, read};
+pub use stream::{CaptureStream, OpenError};
 pub use writer::Writer;

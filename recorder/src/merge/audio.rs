@@ -1,188 +1,154 @@
-//! One party's audio on the call's timeline: its join segments decoded (libopus, with
-//! FEC for a single lost packet and concealment for short losses), zeros before it
-//! joined, between joins, in silences and after it left — handed out in blocks, so
-//! the merge never holds more than a block of it.
+//! One party's audio decoded onto the call's timeline: libopus with FEC for a single
+//! lost packet and concealment for short losses, zeros before it joined, between
+//! joins, in silences and after it left — handed out in blocks, so the merge never
+//! holds more than a block of it.
 
 use std::collections::VecDeque;
 
-use crate::capture::{Capture, Frame, Record};
-use crate::timeline::{Step, order, plan_audio};
+use super::party::{AudioItem, PartyTrack, ReadStats, packet_samples};
 
-/// Samples per second of every decoded and merged track.
-pub const RATE: u32 = 48_000;
-/// Samples of one Opus frame (20 ms), the block size of the merge.
+pub use super::party::RATE;
+
+/// Samples of an Opus frame (20 ms), the block size of the merge.
 pub const BLOCK: usize = 960;
 
-struct Segment {
-    /// First sample on the call's timeline.
-    start: u64,
-    frames: Vec<Frame>,
-    steps: Vec<Step>,
-}
-
-/// A party's audio, block by block.
+/// A party's decoded audio, block by block.
 pub struct PartyAudio {
-    segments: VecDeque<Segment>,
+    track: PartyTrack,
     decoder: opus::Decoder,
-    /// Decoded samples waiting to be handed out, and the timeline position of the
-    /// first of them.
+    /// Decoded samples waiting to be handed out.
     pending: VecDeque<i16>,
     /// The timeline position of the next sample handed out.
     position: u64,
-    /// Samples of zeros still to hand out before the pending ones (silence steps).
+    /// Samples of zeros still to hand out before the pending ones.
     zeros: u64,
     scratch: Vec<i16>,
-    /// Frames that did not decode (counted, skipped as silence).
+    exhausted: bool,
+    /// Frames that did not decode (counted, played as silence).
     pub decode_errors: u64,
 }
 
-/// Samples of an Opus packet at 48 kHz, or 960 when it cannot be read.
-fn packet_samples(payload: &[u8]) -> u64 {
-    opus::packet::get_nb_samples(payload, RATE).map_or(BLOCK as u64, |n| n as u64)
-}
-
 impl PartyAudio {
-    /// The audio of `captures` (one party's audio segments), placed relative to
-    /// `origin_us` (Unix µs of the timeline's start).
-    pub fn new(captures: &[Capture], origin_us: i64) -> Result<PartyAudio, opus::Error> {
-        let mut segments: Vec<Segment> = captures
-            .iter()
-            .filter_map(|c| {
-                let frames: Vec<Frame> = c
-                    .records
-                    .iter()
-                    .filter_map(|r| match r {
-                        Record::Frame(f) if !f.payload.is_empty() => Some(f.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                let ordered = order(frames).frames;
-                let first = ordered.first()?;
-                let frame_samples = packet_samples(&first.payload);
-                // The first frame goes where the server saw it arrive; the others
-                // follow the sender's RTP clock from there.
-                let offset_us = c.header.wallclock_us + first.arrival_us as i64 - origin_us;
-                let start = (offset_us.max(0) as u64 * u64::from(RATE)) / 1_000_000;
-                let steps = plan_audio(&ordered, c.header.clock_rate, frame_samples);
-                Some(Segment {
-                    start,
-                    frames: ordered,
-                    steps,
-                })
-            })
-            .collect();
-        segments.sort_by_key(|s| s.start);
+    /// Decodes `track`.
+    pub fn new(track: PartyTrack) -> Result<PartyAudio, opus::Error> {
         Ok(PartyAudio {
-            segments: segments.into(),
+            track,
             decoder: opus::Decoder::new(RATE, opus::Channels::Mono)?,
             pending: VecDeque::new(),
             position: 0,
             zeros: 0,
             scratch: vec![0; 5760],
+            exhausted: false,
             decode_errors: 0,
         })
     }
 
-    /// Where the party's last segment ends on the timeline (samples).
-    pub fn end(&self) -> u64 {
-        self.segments
-            .iter()
-            .map(|s| {
-                let span: u64 = s.steps.iter().map(|st| step_samples(st, &s.frames)).sum();
-                s.start + span
-            })
-            .max()
-            .unwrap_or(0)
+    /// Whether everything of the party has been handed out (zeros follow).
+    pub fn finished(&mut self) -> bool {
+        while self.zeros == 0 && self.pending.is_empty() && !self.exhausted {
+            if !self.advance() {
+                self.exhausted = true;
+            }
+        }
+        self.exhausted && self.zeros == 0 && self.pending.is_empty()
+    }
+
+    /// What reading the captures found.
+    pub fn stats(&self) -> ReadStats {
+        self.track.stats
     }
 
     /// Fills `out` with the next samples of the timeline.
     pub fn fill(&mut self, out: &mut [i16]) {
-        for slot in out.iter_mut() {
-            *slot = self.next_sample();
-        }
-    }
-
-    fn next_sample(&mut self) -> i16 {
-        loop {
+        let mut at = 0;
+        while at < out.len() {
             if self.zeros > 0 {
-                self.zeros -= 1;
-                self.position += 1;
-                return 0;
-            }
-            if let Some(s) = self.pending.pop_front() {
-                self.position += 1;
-                return s;
-            }
-            // Nothing decoded waits: start the next step, or wait for the next segment.
-            if !self.advance() {
-                self.position += 1;
-                return 0;
+                let n = (self.zeros as usize).min(out.len() - at);
+                out[at..at + n].fill(0);
+                self.zeros -= n as u64;
+                self.position += n as u64;
+                at += n;
+            } else if !self.pending.is_empty() {
+                let n = self.pending.len().min(out.len() - at);
+                for (slot, s) in out[at..at + n].iter_mut().zip(self.pending.drain(..n)) {
+                    *slot = s;
+                }
+                self.position += n as u64;
+                at += n;
+            } else if self.exhausted || !self.advance() {
+                // Nothing more from this party: zeros to the end.
+                self.exhausted = true;
+                out[at..].fill(0);
+                self.position += (out.len() - at) as u64;
+                at = out.len();
             }
         }
     }
 
-    /// Decodes the next step into `pending` (or schedules zeros); false when nothing
-    /// is due at the current position.
+    /// Where the samples queued so far end on the timeline.
+    fn queued_end(&self) -> u64 {
+        self.position + self.zeros + self.pending.len() as u64
+    }
+
+    /// Decodes the next item into `pending` (or schedules zeros); false at the end.
     fn advance(&mut self) -> bool {
-        let Some(segment) = self.segments.front_mut() else {
+        let Some(item) = self.track.next() else {
             return false;
         };
-        if segment.start > self.position {
-            self.zeros = segment.start - self.position;
-            return true;
-        }
-        if segment.steps.is_empty() {
-            self.segments.pop_front();
-            // A rejoin that overlaps the previous segment's tail starts where we are.
-            return !self.segments.is_empty();
-        }
-        let step = segment.steps.remove(0);
-        match step {
-            Step::Silence { samples } => self.zeros = samples,
-            Step::Decode { index } => {
-                let payload = &segment.frames[index].payload;
-                match self.decoder.decode(payload, &mut self.scratch, false) {
-                    Ok(n) => self.pending.extend(&self.scratch[..n]),
-                    Err(_) => {
-                        self.decode_errors += 1;
-                        self.zeros = packet_samples(payload);
-                    }
+        match item {
+            AudioItem::Start(at) => {
+                // A rejoin that overlaps the previous segment's tail starts where the
+                // track is.
+                let end = self.queued_end();
+                if at > end {
+                    self.zeros += at - end;
                 }
             }
-            Step::Fec { next, samples } => {
-                let payload = &segment.frames[next].payload;
-                let n = (samples as usize).min(self.scratch.len());
-                match self.decoder.decode(payload, &mut self.scratch[..n], true) {
-                    Ok(got) => self.pending.extend(&self.scratch[..got]),
-                    Err(_) => self.zeros = samples,
-                }
-            }
-            Step::Conceal { samples } => {
+            AudioItem::Silence(samples) => self.queue_zeros(samples),
+            AudioItem::Conceal(samples) => {
                 // Concealment in frames of at most 120 ms (what libopus accepts).
                 let mut left = samples as usize;
                 while left > 0 {
                     let n = left.min(5760) / 480 * 480;
                     if n == 0 {
-                        self.zeros += left as u64;
+                        self.queue_zeros(left as u64);
                         break;
                     }
                     match self.decoder.decode(&[], &mut self.scratch[..n], false) {
                         Ok(got) => self.pending.extend(&self.scratch[..got]),
-                        Err(_) => self.zeros += n as u64,
+                        Err(_) => self.queue_zeros(n as u64),
                     }
                     left -= n;
+                }
+            }
+            AudioItem::Packet { payload, fec } => {
+                if fec > 0 {
+                    let n = (fec as usize).min(self.scratch.len());
+                    match self.decoder.decode(&payload, &mut self.scratch[..n], true) {
+                        Ok(got) => self.pending.extend(&self.scratch[..got]),
+                        Err(_) => self.queue_zeros(fec),
+                    }
+                }
+                match self.decoder.decode(&payload, &mut self.scratch, false) {
+                    Ok(n) => self.pending.extend(&self.scratch[..n]),
+                    Err(_) => {
+                        self.decode_errors += 1;
+                        self.queue_zeros(packet_samples(&payload));
+                    }
                 }
             }
         }
         true
     }
-}
 
-fn step_samples(step: &Step, frames: &[Frame]) -> u64 {
-    match step {
-        Step::Decode { index } => packet_samples(&frames[*index].payload),
-        Step::Fec { samples, .. } | Step::Conceal { samples } | Step::Silence { samples } => {
-            *samples
+    /// Zeros after what is pending: pending samples come first, so zeros queued behind
+    /// them are decoded as silence samples in `pending`.
+    fn queue_zeros(&mut self, samples: u64) {
+        if self.pending.is_empty() {
+            self.zeros += samples;
+        } else {
+            self.pending
+                .extend(std::iter::repeat_n(0, samples as usize));
         }
     }
 }

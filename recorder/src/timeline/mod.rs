@@ -7,8 +7,9 @@ pub mod extend;
 pub mod order;
 pub mod place;
 pub mod plan;
+pub mod sync;
 
 pub use extend::Extender;
-pub use order::{Ordered, order};
+pub use order::{Ordered, OrderedFrames, Reorder, order};
 pub use place::{Placed, place};
-pub use plan::{Step, plan_audio};
+pub use plan::{Gap, Step, gap, plan_audio};

@@ -35,6 +35,37 @@ pub enum Step {
     },
 }
 
+/// What fills the gap between two consecutive frames of a track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gap {
+    /// None: the frame follows the previous one.
+    None,
+    /// One lost frame, rebuilt from the next one's FEC.
+    Fec(u64),
+    /// A short loss, concealed.
+    Conceal(u64),
+    /// The sender stopped (DTX, mute) or a long loss: zeros.
+    Silence(u64),
+}
+
+/// The gap before `next` in an ordered Opus track at `clock_rate`, after a frame at
+/// `prev_ts` (RTP) that ended sequence number `prev_seq` and lasted `prev_samples`.
+pub fn gap(prev_ts: u64, prev_seq: u64, prev_samples: u64, next: &Frame, clock_rate: u32) -> Gap {
+    let expected = prev_ts + prev_samples;
+    let missing_samples = next.rtp_ts.saturating_sub(expected);
+    let missing_packets = next.seq_first.saturating_sub(prev_seq + 1);
+    let missing_us = missing_samples * 1_000_000 / u64::from(clock_rate.max(1));
+    if missing_samples == 0 {
+        Gap::None
+    } else if missing_packets == 0 || missing_us > MAX_CONCEAL_US {
+        Gap::Silence(missing_samples)
+    } else if missing_packets == 1 && missing_samples <= prev_samples {
+        Gap::Fec(missing_samples)
+    } else {
+        Gap::Conceal(missing_samples)
+    }
+}
+
 /// The steps for `frames` (ordered, Opus at `clock_rate`, each `frame_samples` long),
 /// so that the output has one sample per RTP tick from the first frame to the end of
 /// the last.
@@ -43,26 +74,11 @@ pub fn plan_audio(frames: &[Frame], clock_rate: u32, frame_samples: u64) -> Vec<
     for (i, f) in frames.iter().enumerate() {
         if i > 0 {
             let prev = &frames[i - 1];
-            let expected = prev.rtp_ts + frame_samples;
-            let missing_samples = f.rtp_ts.saturating_sub(expected);
-            let missing_packets = f.seq_first.saturating_sub(prev.seq_last + 1);
-            let missing_us = missing_samples * 1_000_000 / u64::from(clock_rate.max(1));
-            if missing_samples > 0 {
-                if missing_packets == 0 || missing_us > MAX_CONCEAL_US {
-                    // The sender stopped sending (DTX, mute) or the loss is long.
-                    steps.push(Step::Silence {
-                        samples: missing_samples,
-                    });
-                } else if missing_packets == 1 && missing_samples <= frame_samples {
-                    steps.push(Step::Fec {
-                        next: i,
-                        samples: missing_samples,
-                    });
-                } else {
-                    steps.push(Step::Conceal {
-                        samples: missing_samples,
-                    });
-                }
+            match gap(prev.rtp_ts, prev.seq_last, frame_samples, f, clock_rate) {
+                Gap::None => {}
+                Gap::Silence(samples) => steps.push(Step::Silence { samples }),
+                Gap::Fec(samples) => steps.push(Step::Fec { next: i, samples }),
+                Gap::Conceal(samples) => steps.push(Step::Conceal { samples }),
             }
         }
         steps.push(Step::Decode { index: i });

@@ -1,0 +1,177 @@
+//! One party's audio on the call's timeline, read as a stream of items: where each
+//! join segment starts (the server's clock), then its packets in RTP order with what
+//! fills each gap between them (FEC, concealment, silence) — never more than the
+//! reorder window of it in memory.
+
+use std::collections::VecDeque;
+
+use super::{CaptureFrames, TrackFile};
+use crate::capture::Header;
+use crate::timeline::{Gap, OrderedFrames, gap};
+
+/// Samples per second of Opus, the timeline's unit.
+pub const RATE: u32 = 48_000;
+
+/// Samples of an Opus packet at 48 kHz, or 960 (20 ms) when it cannot be read.
+pub fn packet_samples(payload: &[u8]) -> u64 {
+    opus::packet::get_nb_samples(payload, RATE).map_or(960, |n| n as u64)
+}
+
+/// What comes next on a party's track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioItem {
+    /// A join segment starts at this sample of the timeline (the items after it follow
+    /// on from there).
+    Start(u64),
+    /// Zeros: the sender paused (DTX, mute) or a long loss.
+    Silence(u64),
+    /// A short loss to conceal.
+    Conceal(u64),
+    /// A packet; `fec` samples lost right before it can be rebuilt from its FEC.
+    Packet {
+        /// The Opus packet.
+        payload: Vec<u8>,
+        /// Samples before it to rebuild from its FEC (0: none lost).
+        fec: u64,
+    },
+}
+
+struct Previous {
+    rtp_ts: u64,
+    seq_last: u64,
+    samples: u64,
+}
+
+struct Segment {
+    frames: OrderedFrames<CaptureFrames>,
+    header: Header,
+    previous: Option<Previous>,
+}
+
+/// Counters of reading a party's (or the video's) captures.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Torn bytes dropped at the ends of files.
+    pub torn_bytes: u64,
+    /// Frames received twice.
+    pub duplicates: u64,
+    /// Frames that came after their place was written.
+    pub late: u64,
+}
+
+/// A party's audio items, segment after segment.
+pub struct PartyTrack {
+    files: VecDeque<TrackFile>,
+    current: Option<Segment>,
+    origin_us: i64,
+    queued: Option<AudioItem>,
+    /// What reading found so far.
+    pub stats: ReadStats,
+    /// Files that could not be opened.
+    pub unreadable: Vec<String>,
+}
+
+impl PartyTrack {
+    /// The track of `files` (one party's audio segments) on a timeline starting at
+    /// `origin_us` (Unix µs).
+    pub fn new(files: &[TrackFile], origin_us: i64) -> PartyTrack {
+        let mut files: Vec<TrackFile> = files
+            .iter()
+            .filter(|f| f.first_us.is_some())
+            .cloned()
+            .collect();
+        files.sort_by_key(|f| (f.first_us, f.header.segment));
+        PartyTrack {
+            files: files.into(),
+            current: None,
+            origin_us,
+            queued: None,
+            stats: ReadStats::default(),
+            unreadable: Vec::new(),
+        }
+    }
+
+    fn close_segment(&mut self) {
+        if let Some(s) = self.current.take() {
+            self.stats.torn_bytes += s.frames.inner().0.torn_bytes();
+            self.stats.duplicates += s.frames.reorder().duplicates as u64;
+            self.stats.late += s.frames.reorder().late as u64;
+        }
+    }
+}
+
+impl Iterator for PartyTrack {
+    type Item = AudioItem;
+
+    fn next(&mut self) -> Option<AudioItem> {
+        if let Some(item) = self.queued.take() {
+            return Some(item);
+        }
+        loop {
+            if self.current.is_none() {
+                let file = self.files.pop_front()?;
+                match file.open() {
+                    Ok(stream) => {
+                        self.current = Some(Segment {
+                            frames: OrderedFrames::new(CaptureFrames(stream)),
+                            header: file.header,
+                            previous: None,
+                        })
+                    }
+                    Err(e) => self
+                        .unreadable
+                        .push(format!("{}: {e}", file.path.display())),
+                }
+                continue;
+            }
+            let segment = self.current.as_mut().expect("checked");
+            let Some(frame) = segment.frames.next() else {
+                self.close_segment();
+                continue;
+            };
+            if frame.payload.is_empty() {
+                continue;
+            }
+            let samples = packet_samples(&frame.payload);
+            let gap = segment.previous.as_ref().map(|p| {
+                gap(
+                    p.rtp_ts,
+                    p.seq_last,
+                    p.samples,
+                    &frame,
+                    segment.header.clock_rate,
+                )
+            });
+            segment.previous = Some(Previous {
+                rtp_ts: frame.rtp_ts,
+                seq_last: frame.seq_last,
+                samples,
+            });
+            let packet = |fec| AudioItem::Packet {
+                payload: frame.payload,
+                fec,
+            };
+            return Some(match gap {
+                None => {
+                    // A segment's first frame goes where the server saw it arrive; the
+                    // others follow the sender's RTP clock from there.
+                    let offset_us =
+                        segment.header.wallclock_us + frame.arrival_us as i64 - self.origin_us;
+                    let start = offset_us.max(0) as u64 * u64::from(RATE) / 1_000_000;
+                    self.queued = Some(packet(0));
+                    AudioItem::Start(start)
+                }
+                Some(Gap::None) => packet(0),
+                Some(Gap::Fec(samples)) => packet(samples),
+                Some(Gap::Conceal(samples)) => {
+                    self.queued = Some(packet(0));
+                    AudioItem::Conceal(samples)
+                }
+                Some(Gap::Silence(samples)) => {
+                    self.queued = Some(packet(0));
+                    AudioItem::Silence(samples)
+                }
+            });
+        }
+    }
+}
