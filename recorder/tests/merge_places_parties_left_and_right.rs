@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use vchat_recorder::capture::{
-    FLAG_CONTIGUOUS, FLAG_KEYFRAME, FLAG_MARKER, Frame, Header, Record, Writer,
+    FLAG_CONTIGUOUS, FLAG_KEYFRAME, FLAG_MARKER, Frame, Header, Record, SenderReport, Writer,
 };
 use vchat_recorder::merge::video::vp8_payloads;
 use vchat_recorder::merge::{AudioMode, CallCaptures, Container, MergeOptions, merge, merge_with};
@@ -31,8 +31,17 @@ fn header(role: &str, kind: &str, codec: &str, rate: u32, at_us: i64, segment: u
 }
 
 fn write(path: &Path, header: &Header, frames: &[Frame]) {
+    write_with_reports(path, header, frames, &[]);
+}
+
+/// A capture file with sender reports after the frames that arrived before them.
+fn write_with_reports(path: &Path, header: &Header, frames: &[Frame], reports: &[SenderReport]) {
     let mut w = Writer::new(header, Instant::now());
+    let mut reports = reports.iter().peekable();
     for f in frames {
+        while let Some(r) = reports.next_if(|r| r.arrival_us <= f.arrival_us) {
+            w.push(&Record::Sender(*r), Instant::now());
+        }
         w.push(&Record::Frame(f.clone()), Instant::now());
     }
     w.push(
@@ -561,4 +570,111 @@ fn h264_is_copied_into_mp4_with_aac() {
     println!("MP4: left {left_hz} Hz, right {right_hz} Hz, right before the join {right_before}");
     assert!((left_hz - 440.0).abs() <= 5.0 && (right_hz - 880.0).abs() <= 5.0);
     assert!(right_before < 0.001);
+}
+
+/// 64-bit NTP timestamp of `us` microseconds after an arbitrary sender epoch.
+fn ntp(us: u64) -> u64 {
+    const EPOCH_S: u64 = 3_900_000_000;
+    ((EPOCH_S + us / 1_000_000) << 32) | (((us % 1_000_000) << 32) / 1_000_000)
+}
+
+#[test]
+fn sender_reports_line_the_clients_video_up_with_its_audio() {
+    // The client captures audio and video from the same moment, but its video reaches
+    // the server 150 ms after its audio (frames paced out, a slower path): its RTCP
+    // sender reports say both started together, so the video goes back 150 ms.
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path().join("captures");
+    std::fs::create_dir_all(&caps).unwrap();
+    let audio = tone(440.0, 4.0, None, &[]);
+    let video = video(dir.path(), "vp8", &[("320x240", 4)]);
+    let (a0, v0) = (audio[0].rtp_ts, video[0].rtp_ts);
+    // One report a second on each track (arrival times count from each file's first
+    // packet, as the recorder writes them).
+    let reports = |first_ts: u64, rate: u64| -> Vec<SenderReport> {
+        (1..4u64)
+            .map(|s| SenderReport {
+                arrival_us: s * 1_000_000 + 20_000,
+                ntp: ntp(s * 1_000_000),
+                rtp_ts: (first_ts + s * rate) & 0xffff_ffff,
+            })
+            .collect()
+    };
+    write_with_reports(
+        &caps.join("client-audio-1-0.vcrec"),
+        &header("client", "audio", "opus", 48_000, T0, 1),
+        &audio,
+        &reports(a0, 48_000),
+    );
+    write_with_reports(
+        &caps.join("client-video-1-1.vcrec"),
+        &header("client", "video", "vp8", 90_000, T0 + 150_000, 1),
+        &video,
+        &reports(v0, 90_000),
+    );
+    let captures = CallCaptures::open_dir(&caps).unwrap();
+    let out = dir.path().join("synced.webm");
+    let report = merge(&captures, &out).unwrap();
+    println!("lip sync moved the video by {:?} µs", report.lip_sync_us);
+    assert_eq!(report.lip_sync_us, Some(-150_000));
+    let first = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-read_intervals",
+            "%+#1",
+        ])
+        .args(["-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let first: f64 = String::from_utf8_lossy(&first.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(first, 0.0, "the first video frame starts with the audio");
+}
+
+#[test]
+fn audio_only_calls_give_an_audio_only_file() {
+    // An intercom: audio only, on both sides.
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path().join("captures");
+    std::fs::create_dir_all(&caps).unwrap();
+    write(
+        &caps.join("client-audio-1-0.vcrec"),
+        &header("client", "audio", "opus", 48_000, T0, 1),
+        &tone(440.0, 3.0, None, &[]),
+    );
+    write(
+        &caps.join("agent-audio-2-0.vcrec"),
+        &header("agent", "audio", "opus", 48_000, T0 + 1_000_000, 2),
+        &tone(880.0, 2.0, None, &[]),
+    );
+    let captures = CallCaptures::open_dir(&caps).unwrap();
+    let out = dir.path().join("intercom.webm");
+    let report = merge(&captures, &out).unwrap();
+    assert_eq!(report.video_size, None);
+    assert_eq!(report.container.content_type(false), "audio/webm");
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name,channels",
+        ])
+        .args(["-show_entries", "format=duration", "-of", "default=nw=1"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&probe.stdout).into_owned();
+    println!("{}", text.replace('\n', " "));
+    assert!(!text.contains("codec_type=video"), "{text}");
+    assert!(
+        text.contains("codec_name=opus") && text.contains("channels=2"),
+        "{text}"
+    );
+    assert!(text.contains("duration=3.0"), "{text}");
 }
