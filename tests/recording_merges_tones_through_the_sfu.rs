@@ -92,6 +92,24 @@ fn run(cmd: &mut Command) -> String {
     )
 }
 
+/// sox's rough frequency of one channel of `wav` in a window.
+fn sox_hz(wav: &Path, channel: u32, from: f64, len: f64) -> f64 {
+    let text = run(Command::new("sox").arg(wav).args([
+        "-n",
+        "remix",
+        &channel.to_string(),
+        "trim",
+        &from.to_string(),
+        &len.to_string(),
+        "stat",
+    ]));
+    text.lines()
+        .find(|l| l.starts_with("Rough   frequency"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 fn silences(file: &Path, filter: &str) -> Vec<(f64, f64)> {
     let text = run(Command::new("ffmpeg")
         .args(["-nostats", "-i"])
@@ -287,25 +305,7 @@ async fn tones_left_and_right_silences_in_place_video_in_sync() -> anyhow::Resul
         .arg(&file)
         .args(["-map", "0:a"])
         .arg(&wav));
-    let stat = |channel: u32, from: f64, len: f64| {
-        let text = run(Command::new("sox").arg(&wav).args([
-            "-n",
-            "remix",
-            &channel.to_string(),
-            "trim",
-            &from.to_string(),
-            &len.to_string(),
-            "stat",
-        ]));
-        let hz: f64 = text
-            .lines()
-            .find(|l| l.starts_with("Rough   frequency"))
-            .and_then(|l| l.split(':').nth(1))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0.0);
-        hz
-    };
-    let (left_hz, right_hz) = (stat(1, 0.5, 2.0), stat(2, 5.2, 0.6));
+    let (left_hz, right_hz) = (sox_hz(&wav, 1, 0.5, 2.0), sox_hz(&wav, 2, 5.2, 0.6));
     println!("left {left_hz} Hz, right {right_hz} Hz");
     assert!((left_hz - 440.0).abs() <= 5.0, "left {left_hz}");
     assert!((right_hz - 880.0).abs() <= 5.0, "right {right_hz}");
@@ -376,5 +376,51 @@ async fn tones_left_and_right_silences_in_place_video_in_sync() -> anyhow::Resul
         (beep_at - flash_at).abs() < 0.04,
         "beep {beep_at} vs flash {flash_at}"
     );
+
+    // The same captures merged by hand the other way (decoded and encoded again): the
+    // same call, as long, the tones on the same sides.
+    let by_hand = work.path().join("by-hand.webm");
+    let merged = std::process::Command::new(vchat_tests::process::vchat_bin()?)
+        .args(["recording", "merge", "--audio", "reencode"])
+        .arg(
+            server
+                .data_dir()
+                .join("recordings")
+                .join("capture")
+                .join(&id),
+        )
+        .arg(&by_hand)
+        .output()?;
+    let said = String::from_utf8_lossy(&merged.stdout).into_owned();
+    println!("vchat recording merge: {said}");
+    assert!(
+        merged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
+    assert!(said.contains("audio re-encoded"), "{said}");
+    let probe = run(Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&by_hand));
+    let by_hand_secs: f64 = probe.trim().parse()?;
+    assert!(
+        (by_hand_secs - duration).abs() <= 0.04,
+        "by hand {by_hand_secs} s, by the server {duration} s"
+    );
+    let wav = work.path().join("by-hand.wav");
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&by_hand)
+        .arg(&wav));
+    let (left_hz, right_hz) = (sox_hz(&wav, 1, 0.5, 2.0), sox_hz(&wav, 2, 5.2, 0.6));
+    println!("by hand: {by_hand_secs} s, left {left_hz} Hz, right {right_hz} Hz");
+    assert!((left_hz - 440.0).abs() <= 5.0 && (right_hz - 880.0).abs() <= 5.0);
     server.stop().await
 }
