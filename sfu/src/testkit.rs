@@ -96,7 +96,8 @@ pub struct TestClient {
     pub keyframe_requests: u64,
     /// Whether the engine dropped it.
     pub closed: bool,
-    seq: u64,
+    /// The last sequence number written on the audio and on the video stream.
+    seq: [u64; 2],
     next_timeout: Instant,
 }
 
@@ -130,9 +131,10 @@ impl TestClient {
             return false;
         };
         let _ = kind;
-        self.seq += 1;
-        let seq: SeqNo = self.seq.into();
-        let time = (self.seq * if video { 3000 } else { 960 }) as u32;
+        let stream_seq = &mut self.seq[usize::from(video)];
+        *stream_seq += 1;
+        let seq: SeqNo = (*stream_seq).into();
+        let time = (*stream_seq * if video { 3000 } else { 960 }) as u32;
         let mut direct = self.rtc.direct_api();
         let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
             return false;
@@ -143,6 +145,12 @@ impl TestClient {
                 .nackable(video),
         );
         true
+    }
+
+    /// Loses the next `n` packets of the video (or audio) stream on the way: their
+    /// sequence numbers and timestamps go by, nothing is sent.
+    pub fn lose_rtp(&mut self, video: bool, n: u64) {
+        self.seq[usize::from(video)] += n;
     }
 
     /// Sends a text message on the data channel.
@@ -286,7 +294,7 @@ impl TestNet {
             capture: None,
             keyframe_requests: 0,
             closed: false,
-            seq: 0,
+            seq: [0; 2],
             next_timeout: self.now,
         });
         index

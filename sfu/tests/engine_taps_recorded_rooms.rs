@@ -1,7 +1,8 @@
 //! The recorder's tap: in a recorded room every published track's RTP reaches the
 //! tap sink in per-track batches (once a second, payloads back to back), with codec,
 //! clock rate and SSRC; a leave closes the publisher's tracks; rooms not recorded give
-//! nothing; a recording's first video asks the publisher for a keyframe.
+//! nothing; a recording's first video asks the publisher for a keyframe, and so does a
+//! video loss while recording — at most once a second.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -149,5 +150,68 @@ fn recorded_rooms_hand_every_published_track_to_the_tap() {
         tap.0.lock().unwrap().len(),
         n,
         "nothing after the recording stopped"
+    );
+}
+
+#[test]
+fn video_loss_while_recording_asks_for_a_keyframe_at_most_once_a_second() {
+    let tap = Collect::default();
+    let mut net = TestNet::new();
+    let now = net.now;
+    net.engine
+        .handle_command(now, Command::AttachTap(Box::new(tap.clone())));
+    let a = net.join("rec", "client", Publish::audio_video());
+    let _b = net.join("rec", "agent", Publish::audio_video());
+    assert!(net.run_until(Duration::from_secs(5), |n| n.all_connected()));
+    let now = net.now;
+    net.engine.handle_command(
+        now,
+        Command::Record {
+            room: RoomId::new("rec").unwrap(),
+            on: true,
+        },
+    );
+    send(&mut net, &[(a, "a")], 75); // 1.5 s: the recording's first request, long past
+    let start = net.clients[a].keyframe_requests;
+    assert!(start >= 1, "the recording's first keyframe request");
+
+    // A clean second: no request.
+    send(&mut net, &[(a, "a")], 50);
+    assert_eq!(
+        net.clients[a].keyframe_requests, start,
+        "no loss, no request"
+    );
+
+    // Three video packets lost: the frames after them cannot be decoded — ask.
+    net.clients[a].lose_rtp(true, 3);
+    send(&mut net, &[(a, "a")], 5);
+    let after_loss = net.clients[a].keyframe_requests;
+    assert_eq!(after_loss, start + 1, "a loss asks for a keyframe");
+
+    // Another loss 100 ms later: within the second, no second request.
+    net.clients[a].lose_rtp(true, 2);
+    send(&mut net, &[(a, "a")], 10);
+    assert_eq!(
+        net.clients[a].keyframe_requests, after_loss,
+        "at most once a second"
+    );
+
+    // A loss of audio never asks (audio has no keyframes).
+    send(&mut net, &[(a, "a")], 50);
+    net.clients[a].lose_rtp(false, 3);
+    send(&mut net, &[(a, "a")], 5);
+    assert_eq!(
+        net.clients[a].keyframe_requests, after_loss,
+        "audio loss: no request"
+    );
+
+    // A video loss more than a second after the last request asks again.
+    net.clients[a].lose_rtp(true, 1);
+    send(&mut net, &[(a, "a")], 5);
+    assert_eq!(net.clients[a].keyframe_requests, after_loss + 1);
+    println!(
+        "keyframe requests: {} at the start, then {} over three video losses and one audio loss",
+        start,
+        net.clients[a].keyframe_requests - start
     );
 }
