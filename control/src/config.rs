@@ -332,6 +332,10 @@ pub struct RecordingsConfig {
     /// Milliseconds after a call ends before its merge starts (the last captured
     /// second reaches the disk meanwhile).
     pub merge_grace_ms: u64,
+    /// Hours a call's capture files stay after its recording is ready (to merge again
+    /// by hand); 0 deletes them as soon as the file is stored. Captures of failed
+    /// recordings stay until someone looks.
+    pub capture_retention_hours: u64,
 }
 
 impl Default for RecordingsConfig {
@@ -347,6 +351,7 @@ impl Default for RecordingsConfig {
             s3_prefix: String::new(),
             presign_secs: 300,
             merge_grace_ms: 1500,
+            capture_retention_hours: 24,
         }
     }
 }

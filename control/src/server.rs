@@ -174,6 +174,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     interactions::close_after_restart(&app, last_alive).await?;
     interactions::spawn_clock(app.clone());
     crate::recordings::resume_unmerged(app.clone()).await?;
+    crate::recordings::sweep_captures_hourly(app.clone());
     // CDRs a crash kept from being written (the grace period has passed for them).
     callstore::sweep(&app, Duration::ZERO).await?;
     let http = tokio::spawn(

@@ -101,6 +101,58 @@ pub fn call_ended(app: Arc<App>, interaction: String) {
     });
 }
 
+/// Whether a recording's capture files have outlived `retention_hours` at `now_ms`:
+/// only once its file is stored (ready); failed ones keep theirs.
+pub fn captures_expired(r: &Recording, now_ms: i64, retention_hours: u64) -> bool {
+    let retention_ms = i64::try_from(retention_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX);
+    r.state == RecordingState::Ready
+        && r.ready_at
+            .is_some_and(|at| now_ms.saturating_sub(at) >= retention_ms)
+}
+
+/// Deletes the capture files of recordings past their retention; how many calls'.
+pub async fn sweep_captures(app: &App) -> StoreResult<usize> {
+    let root = app.data_dir.join("recordings").join("capture");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return Ok(0);
+    };
+    let hours = app.config.recordings.capture_retention_hours;
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        // A call's captures are in a folder named after its room, which is its id.
+        let room = entry.file_name().to_string_lossy().into_owned();
+        let Some(r) = app.store.get::<Recording>(&room).await? else {
+            continue; // a bare room (no interaction), or not ours: left alone
+        };
+        if captures_expired(&r, now_ms(), hours) {
+            match tokio::fs::remove_dir_all(entry.path()).await {
+                Ok(()) => removed += 1,
+                Err(e) => tracing::warn!(recording = %r.id, "cannot delete the captures: {e}"),
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            calls = removed,
+            "capture files past their retention deleted"
+        );
+    }
+    Ok(removed)
+}
+
+/// Sweeps capture files now and then every hour.
+pub fn sweep_captures_hourly(app: Arc<App>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = sweep_captures(&app).await {
+                tracing::warn!("capture sweep: {e}");
+            }
+        }
+    });
+}
+
 /// Merges every recording a crash (or a stop) left unmerged whose call is over.
 pub async fn resume_unmerged(app: Arc<App>) -> StoreResult<()> {
     let open = app
@@ -240,6 +292,12 @@ async fn finish_once(app: &App, id: &str) -> StoreResult<()> {
         r.reason = None;
     })
     .await?;
+    if app.config.recordings.capture_retention_hours == 0 {
+        let dir = capture_dir(app, &interaction.room);
+        if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
+            tracing::warn!(recording = %id, "cannot delete the captures: {e}");
+        }
+    }
     tracing::info!(
         recording = %id,
         size,
@@ -296,4 +354,46 @@ async fn fail(app: &App, i: &Interaction, id: &str, reason: String) -> StoreResu
         })
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recording(state: RecordingState, ready_at: Option<i64>) -> Recording {
+        Recording {
+            id: "r".into(),
+            tenant: "t".into(),
+            interaction: "r".into(),
+            agent: "a".into(),
+            state,
+            reason: None,
+            key: None,
+            content_type: None,
+            duration_ms: None,
+            size: None,
+            sha256: None,
+            segments: None,
+            video_frames: None,
+            audio: None,
+            created_at: 0,
+            ready_at,
+        }
+    }
+
+    #[test]
+    fn captures_go_once_the_file_is_stored_and_old_enough() {
+        let hour = 3_600_000;
+        let ready = recording(RecordingState::Ready, Some(10 * hour));
+        assert!(!captures_expired(&ready, 10 * hour + hour - 1, 1));
+        assert!(captures_expired(&ready, 11 * hour, 1));
+        assert!(captures_expired(&ready, 10 * hour, 0), "0: at once");
+        for state in [
+            RecordingState::Recording,
+            RecordingState::Merging,
+            RecordingState::Failed,
+        ] {
+            assert!(!captures_expired(&recording(state, Some(0)), 100 * hour, 1));
+        }
+    }
 }
