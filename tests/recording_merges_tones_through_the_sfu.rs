@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use vchat_recorder::merge::video::vp8_payloads;
 use vchat_tests::api::{Api, Auth, Org};
 use vchat_tests::{RtcClient, TestServer, VideoCodec};
 
@@ -187,16 +188,14 @@ async fn tones_left_and_right_silences_in_place_video_in_sync() -> anyhow::Resul
         }
         while v_next < video.len() && v_next as f64 / 30.0 <= t {
             let frame = &video[v_next];
-            let chunks: Vec<&[u8]> = frame.chunks(1000).collect();
-            for (k, chunk) in chunks.iter().enumerate() {
-                let mut payload = vec![if k == 0 { 0x10 } else { 0x00 }];
-                payload.extend_from_slice(chunk);
+            let payloads = vp8_payloads(frame, 1001);
+            for (k, payload) in payloads.iter().enumerate() {
                 client
                     .send_video(
                         v_seq,
                         (v_next * 3000) as u32,
-                        k == chunks.len() - 1,
-                        &payload,
+                        k == payloads.len() - 1,
+                        payload,
                     )
                     .await?;
                 v_seq = v_seq.wrapping_add(1);
