@@ -217,17 +217,27 @@ struct Output {
     audio_index: usize,
     audio_tb: Rational,
     video: Option<(usize, Rational)>,
+    last_video_ms: Option<i64>,
 }
 
 impl Output {
-    fn write_video(&mut self, f: &VideoFrame) -> Result<(), ffmpeg::Error> {
+    /// Writes a video frame lasting until `next_ms` (the next frame's time, if any).
+    fn write_video(&mut self, f: &VideoFrame, next_ms: Option<i64>) -> Result<(), ffmpeg::Error> {
         let Some((index, tb)) = self.video else {
             return Ok(());
         };
+        // Muxers want increasing times: a frame of a rejoin that overlaps the last
+        // one's millisecond goes a millisecond later.
+        let pts = self
+            .last_video_ms
+            .map_or(f.pts_ms, |last| f.pts_ms.max(last + 1));
+        self.last_video_ms = Some(pts);
         let mut p = Packet::copy(&f.data);
         p.set_stream(index);
-        p.set_pts(Some(f.pts_ms));
-        p.set_dts(Some(f.pts_ms));
+        p.set_pts(Some(pts));
+        p.set_dts(Some(pts));
+        // The last frame lasts as long as a frame at 30 fps; the others until the next.
+        p.set_duration(next_ms.map_or(33, |n| (n - pts).clamp(1, 1000)));
         if f.key {
             p.set_flags(codec::packet::Flags::KEY);
         }
@@ -516,6 +526,7 @@ pub fn merge_with(
         audio_index,
         audio_tb,
         video: video_tb,
+        last_video_ms: None,
     };
 
     let mut written: u64 = 0;
@@ -527,7 +538,7 @@ pub fn merge_with(
         // Video frames due before this audio block go first.
         while video_size.is_some() && video.peek().is_some_and(|f| f.pts_ms <= block_ms) {
             let f = video.next().expect("peeked");
-            output.write_video(&f)?;
+            output.write_video(&f, video.peek().map(|n| n.pts_ms))?;
             video_end_samples = video_end_samples
                 .max(u64::try_from(f.pts_ms + 33).unwrap_or(0) * u64::from(RATE) / 1000);
         }
