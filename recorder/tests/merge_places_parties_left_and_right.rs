@@ -537,7 +537,7 @@ fn h264_is_copied_into_mp4_with_aac() {
         .filter_map(|l| l.strip_prefix("nb_read_frames=")?.parse().ok())
         .collect();
     assert!(
-        text.contains("codec_name=h264") && decoded[0] >= 178,
+        text.contains("codec_name=h264") && decoded[0] == 180,
         "{text}"
     );
     assert!(
