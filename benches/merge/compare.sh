@@ -61,4 +61,4 @@ for m in $minutes_list; do
   rm -rf "$call"
 done
 "$bin/vchat-merge-report" --runs "$out/runs.jsonl" --out "$root/benches/results" \
-  --commit "$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo -dirty)"
+  --commit "$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet -- . ':!benches/results' || echo -dirty)"
