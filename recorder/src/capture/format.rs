@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::reader::ReadError;
+
 /// The file's first bytes.
 pub const MAGIC: &[u8; 8] = b"VCHATREC";
 /// The format version this code writes and reads.
@@ -94,6 +96,48 @@ pub enum Record {
         /// When.
         arrival_us: u64,
     },
+}
+
+/// Bytes of a file before its header's JSON: magic, version, JSON length.
+pub const PREFIX: usize = 14;
+
+/// Checks the start of a file (its first [`PREFIX`] bytes, or all of it when shorter)
+/// and returns the length of the header's JSON.
+pub fn header_prefix(start: &[u8]) -> Result<usize, ReadError> {
+    if start.len() < 8 || &start[..8] != MAGIC {
+        return Err(ReadError::NotCapture);
+    }
+    let version = u16::from_le_bytes(
+        start
+            .get(8..10)
+            .ok_or(ReadError::Header)?
+            .try_into()
+            .expect("2 bytes"),
+    );
+    if version > VERSION {
+        return Err(ReadError::Version(version));
+    }
+    let len = u32::from_le_bytes(
+        start
+            .get(10..14)
+            .ok_or(ReadError::Header)?
+            .try_into()
+            .expect("4 bytes"),
+    ) as usize;
+    if len > MAX_HEADER {
+        return Err(ReadError::Header);
+    }
+    Ok(len)
+}
+
+/// The header from the bytes after the prefix: its JSON and the JSON's CRC.
+pub fn header_body(json_and_crc: &[u8]) -> Result<Header, ReadError> {
+    let split = json_and_crc.len().checked_sub(4).ok_or(ReadError::Header)?;
+    let (json, crc) = json_and_crc.split_at(split);
+    if crc32fast::hash(json).to_le_bytes() != crc {
+        return Err(ReadError::Header);
+    }
+    serde_json::from_slice(json).map_err(|_| ReadError::Header)
 }
 
 /// Appends the file's header.

@@ -1,6 +1,6 @@
 //! Reading a capture file back, torn tail and all.
 
-use super::format::{Decoded, Header, MAGIC, MAX_HEADER, Record, VERSION, decode};
+use super::format::{Decoded, Header, PREFIX, Record, VERSION, decode, header_body, header_prefix};
 
 /// Why a file cannot be read at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,36 +31,13 @@ pub struct Capture {
 
 /// Reads a whole capture from `bytes`.
 pub fn read(bytes: &[u8]) -> Result<Capture, ReadError> {
-    if bytes.len() < 8 || &bytes[..8] != MAGIC {
-        return Err(ReadError::NotCapture);
-    }
-    let version = u16::from_le_bytes(
+    let len = header_prefix(bytes)?;
+    let header = header_body(
         bytes
-            .get(8..10)
-            .ok_or(ReadError::Header)?
-            .try_into()
-            .expect("2 bytes"),
-    );
-    if version > VERSION {
-        return Err(ReadError::Version(version));
-    }
-    let len = u32::from_le_bytes(
-        bytes
-            .get(10..14)
-            .ok_or(ReadError::Header)?
-            .try_into()
-            .expect("4 bytes"),
-    ) as usize;
-    if len > MAX_HEADER {
-        return Err(ReadError::Header);
-    }
-    let json = bytes.get(14..14 + len).ok_or(ReadError::Header)?;
-    let crc = bytes.get(14 + len..18 + len).ok_or(ReadError::Header)?;
-    if crc32fast::hash(json).to_le_bytes() != crc {
-        return Err(ReadError::Header);
-    }
-    let header: Header = serde_json::from_slice(json).map_err(|_| ReadError::Header)?;
-    let mut at = 18 + len;
+            .get(PREFIX..PREFIX + len + 4)
+            .ok_or(ReadError::Header)?,
+    )?;
+    let mut at = PREFIX + len + 4;
     let mut records = Vec::new();
     let mut closed = false;
     loop {

@@ -5,7 +5,9 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
-use super::format::{Decoded, Header, MAGIC, MAX_HEADER, MAX_RECORD, Record, VERSION, decode};
+use super::format::{
+    Decoded, Header, MAX_RECORD, PREFIX, Record, decode, header_body, header_prefix,
+};
 use super::reader::ReadError;
 
 /// Why a capture cannot be opened.
@@ -49,31 +51,14 @@ impl CaptureStream {
     /// Opens `path` and reads its header.
     pub fn open(path: &Path) -> Result<CaptureStream, OpenError> {
         let mut file = BufReader::with_capacity(256 * 1024, File::open(path)?);
-        let mut fixed = [0u8; 14];
-        let got = read_up_to(&mut file, &mut fixed)?;
-        if got < 8 || &fixed[..8] != MAGIC {
-            return Err(ReadError::NotCapture.into());
-        }
-        if got < 14 {
+        let mut prefix = [0u8; PREFIX];
+        let got = read_up_to(&mut file, &mut prefix)?;
+        let len = header_prefix(&prefix[..got])?;
+        let mut body = vec![0u8; len + 4];
+        if read_up_to(&mut file, &mut body)? < body.len() {
             return Err(ReadError::Header.into());
         }
-        let version = u16::from_le_bytes([fixed[8], fixed[9]]);
-        if version > VERSION {
-            return Err(ReadError::Version(version).into());
-        }
-        let len = u32::from_le_bytes(fixed[10..14].try_into().expect("4 bytes")) as usize;
-        if len > MAX_HEADER {
-            return Err(ReadError::Header.into());
-        }
-        let mut json = vec![0u8; len + 4];
-        if read_up_to(&mut file, &mut json)? < json.len() {
-            return Err(ReadError::Header.into());
-        }
-        let (json, crc) = json.split_at(len);
-        if crc32fast::hash(json).to_le_bytes() != crc {
-            return Err(ReadError::Header.into());
-        }
-        let header: Header = serde_json::from_slice(json).map_err(|_| ReadError::Header)?;
+        let header = header_body(&body)?;
         Ok(CaptureStream {
             header,
             file,

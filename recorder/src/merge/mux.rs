@@ -15,6 +15,7 @@ use super::party::{PartyTrack, ReadStats};
 use super::passthrough::{self, PartySlots, SLOT, SlotStats};
 use super::video::{ClientVideo, VideoCodec, VideoFrame, VideoStats};
 use super::{CallCaptures, TrackFile};
+use crate::timeline::start_sample;
 use crate::timeline::sync::{TrackClock, place_video};
 
 /// Why a merge failed.
@@ -159,17 +160,16 @@ fn video_anchor(
         .client_audio
         .iter()
         .find(|a| a.header.segment == video.header.segment)?;
-    let rate = i64::from(RATE);
-    // The audio's place, as the party track computes it (whole samples), and after
-    // rounding to the grid.
-    let start = (audio.first_us? - origin).max(0) * rate / 1_000_000;
+    // The audio's place, as the party track computes it, then as the grid moves it.
+    let start = start_sample(audio.first_us? - origin, RATE);
     let placed = if grid {
-        (start + SLOT as i64 / 2) / SLOT as i64 * SLOT as i64
+        passthrough::nearest_slot(start) * SLOT
     } else {
         start
     };
+    let us = |samples: u64| i64::try_from(samples * 1_000_000 / u64::from(RATE)).unwrap_or(0);
     let audio_clock = TrackClock {
-        placed_us: placed * 1_000_000 / rate,
+        placed_us: us(placed),
         rtp_ts: audio.first_rtp_ts?,
         clock_rate: audio.header.clock_rate,
         report: audio.first_report,
@@ -182,8 +182,7 @@ fn video_anchor(
         clock_rate: video.header.clock_rate,
         report: video.first_report,
     };
-    let at = place_video(&audio_clock, &video_clock)
-        .unwrap_or(arrived + (placed - start) * 1_000_000 / rate);
+    let at = place_video(&audio_clock, &video_clock).unwrap_or(arrived + us(placed) - us(start));
     Some((at, video_ts))
 }
 

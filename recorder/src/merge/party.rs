@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use super::{CaptureFrames, TrackFile};
 use crate::capture::Header;
-use crate::timeline::{Gap, OrderedFrames, gap};
+use crate::timeline::{Gap, OrderedFrames, gap, start_sample};
 
 /// Samples per second of Opus, the timeline's unit.
 pub const RATE: u32 = 48_000;
@@ -157,7 +157,7 @@ impl Iterator for PartyTrack {
                     // others follow the sender's RTP clock from there.
                     let offset_us =
                         segment.header.wallclock_us + frame.arrival_us as i64 - self.origin_us;
-                    let start = offset_us.max(0) as u64 * u64::from(RATE) / 1_000_000;
+                    let start = start_sample(offset_us, RATE);
                     self.queued = Some(packet(0));
                     AudioItem::Start(start)
                 }
@@ -173,5 +173,77 @@ impl Iterator for PartyTrack {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::capture::{Frame, Record, Writer};
+    use crate::merge::CallCaptures;
+
+    /// A capture of `n` 20 ms Opus packets from RTP time `first_ts`.
+    fn write(dir: &std::path::Path, name: &str, header: Header, first_ts: u64, n: u64) {
+        let mut w = Writer::new(&header, Instant::now());
+        for k in 0..n {
+            let frame = Frame {
+                arrival_us: k * 20_000,
+                rtp_ts: first_ts + k * 960,
+                seq_first: 500 + k,
+                seq_last: 500 + k,
+                flags: 0,
+                payload: vec![0xF8, 0xFF, 0xFE], // CELT, 20 ms
+            };
+            w.push(&Record::Frame(frame), Instant::now());
+        }
+        std::fs::write(dir.join(name), w.take()).unwrap();
+    }
+
+    fn header(segment: u32, ssrc: u32, wallclock_us: i64) -> Header {
+        Header {
+            call: "c".into(),
+            role: "client".into(),
+            kind: "audio".into(),
+            codec: "opus".into(),
+            fmtp: String::new(),
+            clock_rate: 48_000,
+            wallclock_us,
+            segment,
+            ssrc,
+        }
+    }
+
+    #[test]
+    fn a_rejoin_with_a_new_ssrc_is_placed_by_wall_clock_not_rtp_time() {
+        // The client joins at t=0, drops, rejoins 7.5 s later with another SSRC (and a
+        // random new RTP start, below the first one's): the second segment starts at
+        // 7.5 s.
+        let dir = tempfile::tempdir().unwrap();
+        let origin = 1_700_000_000_000_000;
+        write(
+            dir.path(),
+            "client-audio-1-0.vcrec",
+            header(1, 222, origin + 7_500_000),
+            17,
+            3,
+        );
+        write(
+            dir.path(),
+            "client-audio-0-0.vcrec",
+            header(0, 111, origin),
+            3_000_000_000,
+            3,
+        );
+        let captures = CallCaptures::open_dir(dir.path()).unwrap();
+        assert_eq!(captures.origin_us(), Some(origin));
+        let starts: Vec<u64> = PartyTrack::new(&captures.client_audio, origin)
+            .filter_map(|item| match item {
+                AudioItem::Start(at) => Some(at),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(starts, [0, 360_000], "in samples: 0 s and 7.5 s");
     }
 }

@@ -200,6 +200,11 @@ fn lost_toc(last_toc: Option<u8>) -> u8 {
     }
 }
 
+/// The slot of the grid nearest to timeline sample `sample`.
+pub fn nearest_slot(sample: u64) -> u64 {
+    (sample + SLOT / 2) / SLOT
+}
+
 /// Whether a party's packet can go into the file as it is: a well-formed 20 ms packet.
 pub fn fits_grid(payload: &[u8]) -> bool {
     packet_samples(payload) == SLOT && frames(payload).is_ok()
@@ -288,7 +293,7 @@ impl PartySlots {
         match item {
             AudioItem::Start(at) => {
                 self.carry = 0;
-                let target = (at + SLOT / 2) / SLOT;
+                let target = nearest_slot(at);
                 // A rejoin overlapping the previous segment's tail starts where we are.
                 self.silent += target.saturating_sub(self.slot);
             }

@@ -11,5 +11,5 @@ pub mod sync;
 
 pub use extend::Extender;
 pub use order::{Ordered, OrderedFrames, Reorder, order};
-pub use place::{Placed, place};
-pub use plan::{Gap, Step, gap, plan_audio};
+pub use place::{rtp_offset_us, start_sample};
+pub use plan::{Gap, gap};

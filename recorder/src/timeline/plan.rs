@@ -1,39 +1,12 @@
-//! What to do at each point of an Opus track: decode a frame, rebuild one lost frame
-//! from the next one's forward error correction, conceal a short loss, or play silence
-//! (a DTX pause, a mute, a long loss).
+//! What fills each gap of an Opus track: nothing (the next frame follows), one lost
+//! frame rebuilt from the next one's forward error correction, a short loss concealed,
+//! or silence (a DTX pause, a mute, a long loss).
 
 use crate::capture::Frame;
 
 /// Longest loss concealed by the decoder; longer ones become silence (concealment of
 /// long gaps sounds worse than silence).
 pub const MAX_CONCEAL_US: u64 = 100_000;
-
-/// One step of decoding a track.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    /// Decode frame `index` of the ordered frames.
-    Decode {
-        /// Index into the frames.
-        index: usize,
-    },
-    /// Rebuild the frame lost before frame `next` from its in-band FEC.
-    Fec {
-        /// The frame carrying the FEC.
-        next: usize,
-        /// Samples to rebuild.
-        samples: u64,
-    },
-    /// Packet loss concealment for this many samples.
-    Conceal {
-        /// Samples.
-        samples: u64,
-    },
-    /// Zeros.
-    Silence {
-        /// Samples.
-        samples: u64,
-    },
-}
 
 /// What fills the gap between two consecutive frames of a track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,26 +39,6 @@ pub fn gap(prev_ts: u64, prev_seq: u64, prev_samples: u64, next: &Frame, clock_r
     }
 }
 
-/// The steps for `frames` (ordered, Opus at `clock_rate`, each `frame_samples` long),
-/// so that the output has one sample per RTP tick from the first frame to the end of
-/// the last.
-pub fn plan_audio(frames: &[Frame], clock_rate: u32, frame_samples: u64) -> Vec<Step> {
-    let mut steps = Vec::with_capacity(frames.len());
-    for (i, f) in frames.iter().enumerate() {
-        if i > 0 {
-            let prev = &frames[i - 1];
-            match gap(prev.rtp_ts, prev.seq_last, frame_samples, f, clock_rate) {
-                Gap::None => {}
-                Gap::Silence(samples) => steps.push(Step::Silence { samples }),
-                Gap::Fec(samples) => steps.push(Step::Fec { next: i, samples }),
-                Gap::Conceal(samples) => steps.push(Step::Conceal { samples }),
-            }
-        }
-        steps.push(Step::Decode { index: i });
-    }
-    steps
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,7 +55,7 @@ mod tests {
     }
 
     #[test]
-    fn losses_and_silences_get_the_right_steps() {
+    fn losses_and_silences_get_the_right_gaps() {
         // 20 ms Opus frames at 48 kHz: 960 samples.
         let frames = [
             f(1, 0),
@@ -112,34 +65,28 @@ mod tests {
             f(8, 6720 + 48000),                   // seq continuous, 1 s later: DTX silence
             f(20, 6720 + 48000 + 960 + 11 * 960), // 11 lost, 220 ms: silence
         ];
-        let steps = plan_audio(&frames, 48_000, 960);
+        let gaps: Vec<Gap> = frames
+            .windows(2)
+            .map(|w| gap(w[0].rtp_ts, w[0].seq_last, 960, &w[1], 48_000))
+            .collect();
         assert_eq!(
-            steps,
+            gaps,
             [
-                Step::Decode { index: 0 },
-                Step::Decode { index: 1 },
-                Step::Fec {
-                    next: 2,
-                    samples: 960
-                },
-                Step::Decode { index: 2 },
-                Step::Conceal { samples: 1920 },
-                Step::Decode { index: 3 },
-                Step::Silence { samples: 48000 },
-                Step::Decode { index: 4 },
-                Step::Silence { samples: 10560 },
-                Step::Decode { index: 5 },
+                Gap::None,
+                Gap::Fec(960),
+                Gap::Conceal(1920),
+                Gap::Silence(48000),
+                Gap::Silence(10560),
             ]
         );
-        let samples: u64 = steps
-            .iter()
-            .map(|s| match s {
-                Step::Decode { .. } => 960,
-                Step::Fec { samples, .. }
-                | Step::Conceal { samples }
-                | Step::Silence { samples } => *samples,
-            })
-            .sum();
+        let samples: u64 = frames.len() as u64 * 960
+            + gaps
+                .iter()
+                .map(|g| match g {
+                    Gap::None => 0,
+                    Gap::Fec(n) | Gap::Conceal(n) | Gap::Silence(n) => *n,
+                })
+                .sum::<u64>();
         let span = frames.last().unwrap().rtp_ts + 960 - frames[0].rtp_ts;
         assert_eq!(samples, span, "one sample per RTP tick");
     }
