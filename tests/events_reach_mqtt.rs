@@ -12,7 +12,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use vchat_tests::TestServer;
-use vchat_tests::api::{Api, Auth, Org, signal_join};
+use vchat_tests::api::{Api, Org, signal_join};
 
 async fn broker() -> anyhow::Result<(u16, Option<(tokio::process::Child, tempfile::TempDir)>)> {
     if let Ok(port) = std::env::var("VCHAT_TEST_MQTT_PORT") {
@@ -103,26 +103,14 @@ async fn mosquitto_sub_sees_a_whole_interaction_in_order() -> anyhow::Result<()>
     let agent = org.as_("agentA");
 
     // A whole interaction.
-    let i = api
-        .expect(
+    let (i, client_token) = api
+        .open_link(
             agent,
-            "POST",
-            "/api/interactions",
-            Some(&json!({ "client": { "name": "Mqtt" }, "recording": false })),
-            201,
+            &json!({ "client": { "name": "Mqtt" }, "recording": false }),
         )
         .await?;
     let id = i["id"].as_str().unwrap().to_string();
-    let opened = api
-        .expect(
-            &Auth::None,
-            "POST",
-            &format!("/api/links/{}", i["link"].as_str().unwrap()),
-            None,
-            200,
-        )
-        .await?;
-    let client_ws = signal_join(&server.base, opened["token"].as_str().unwrap()).await?;
+    let client_ws = signal_join(&server.base, &client_token).await?;
     let join = api
         .expect(
             agent,

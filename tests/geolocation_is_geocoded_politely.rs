@@ -66,26 +66,11 @@ async fn positions_get_a_map_link_and_an_address_at_one_request_a_second() -> an
     let api = Api::new(&server.base);
     let org = Org::create(&api, &server.api_token).await?;
     let agent = org.as_("agentA");
-    let i = api
-        .expect(
-            agent,
-            "POST",
-            "/api/interactions",
-            Some(&json!({ "client": { "name": "Geo" } })),
-            201,
-        )
+    let (i, client_token) = api
+        .open_link(agent, &json!({ "client": { "name": "Geo" } }))
         .await?;
     let id = i["id"].as_str().unwrap().to_string();
-    let opened = api
-        .expect(
-            &Auth::None,
-            "POST",
-            &format!("/api/links/{}", i["link"].as_str().unwrap()),
-            None,
-            200,
-        )
-        .await?;
-    let client = Auth::Bearer(opened["token"].as_str().unwrap().to_string());
+    let client = Auth::Bearer(client_token.clone());
     let path = format!("/api/interactions/{id}/geo");
 
     // Bad positions.

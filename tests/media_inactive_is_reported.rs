@@ -41,32 +41,11 @@ async fn a_party_that_stops_sending_is_reported_inactive_then_active() -> anyhow
     let api = Api::new(&server.base);
     let org = Org::create(&api, &server.api_token).await?;
     let agent = org.as_("agentA");
-    let i = api
-        .expect(
-            agent,
-            "POST",
-            "/api/interactions",
-            Some(&json!({ "client": { "name": "Quiet" } })),
-            201,
-        )
+    let (i, client_token) = api
+        .open_link(agent, &json!({ "client": { "name": "Quiet" } }))
         .await?;
     let id = i["id"].as_str().unwrap().to_string();
-    let opened = api
-        .expect(
-            &Auth::None,
-            "POST",
-            &format!("/api/links/{}", i["link"].as_str().unwrap()),
-            None,
-            200,
-        )
-        .await?;
-    let client = RtcClient::join(
-        &server,
-        opened["token"].as_str().unwrap(),
-        "client",
-        VideoCodec::Vp8,
-    )
-    .await?;
+    let client = RtcClient::join(&server, &client_token, "client", VideoCodec::Vp8).await?;
 
     send_for(&client, 0, 40).await?;
     // Silence: reported within a couple of housekeeping passes.

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use vchat_tests::api::{Api, Auth};
+use vchat_tests::api::Api;
 use vchat_tests::process::{VchatProcess, add_user};
 use vchat_tests::{RtcClient, VideoCodec};
 
@@ -70,48 +70,14 @@ async fn recordings_are_merged_after_kill_9_up_to_the_last_second() -> anyhow::R
             break;
         }
 
-        let i = api
-            .expect(
-                &agent,
-                "POST",
-                "/api/interactions",
-                Some(&json!({ "client": { "name": "Kill" } })),
-                201,
-            )
+        let call = api
+            .open_call(&agent, &json!({ "client": { "name": "Kill" } }))
             .await?;
-        let id = i["id"].as_str().unwrap().to_string();
-        let opened = api
-            .expect(
-                &Auth::None,
-                "POST",
-                &format!("/api/links/{}", i["link"].as_str().unwrap()),
-                None,
-                200,
-            )
-            .await?;
-        let staff = api
-            .expect(
-                &agent,
-                "POST",
-                &format!("/api/interactions/{id}/join"),
-                None,
-                200,
-            )
-            .await?;
-        let client = RtcClient::join_at(
-            &server.base,
-            opened["token"].as_str().unwrap(),
-            "client",
-            VideoCodec::Vp8,
-        )
-        .await?;
-        let agent_rtc = RtcClient::join_at(
-            &server.base,
-            staff["token"].as_str().unwrap(),
-            "agent",
-            VideoCodec::Vp8,
-        )
-        .await?;
+        let id = call.id.clone();
+        let client =
+            RtcClient::join_at(&server.base, &call.client_token, "client", VideoCodec::Vp8).await?;
+        let agent_rtc =
+            RtcClient::join_at(&server.base, &call.staff_token, "agent", VideoCodec::Vp8).await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         seed ^= seed << 13;
         seed ^= seed >> 7;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use vchat_tests::api::{Api, Auth, signal_join};
+use vchat_tests::api::{Api, signal_join};
 use vchat_tests::process::{VchatProcess, add_user};
 
 const PASSWORD: &str = "kill nine password";
@@ -41,25 +41,10 @@ async fn acknowledged_writes_survive_kill_9() -> anyhow::Result<()> {
         }
 
         // One live call, then writers until the kill.
-        let call = api
-            .expect(
-                &agent,
-                "POST",
-                "/api/interactions",
-                Some(&json!({ "client": { "name": "client" } })),
-                201,
-            )
+        let (call, client_token) = api
+            .open_link(&agent, &json!({ "client": { "name": "client" } }))
             .await?;
-        let opened = api
-            .expect(
-                &Auth::None,
-                "POST",
-                &format!("/api/links/{}", call["link"].as_str().unwrap()),
-                None,
-                200,
-            )
-            .await?;
-        let _client = signal_join(&server.base, opened["token"].as_str().unwrap()).await?;
+        let _client = signal_join(&server.base, &client_token).await?;
         live_call = Some(call["id"].as_str().unwrap().to_string());
         acked.push(live_call.clone().unwrap());
 

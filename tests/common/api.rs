@@ -244,13 +244,12 @@ pub struct TestCall {
 }
 
 impl Api {
-    /// Creates an interaction as `agent` with `body`, opens its link as the client and
-    /// gets the agent's join token.
-    pub async fn open_call(&self, agent: &Auth, body: &Value) -> anyhow::Result<TestCall> {
+    /// Creates an interaction as `agent` with `body` and opens its link as the client:
+    /// the interaction as created, and the client's join token.
+    pub async fn open_link(&self, agent: &Auth, body: &Value) -> anyhow::Result<(Value, String)> {
         let interaction = self
             .expect(agent, "POST", "/api/interactions", Some(body), 201)
             .await?;
-        let id = interaction["id"].as_str().context("id")?.to_string();
         let link = interaction["link"].as_str().context("link")?;
         let opened = self
             .expect(
@@ -261,6 +260,15 @@ impl Api {
                 200,
             )
             .await?;
+        let token = opened["token"].as_str().context("token")?.to_string();
+        Ok((interaction, token))
+    }
+
+    /// Creates an interaction as `agent` with `body`, opens its link as the client and
+    /// gets the agent's join token.
+    pub async fn open_call(&self, agent: &Auth, body: &Value) -> anyhow::Result<TestCall> {
+        let (interaction, client_token) = self.open_link(agent, body).await?;
+        let id = interaction["id"].as_str().context("id")?.to_string();
         let staff = self
             .expect(
                 agent,
@@ -271,7 +279,7 @@ impl Api {
             )
             .await?;
         Ok(TestCall {
-            client_token: opened["token"].as_str().context("token")?.to_string(),
+            client_token,
             staff_token: staff["token"].as_str().context("token")?.to_string(),
             id,
             interaction,
