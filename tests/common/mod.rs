@@ -70,6 +70,7 @@ pub struct TestServer {
     pub api_token: String,
     running: Option<Running>,
     data: tempfile::TempDir,
+    env: Vec<(String, String)>,
 }
 
 impl TestServer {
@@ -93,18 +94,35 @@ impl TestServer {
         .map(|k| (k.to_string(), "0".to_string()))
         .collect();
         env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let overrides = Overrides {
-            http: Some("127.0.0.1:0".parse()?),
-            data_dir: Some(data.path().into()),
-        };
-        let config = Config::load(None, env, &overrides)?;
-        let running = server::start(config).await?;
+        let running = Self::run(&env, data.path()).await?;
         Ok(TestServer {
             base: format!("http://{}", running.http_addr),
             api_token: running.api_token().to_string(),
             running: Some(running),
             data,
+            env,
         })
+    }
+
+    async fn run(env: &[(String, String)], data: &std::path::Path) -> anyhow::Result<Running> {
+        let overrides = Overrides {
+            http: Some("127.0.0.1:0".parse()?),
+            data_dir: Some(data.into()),
+        };
+        let config = Config::load(None, env.to_vec(), &overrides)?;
+        server::start(config).await
+    }
+
+    /// Stops the server gracefully and starts it again on the same data folder and
+    /// settings (a new HTTP port: `base` changes).
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await?;
+        }
+        let running = Self::run(&self.env, self.data.path()).await?;
+        self.base = format!("http://{}", running.http_addr);
+        self.running = Some(running);
+        Ok(())
     }
 
     /// The SFU's media addresses.
