@@ -16,3 +16,17 @@ need() {
       || { "${apt[@]}" update >/dev/null && "${apt[@]}" install --no-install-recommends "${p##*:}" >/dev/null; }
   done
 }
+
+# Servers this script started, by pid: `started+=($!)` after each `… &`, and
+# `stop_started` ends those and only those (never by name: other people's janus or
+# vchat on this machine are not ours to stop).
+started=()
+stop_started() {
+  local p i
+  for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${started[@]}"; do
+    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+  started=()
+}

@@ -21,8 +21,7 @@ rm -f "$out"/*.json
 work=$(mktemp -d /tmp/vchat-compare.XXXXXX)
 
 stop_sfus() {
-  pkill -f "$bin/vchat serve" 2>/dev/null || true
-  pkill -x janus 2>/dev/null || true
+  stop_started
   sleep 0.5
 }
 trap 'stop_sfus; rm -rf "$work"' EXIT
@@ -36,14 +35,16 @@ run() {
     rm -rf "$work/data"
     ip netns exec vchatbench env VCHAT_MEDIA_WORKERS=1 VCHAT_MEDIA_BIND_IP=10.77.0.1 VCHAT_HTTP=10.77.0.1:8080 \
       VCHAT_LOG=warn VCHAT_ROOMS_MAX_PARTICIPANTS=64 taskset -c 0 "$bin/vchat" serve --data "$work/data" > "$work/vchat.log" 2>&1 &
+    pid=$!
+    started+=("$pid")
     sleep 1
-    pid=$(pgrep -f "$bin/vchat serve")
     args=(--url http://10.77.0.1:8080 --api-token-file "$work/data/api-token")
   else
     ip netns exec vchatbench env JANUS_WS_IP=10.77.0.1 JANUS_ICE_INTERFACE=vb1 \
       bash benches/anchors/janus.sh 0 > "$work/janus.log" 2>&1 &
+    pid=$!   # janus.sh execs janus: the same process
+    started+=("$pid")
     sleep 2
-    pid=$(pgrep -x janus)
     args=(--target janus --url ws://10.77.0.1:8188)
   fi
   local file="$out/${label//\//-}-$target.json"

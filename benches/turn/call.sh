@@ -26,9 +26,7 @@ rm -f "$out"/relayed-call-*.json
 work=$(mktemp -d /tmp/vchat-turn-call.XXXXXX)
 
 stop_servers() {
-  pkill -f "$bin/vchat serve" 2>/dev/null || true
-  pkill -x janus 2>/dev/null || true
-  pkill -x turnserver 2>/dev/null || true
+  stop_started
   sleep 0.5
 }
 trap 'stop_servers; rm -rf "$work"' EXIT
@@ -43,18 +41,21 @@ run() {
       VCHAT_TURN_LISTEN_IP=10.77.0.1 VCHAT_TURN_RELAY_IP=10.77.0.1 VCHAT_TURN_USERS=bench:benchpass \
       VCHAT_TURN_USER_QUOTA=10000 VCHAT_TURN_TLS=false VCHAT_LOG=warn VCHAT_ROOMS_MAX_PARTICIPANTS=64 \
       taskset -c 0 "$bin/vchat" serve --data "$work/data" > "$work/vchat.log" 2>&1 &
+    started+=($!)
+    pids=(--pid "$!")
     sleep 1
-    pids=(--pid "$(pgrep -f "$bin/vchat serve")")
     args=(--url http://10.77.0.1:8080 --api-token-file "$work/data/api-token" --turn 10.77.0.1:3478)
   else
     ip netns exec vchatbench env JANUS_WS_IP=10.77.0.1 JANUS_ICE_INTERFACE=vb1 \
       bash benches/anchors/janus.sh 0 > "$work/janus.log" 2>&1 &
+    started+=($!)   # janus.sh execs janus: the same process
     taskset -c 0 turnserver -n --listening-ip=10.77.0.2 --listening-port=3478 --relay-ip=10.77.0.2 \
       --min-port=20000 --max-port=29999 --lt-cred-mech --user=bench:benchpass --realm=vchat --fingerprint \
       --no-cli --no-tls --no-dtls --no-multicast-peers --total-quota=0 --user-quota=0 \
       --log-file="$work/coturn.log" --simple-log > /dev/null 2>&1 &
+    started+=($!)
+    pids=(--pid "${started[0]}" --pid "${started[1]}")
     sleep 2
-    pids=(--pid "$(pgrep -x janus)" --pid "$(pgrep -x turnserver)")
     args=(--target janus --url ws://10.77.0.1:8188 --turn 10.77.0.2:3478)
   fi
   local file="$out/relayed-call-$target-$round.json"

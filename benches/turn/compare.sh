@@ -35,8 +35,7 @@ mkdir -p "$out"
 work=$(mktemp -d /tmp/vchat-turn-compare.XXXXXX)
 
 stop_servers() {
-  pkill -f "$bin/vchat serve" 2>/dev/null || true
-  pkill -x turnserver 2>/dev/null || true
+  stop_started
   sleep 0.5
 }
 peers=()
@@ -62,10 +61,11 @@ start_server() {
       VCHAT_TURN_USER_QUOTA=100000 VCHAT_TURN_TOTAL_QUOTA=100000 VCHAT_TURN_MAX_KBPS=0 VCHAT_TURN_TLS=false \
       taskset -c 0 "$bin/vchat" serve --data "$work/data" > "$work/server.log" 2>&1 &
   else
-    bash benches/anchors/coturn.sh 0 > "$work/server.log" 2>&1 &
+    bash benches/anchors/coturn.sh 0 > "$work/server.log" 2>&1 &   # execs turnserver
   fi
+  server_pid=$!
+  started+=("$server_pid")
   sleep 1.5
-  if [ "$1" = vchat ]; then pgrep -f "$bin/vchat serve"; else pgrep -x turnserver; fi
 }
 
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
@@ -78,7 +78,8 @@ field() { grep "$2" "$1" | tail -1 | sed -E "s/.*$2[^0-9]*([0-9.]+).*/\1/"; }
 # clients TARGET KIND N ROUND ARGS...: N uclient processes at once; writes a JSON.
 clients() {
   local target=$1 kind=$2 n=$3 round=$4; shift 4
-  local pid; pid=$(start_server "$target")
+  start_server "$target"
+  local pid=$server_pid
   local t0 c0; c0=$(ticks "$pid"); t0=$(date +%s.%N)
   local i pids=()
   for ((i = 0; i < n; i++)); do

@@ -40,7 +40,7 @@ token=$(curl -fs -H "cookie: $cookie" -H 'content-type: application/json' \
 status=0
 "$venv/bin/schemathesis" run "$base/api/openapi.json" \
   -H "Authorization: Bearer $token" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
+  --checks ${SCHEMATHESIS_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance} \
   --phases examples,coverage,fuzzing,stateful \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" \
   --max-time "${SCHEMATHESIS_MAX_TIME:-150}" \
