@@ -264,11 +264,12 @@ impl Engine {
                 if let Some(key) = self.sessions.get(&session).copied() {
                     let outcome = self.with_peer(key, now, |peer| peer.accept_offer(&sdp));
                     match outcome {
-                        Some(OfferOutcome::Answered) => {
+                        Some(OfferOutcome::Answered(answer)) => {
                             // str0m announces media only once DTLS is up; the SDP says now
-                            // which tracks the browser sends, so subscribers negotiate them
-                            // while this peer is still connecting.
-                            for (mid, kind, sending) in sdp::browser_tracks(&sdp) {
+                            // which tracks the browser sends (and the answer, which of
+                            // them the SFU took), so subscribers negotiate them while this
+                            // peer is still connecting.
+                            for (mid, kind, sending) in sdp::browser_tracks(&sdp, &answer) {
                                 let Some(peer) = self.peers.get_mut(key) else {
                                     break;
                                 };
@@ -362,17 +363,37 @@ impl Engine {
         let Ok(receive) = Receive::new(Protocol::Udp, source, self.local_addr, datagram) else {
             return; // not STUN, DTLS, RTP or RTCP
         };
-        self.with_peer(key, now, |peer| {
-            // An error here is about this one datagram (a bad DTLS record, say); the
-            // connection goes on, and if it is really broken, ICE or DTLS time out.
+        let refused = self.with_peer(key, now, |peer| {
+            // An error here is mostly about this one datagram (a bad DTLS record, say);
+            // the connection goes on, and if it is really broken, ICE or DTLS time out.
             match peer.rtc.handle_input(Input::Receive(now, receive)) {
                 // The receive ran a timeout pass at `now`: forwarded packets waiting for
                 // this peer go out in the drain that follows, so it needs no pass of its
                 // own at the end of the batch.
-                Ok(()) => peer.dirty = false,
-                Err(e) => tracing::debug!(participant = %peer.info.id, "datagram refused: {e}"),
+                Ok(()) => {
+                    peer.dirty = false;
+                    false
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    if let Some(why) = crate::dtls::explain(&text) {
+                        // This handshake can never succeed: say why, to the client and
+                        // to the operator, instead of timing out in silence.
+                        tracing::warn!(participant = %peer.info.id, room = %peer.room, "{why} (DTLS said: {text})");
+                        peer.error(ErrorCode::UnsupportedCertificate, why);
+                        return true;
+                    }
+                    tracing::debug!(participant = %peer.info.id, "datagram refused: {text}");
+                    false
+                }
             }
         });
+        if refused == Some(true) {
+            self.work.push_back(Work::Remove {
+                peer: key,
+                reason: LeaveReason::Failed,
+            });
+        }
         self.run_work(now);
     }
 
@@ -572,7 +593,16 @@ impl Engine {
             let output = match peer.rtc.poll_output() {
                 Ok(output) => output,
                 Err(e) => {
-                    tracing::info!(participant = %peer.info.id, "connection failed: {e}");
+                    let text = e.to_string();
+                    match crate::dtls::explain(&text) {
+                        Some(why) => {
+                            tracing::warn!(participant = %peer.info.id, room = %peer.room, "{why} (DTLS said: {text})");
+                            peer.error(ErrorCode::UnsupportedCertificate, why);
+                        }
+                        None => {
+                            tracing::info!(participant = %peer.info.id, "connection failed: {text}")
+                        }
+                    }
                     self.work.push_back(Work::Remove {
                         peer: key,
                         reason: LeaveReason::Failed,

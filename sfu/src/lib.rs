@@ -31,6 +31,7 @@
 
 mod config;
 mod demux;
+mod dtls;
 mod engine;
 mod error;
 mod forward;

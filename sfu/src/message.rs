@@ -178,6 +178,9 @@ pub enum ErrorCode {
     RoomFull,
     /// The command named a session the worker does not know (already gone).
     UnknownSession,
+    /// The client's DTLS certificate is of a kind the server cannot verify (RSA); the
+    /// connection cannot come up.
+    UnsupportedCertificate,
 }
 
 impl ErrorCode {
@@ -189,6 +192,7 @@ impl ErrorCode {
             ErrorCode::UnexpectedAnswer => "unexpected-answer",
             ErrorCode::RoomFull => "room-full",
             ErrorCode::UnknownSession => "unknown-session",
+            ErrorCode::UnsupportedCertificate => "unsupported-certificate",
         }
     }
 }

@@ -125,7 +125,8 @@ impl OutState {
 
 /// What an offer from the browser led to.
 pub(crate) enum OfferOutcome {
-    Answered,
+    /// Answered with this SDP.
+    Answered(String),
     /// Our own offer is outstanding; the browser (the polite side) rolls back its own.
     IgnoredForGlare,
     Refused,
@@ -200,10 +201,9 @@ impl Peer {
         match self.rtc.sdp_api().accept_offer(offer) {
             Ok(answer) => {
                 self.has_remote_description = true;
-                self.signal(PeerSignal::Answer {
-                    sdp: answer.to_sdp_string(),
-                });
-                OfferOutcome::Answered
+                let sdp = answer.to_sdp_string();
+                self.signal(PeerSignal::Answer { sdp: sdp.clone() });
+                OfferOutcome::Answered(sdp)
             }
             Err(e) => {
                 tracing::info!(participant = %self.info.id, "offer refused: {e}");

@@ -49,6 +49,66 @@ impl Publish {
     }
 }
 
+/// How a test client offers: what it publishes, its video codecs (default: VP8 and
+/// H.264, the one it sends first), and a rewrite of its offers' text on the way to the
+/// engine (default: none).
+pub struct Offerer {
+    /// What it sends.
+    pub publish: Publish,
+    /// Its video codecs, the one it sends first; `None`: VP8 and H.264 as `publish`
+    /// says.
+    pub video_codecs: Option<Vec<Codec>>,
+    /// Rewrites each offer before the engine sees it.
+    pub rewrite: fn(&str) -> String,
+}
+
+impl Offerer {
+    /// A client that offers what `publish` says, as str0m writes it.
+    pub fn new(publish: Publish) -> Offerer {
+        Offerer {
+            publish,
+            video_codecs: None,
+            rewrite: str::to_string,
+        }
+    }
+}
+
+/// An offer as a max-bundle offerer writes it (RFC 8843 §6, Firefox and GStreamer's
+/// webrtcbin): every m-line after the first with port 0 and `a=bundle-only`.
+pub fn max_bundle(sdp: &str) -> String {
+    let mut out = String::with_capacity(sdp.len() + 64);
+    let mut seen_media = false;
+    // Set after a secondary m= line: the attribute goes after its c= line, where
+    // Firefox writes it.
+    let mut owe_bundle_only = false;
+    for line in sdp.split_inclusive("\r\n") {
+        if owe_bundle_only && !line.starts_with("c=") {
+            out.push_str("a=bundle-only\r\n");
+            owe_bundle_only = false;
+        }
+        if let Some(rest) = line.strip_prefix("m=") {
+            let mut fields = rest.splitn(3, ' ');
+            let (kind, _port, tail) = (
+                fields.next().unwrap_or_default(),
+                fields.next(),
+                fields.next().unwrap_or_default(),
+            );
+            if seen_media {
+                out.push_str(&format!("m={kind} 0 {tail}"));
+                owe_bundle_only = true;
+                continue;
+            }
+            seen_media = true;
+        }
+        out.push_str(line);
+        if owe_bundle_only && line.starts_with("c=") {
+            out.push_str("a=bundle-only\r\n");
+            owe_bundle_only = false;
+        }
+    }
+    out
+}
+
 /// RTP received by a client on one m-line.
 #[derive(Debug, Default, Clone)]
 pub struct Received {
@@ -96,6 +156,9 @@ pub struct TestClient {
     pub keyframe_requests: u64,
     /// Whether the engine dropped it.
     pub closed: bool,
+    /// The last offer it sent, as the engine got it.
+    pub last_offer: String,
+    rewrite: fn(&str) -> String,
     /// The last sequence number written on the audio and on the video stream.
     seq: [u64; 2],
     next_timeout: Instant,
@@ -223,6 +286,17 @@ impl TestNet {
     /// A client joins `room` and offers what `publish` says plus a data channel.
     /// Returns its index in [`TestNet::clients`].
     pub fn join(&mut self, room: &str, participant: &str, publish: Publish) -> usize {
+        self.join_as(room, participant, Offerer::new(publish))
+    }
+
+    /// A client joins as `offerer` describes: its codecs, and how its offers are
+    /// written on the wire (what a non-browser client, or another browser, sends).
+    pub fn join_as(&mut self, room: &str, participant: &str, offerer: Offerer) -> usize {
+        let Offerer {
+            publish,
+            video_codecs,
+            rewrite,
+        } = offerer;
         let index = self.clients.len();
         let addr: SocketAddr = format!("10.0.{}.{}:5000", index / 250, index % 250 + 1)
             .parse()
@@ -232,10 +306,16 @@ impl TestNet {
             .clear_codecs()
             .enable_opus(true, false);
         // Receiving, every client takes both codecs; the first one is what it sends.
-        builder = if publish.h264 {
-            builder.enable_h264(true).enable_vp8(true)
-        } else {
-            builder.enable_vp8(true).enable_h264(true)
+        builder = match &video_codecs {
+            Some(codecs) => codecs.iter().fold(builder, |b, codec| match codec {
+                Codec::Vp8 => b.enable_vp8(true),
+                Codec::Vp9 => b.enable_vp9(true),
+                Codec::H264 => b.enable_h264(true),
+                Codec::Av1 => b.enable_av1(true),
+                _ => b,
+            }),
+            None if publish.h264 => builder.enable_h264(true).enable_vp8(true),
+            None => builder.enable_vp8(true).enable_h264(true),
         };
         let mut rtc = builder.build(self.now);
         rtc.add_local_candidate(Candidate::host(addr, "udp").expect("host candidate"));
@@ -264,11 +344,12 @@ impl TestNet {
             .then(|| change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
         change.add_channel(CHANNEL.into());
         let (offer, pending) = change.apply().expect("an offer");
+        let sdp = rewrite(&offer.to_sdp_string());
         self.engine.handle_command(
             self.now,
             Command::Offer {
                 session,
-                sdp: offer.to_sdp_string(),
+                sdp: sdp.clone(),
             },
         );
 
@@ -282,11 +363,13 @@ impl TestNet {
             pending: Some(pending),
             audio_mid,
             video_mid,
-            video_codec: if publish.h264 {
-                Codec::H264
-            } else {
-                Codec::Vp8
+            video_codec: match &video_codecs {
+                Some(codecs) => codecs.first().copied().unwrap_or(Codec::Vp8),
+                None if publish.h264 => Codec::H264,
+                None => Codec::Vp8,
             },
+            last_offer: sdp,
+            rewrite,
             connected: false,
             received: HashMap::new(),
             channel: None,
@@ -311,14 +394,10 @@ impl TestNet {
         if kind == MediaKind::Video && client.video_mid.is_none() {
             client.video_mid = Some(mid);
         }
-        let session = client.session;
-        self.engine.handle_command(
-            self.now,
-            Command::Offer {
-                session,
-                sdp: offer.to_sdp_string(),
-            },
-        );
+        client.last_offer = (client.rewrite)(&offer.to_sdp_string());
+        let (session, sdp) = (client.session, client.last_offer.clone());
+        self.engine
+            .handle_command(self.now, Command::Offer { session, sdp });
         mid
     }
 
@@ -329,14 +408,27 @@ impl TestNet {
         change.set_direction(mid, Direction::Inactive);
         let (offer, pending) = change.apply().expect("an offer");
         client.pending = Some(pending);
-        let session = client.session;
-        self.engine.handle_command(
-            self.now,
-            Command::Offer {
-                session,
-                sdp: offer.to_sdp_string(),
-            },
-        );
+        client.last_offer = (client.rewrite)(&offer.to_sdp_string());
+        let (session, sdp) = (client.session, client.last_offer.clone());
+        self.engine
+            .handle_command(self.now, Command::Offer { session, sdp });
+    }
+
+    /// The client sends its last offer again, unchanged (as browsers do when a
+    /// negotiation is triggered that changes nothing).
+    pub fn reoffer(&mut self, index: usize) {
+        let client = &self.clients[index];
+        let (session, sdp) = (client.session, client.last_offer.clone());
+        self.engine
+            .handle_command(self.now, Command::Offer { session, sdp });
+    }
+
+    /// Hands every client the signals the engine sent it, and nothing else: no
+    /// datagram moves, so no connection makes progress.
+    pub fn deliver_signals(&mut self) {
+        for i in 0..self.clients.len() {
+            self.handle_signals(i);
+        }
     }
 
     /// The client leaves.

@@ -8,6 +8,7 @@
 //! datagrams from its address.
 
 pub mod api;
+pub mod netns;
 pub mod process;
 pub mod turn_client;
 
@@ -285,6 +286,7 @@ pub struct RtcClient {
     video: Arc<TrackLocalStaticRTP>,
     channel: Arc<RTCDataChannel>,
     name: String,
+    heard: Arc<Mutex<Vec<Value>>>,
     _signals: tokio::task::JoinHandle<()>,
 }
 
@@ -315,6 +317,19 @@ impl RtcClient {
         token: &str,
         name: &str,
         codec: VideoCodec,
+    ) -> anyhow::Result<RtcClient> {
+        RtcClient::join_with(base, token, name, codec, RTCConfiguration::default()).await
+    }
+
+    /// [`RtcClient::join_at`] with this peer-connection configuration (its DTLS
+    /// certificate, say). When the connection does not come up, the error lists what
+    /// the server said on the signaling socket.
+    pub async fn join_with(
+        base: &str,
+        token: &str,
+        name: &str,
+        codec: VideoCodec,
+        configuration: RTCConfiguration,
     ) -> anyhow::Result<RtcClient> {
         let ws_url = format!("{}/ws", base.replacen("http://", "ws://", 1));
         let (ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
@@ -352,7 +367,7 @@ impl RtcClient {
             .with_interceptor_registry(registry)
             .with_setting_engine(settings)
             .build();
-        let pc = Arc::new(api.new_peer_connection(RTCConfiguration::default()).await?);
+        let pc = Arc::new(api.new_peer_connection(configuration).await?);
 
         let stream_id = format!("{name}-stream");
         let audio = Arc::new(TrackLocalStaticRTP::new(
@@ -447,11 +462,16 @@ impl RtcClient {
             .await?;
 
         // Signaling runs on: answers, the SFU's offers, and whatever else comes.
+        let heard: Arc<Mutex<Vec<Value>>> = Arc::default();
         let signals = {
             let pc = pc.clone();
+            let heard = heard.clone();
             tokio::spawn(async move {
                 while let Ok(message) = next_json(&mut ws_rx).await {
                     tracing::debug!("client got {}", message["type"]);
+                    if let Ok(mut heard) = heard.lock() {
+                        heard.push(message.clone());
+                    }
                     let result: anyhow::Result<()> = async {
                         match message["type"].as_str() {
                             Some("answer") => {
@@ -489,7 +509,7 @@ impl RtcClient {
             })
         };
 
-        tokio::time::timeout(Duration::from_secs(15), async {
+        let connected = tokio::time::timeout(Duration::from_secs(15), async {
             while let Some(state) = connected_rx.recv().await {
                 if state == RTCPeerConnectionState::Connected {
                     return Ok(());
@@ -501,7 +521,14 @@ impl RtcClient {
             bail!("peer connection closed")
         })
         .await
-        .context("connecting")??;
+        .context("connecting")
+        .and_then(|r| r);
+        if let Err(e) = connected {
+            // What the server said comes shortly before (or just after) the failure.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let heard = heard.lock().map(|h| h.clone()).unwrap_or_default();
+            bail!("{e:#}; the server said: {heard:?}");
+        }
 
         Ok(RtcClient {
             pc,
@@ -511,8 +538,14 @@ impl RtcClient {
             video,
             channel,
             name: name.to_string(),
+            heard,
             _signals: signals,
         })
+    }
+
+    /// The messages the server has sent on the signaling socket since the welcome.
+    pub fn heard(&self) -> Vec<Value> {
+        self.heard.lock().map(|h| h.clone()).unwrap_or_default()
     }
 
     /// Sends one audio and one video packet whose payloads name this client and `seq`.
