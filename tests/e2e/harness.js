@@ -85,27 +85,56 @@ export async function startServer(env = {}) {
 }
 
 /**
- * An address on the loopback interface outside 127.0.0.0/8, for media that Firefox
- * must reach.
+ * A network namespace of the test's own, for browsers that never use loopback.
  *
- * Firefox's ICE agent never pairs a 127.x candidate with its own host candidates, so a
- * server announcing 127.0.0.1 cannot reach it. An extra address on `lo` is as local as
- * 127.0.0.1 — packets to it never leave the machine — but is not "loopback" by
- * address, so Firefox pairs with it. `.ci/run` adds it; so does this function, if it
- * may (root), when it is missing.
+ * Firefox's ICE agent pairs no 127.x candidate, so it cannot reach a server that
+ * announces 127.0.0.1. The namespace holds a veth pair — both ends inside it, nothing
+ * added to this machine's interfaces — whose first end carries `addr` and the default
+ * route (without one Firefox gathers nothing). A scenario run in it with
+ * `runInNamespace` starts the server (media on `addr`, HTTP on the namespace's own
+ * 127.0.0.1) and the browsers there; node itself must be inside too, because puppeteer
+ * drives Firefox over a WebSocket on 127.0.0.1. Needs root, as `ip netns` does.
+ * @param {string} tag
  */
-export const LO_ALIAS = '10.203.0.1';
-
-export function loopbackAlias() {
-  const present = () => execFileSync('ip', ['-o', 'addr', 'show', 'dev', 'lo']).toString().includes(` ${LO_ALIAS}/`);
-  if (!present()) {
-    try {
-      execFileSync('ip', ['addr', 'add', `${LO_ALIAS}/32`, 'dev', 'lo']);
-    } catch (err) {
-      throw new Error(`${LO_ALIAS} is not on lo and cannot be added (${err.message}); run: ip addr add ${LO_ALIAS}/32 dev lo`);
-    }
+export function createNamespace(tag) {
+  const name = `vchat-${tag}-${process.pid}`;
+  const addr = '10.231.8.1';
+  const ip = (...args) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  try { ip('netns', 'del', name); } catch (_) { /* not there: fine */ }
+  ip('netns', 'add', name);
+  const remove = () => { try { ip('netns', 'del', name); } catch (_) { /* gone already */ } };
+  try {
+    ip('-n', name, 'link', 'set', 'lo', 'up');
+    ip('-n', name, 'link', 'add', 'vfa', 'type', 'veth', 'peer', 'name', 'vfb');
+    ip('-n', name, 'addr', 'add', `${addr}/24`, 'dev', 'vfa');
+    ip('-n', name, 'link', 'set', 'vfa', 'up');
+    ip('-n', name, 'link', 'set', 'vfb', 'up');
+    ip('-n', name, 'route', 'add', 'default', 'dev', 'vfa');
+  } catch (err) {
+    remove();
+    throw err;
   }
-  return LO_ALIAS;
+  return { name, addr, remove };
+}
+
+/**
+ * Runs the scenario file `file` with node inside the namespace; resolves with its exit
+ * code. Its output goes to this process's. `VCHAT_NETNS_ADDR` tells it the address.
+ * The child is stopped by its pid if it outlives `timeoutMs`.
+ * @param {{name: string, addr: string}} ns
+ * @param {string} file
+ * @param {number} [timeoutMs]
+ */
+export function runInNamespace(ns, file, timeoutMs = 200000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, file], {
+      env: { ...process.env, VCHAT_NETNS_ADDR: ns.addr },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${file} ran past ${timeoutMs} ms`)); }, timeoutMs);
+    child.on('error', (err) => { clearTimeout(timer); reject(err); });
+    child.on('exit', (code, signal) => { clearTimeout(timer); resolve(code === null ? `signal ${signal}` : code); });
+  });
 }
 
 const CHROMIUM_ARGS = [
@@ -148,9 +177,7 @@ export async function launchFirefox() {
       'media.navigator.permission.disabled': true,
       'media.autoplay.default': 0,
       'media.autoplay.blocking_policy': 0,
-      // Firefox pairs nothing with a loopback candidate unless told to; the SFU under
-      // test announces 127.0.0.1.
-      'media.peerconnection.ice.loopback': true,
+      // Host candidates as addresses, not mDNS names: the SFU pairs with them.
       'media.peerconnection.ice.obfuscate_host_addresses': false,
     },
   });
