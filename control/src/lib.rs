@@ -1,32 +1,29 @@
 //! vchat's control plane, and the wiring of every part into the one `vchat` process.
 //!
-//! - [`config`]: the one typed configuration (file, `VCHAT_*` variables, flags);
-//! - [`server`]: start and graceful stop of the whole server;
-//! - [`app`]: shared state and the composed axum router;
-//! - [`api`]: the REST API; [`ws`]: the signaling WebSocket;
-//! - [`auth`]: join tokens and secrets; [`metrics`]: Prometheus; [`web`]: embedded pages;
-//! - [`turn`]: the built-in TURN relay as the server runs it.
+//! - [`domain`]: the rules — auth, tenants, users, interactions and their life, links,
+//!   chat and files, delivery, recordings, the call store, events — apart from any
+//!   transport (no axum in there);
+//! - [`http`]: the router, the REST API's five-line handlers, extractors, the one
+//!   mapping of domain errors to statuses, the OpenAPI document, the pages;
+//! - [`ws`]: the one WebSocket loop and the socket protocols (signaling, connectors);
+//! - [`model`], [`store`]: the records and the engines that keep them;
+//! - [`config`]: the configuration, its layers and checks;
+//! - [`app`]: the composition root; [`server`]: start and graceful stop; [`state`]:
+//!   what handlers reach; [`media`], [`turn`]: the SFU and the relay as they run here;
+//!   [`metrics`]: Prometheus; [`cli`]: the command line.
 
 #![forbid(unsafe_code)]
-// The OpenAPI document is one large `json!`.
-#![recursion_limit = "512"]
 
-pub mod api;
 pub mod app;
-pub mod auth;
-pub mod callstore;
 pub mod cli;
 pub mod config;
-pub mod delivery;
-pub mod events;
-pub mod geo;
-pub mod interactions;
+pub mod domain;
+pub mod http;
+pub mod media;
 pub mod metrics;
 pub mod model;
-pub mod recordings;
 pub mod server;
+pub mod state;
 pub mod store;
 pub mod turn;
-pub mod users;
-pub mod web;
 pub mod ws;

@@ -1,4 +1,5 @@
-//! Starting and stopping the whole server: storage folder, secrets, SFU, HTTP.
+//! Starting and stopping the whole server: storage folder, secrets, SFU, TURN, the
+//! recorder, HTTP.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,18 +11,19 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use vchat_sfu::Sfu;
 
-use crate::app::{App, router};
-use crate::auth::ratelimit::LoginLimiter;
-use crate::auth::secrets;
-use crate::auth::token::TokenSigner;
+use crate::app::{Parts, assemble};
 use crate::config::Config;
-use crate::events::EventBus;
-use crate::events::mqtt::Mirror;
+use crate::domain::callstore::CallStore;
+use crate::domain::events::mqtt::Mirror;
+use crate::domain::interactions::{Interactions, lifecycle};
+use crate::domain::recordings::Recordings;
+use crate::http::router;
 use crate::metrics::Metrics;
+use crate::state::{AppState, IceServers, MoreMetrics};
 use crate::store::bootstrap;
 use crate::turn::TurnService;
 use crate::turn::bridge::{ToSfu, ToTurn};
-use crate::{callstore, interactions};
+use crate::ws::messages::IceServer;
 
 /// How long the HTTP server may take to close its connections once calls are closed.
 const HTTP_CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -36,10 +38,18 @@ pub struct Running {
     pub data_dir: PathBuf,
     /// The TURN relay's UDP, TCP and TLS listeners (none when off).
     pub turn_addrs: (Option<SocketAddr>, Option<SocketAddr>, Option<SocketAddr>),
-    app: Arc<App>,
+    state: AppState,
+    sfu: Arc<Sfu>,
+    turn: Option<Arc<TurnService>>,
     draining: watch::Sender<bool>,
     stop_http: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
+}
+
+impl IceServers for TurnService {
+    fn for_participant(&self, participant: &str) -> Vec<IceServer> {
+        self.ice_servers(participant)
+    }
 }
 
 /// Starts everything `config` describes. Returns once every socket is bound.
@@ -54,22 +64,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )
     })?;
     let data_dir = config.data_dir.canonicalize()?;
-    let secret = match &config.secret {
-        Some(secret) => secret.clone(),
-        None => secrets::load_or_create(&data_dir.join("secret"))?,
-    };
-    let api_token = match &config.api_token {
-        Some(token) => token.clone(),
-        None => {
-            let path = data_dir.join("api-token");
-            let existed = path.exists();
-            let token = secrets::load_or_create(&path)?;
-            if !existed {
-                tracing::info!("the REST API token is in {}", path.display());
-            }
-            token
-        }
-    };
 
     let store = crate::store::open(&config.store, &data_dir)
         .await
@@ -79,49 +73,22 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Some(url) => Some(Mirror::start(&config.events, url)?),
         None => None,
     };
-    let bus = EventBus::new(store.clone(), mqtt);
 
     let metrics = Arc::new(Metrics::new());
-    let (events_tx, mut events) = mpsc::unbounded_channel();
-    let sfu = Sfu::start(config.sfu_config(), events_tx).context("cannot start the SFU")?;
+    let (events_tx, mut sfu_events) = mpsc::unbounded_channel();
+    let sfu = Arc::new(Sfu::start(config.sfu_config(), events_tx).context("cannot start the SFU")?);
     let media_addrs = sfu.media_addrs();
-    // The SFU's events: counters for /metrics, and media activity for interactions
-    // (once the app exists; events before that are about no interaction yet).
-    let app_cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::default();
-    {
-        let metrics = metrics.clone();
-        let app_cell = app_cell.clone();
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                metrics.record(&event);
-                if let Some(app) = app_cell.get() {
-                    interactions::sfu_event(app, &event);
-                }
-            }
-        });
-    }
 
     // Recorded rooms' media goes from the SFU's workers to capture files.
-    let capture = vchat_recorder::capture::files::CaptureFiles::start(
-        &data_dir.join("recordings").join("capture"),
-        |participant| {
-            if participant == interactions::CLIENT_PARTICIPANT {
-                "client"
-            } else {
-                "agent"
-            }
-        },
-    )
-    .context("cannot start the call recorder")?;
+    let capture = Arc::new(
+        vchat_recorder::capture::files::CaptureFiles::start(
+            &data_dir.join("recordings").join("capture"),
+            lifecycle::role_of,
+        )
+        .context("cannot start the call recorder")?,
+    );
     sfu.attach_tap(|_| Box::new(capture.sink()))
         .context("cannot link the SFU to the recorder")?;
-
-    let recordings = crate::recordings::file_store(&config, &data_dir)?;
-    if let vchat_recorder::store::FileStore::S3(s3) = &recordings {
-        s3.ensure_bucket()
-            .await
-            .context("cannot reach the recordings bucket")?;
-    }
 
     let turn = if config.turn.enabled {
         // Relayed browsers reach the SFU in-process: no UDP hop between the two.
@@ -134,9 +101,19 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         );
         sfu.attach_relay(|_| Box::new(ToTurn::new(ip, ports.clone(), inbox.clone())))
             .context("cannot link the SFU to TURN")?;
-        Some(turn)
+        Some(Arc::new(turn))
     } else {
         None
+    };
+    let more_metrics: MoreMetrics = {
+        let (capture, turn) = (capture.clone(), turn.clone());
+        Arc::new(move || {
+            let mut text = capture_metrics(&capture.stats());
+            if let Some(turn) = &turn {
+                text.push_str(&turn.render_metrics());
+            }
+            text
+        })
     };
 
     let listener = tokio::net::TcpListener::bind(config.http)
@@ -145,52 +122,58 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let http_addr = listener.local_addr()?;
     let (draining, draining_rx) = watch::channel(false);
     let (stop_http, mut stop_http_rx) = watch::channel(false);
-    let app = Arc::new(App {
-        signer: TokenSigner::new(secret.expose().as_bytes()),
-        api_token,
-        sfu,
-        metrics,
-        turn,
-        draining: draining_rx,
-        public_base: config.public_base(http_addr),
-        store,
-        events: bus,
-        login_limiter: LoginLimiter::new(config.auth.login_attempts_per_minute),
-        data_dir: data_dir.clone(),
-        http: crate::delivery::http_client(Duration::from_secs(config.delivery.http_timeout_secs)),
-        connectors: Default::default(),
-        geocoder: Default::default(),
-        capture,
-        recordings,
+    let public_base = config.public_base(http_addr);
+    let state = assemble(
         config,
-    });
-    let _ = app_cell.set(app.clone());
-    callstore::spawn(app.clone());
+        Parts {
+            data_dir: data_dir.clone(),
+            public_base,
+            store,
+            mqtt,
+            media: sfu.clone(),
+            ice: turn.clone().map(|t| t as Arc<dyn IceServers>),
+            more_metrics: Some(more_metrics),
+            metrics: metrics.clone(),
+            draining: draining_rx,
+        },
+    )?;
+    let deps = state.deps.clone();
+    // The SFU's events: counters for /metrics, and media activity for interactions.
+    {
+        let lifecycle = Interactions::from(deps.clone()).lifecycle();
+        tokio::spawn(async move {
+            while let Some(event) = sfu_events.recv().await {
+                metrics.record(&event);
+                lifecycle.sfu_event(&event);
+            }
+        });
+    }
+    let call_store = CallStore::from(deps.clone());
+    call_store.spawn();
     // Calls that were live when the process last stopped cannot resume their media
     // (DTLS state is gone): close them as of the last heartbeat, so their records
     // are final and their CDRs get written.
-    let last_alive = interactions::last_alive(&data_dir);
-    interactions::spawn_heartbeat(data_dir.clone());
-    interactions::close_after_restart(&app, last_alive).await?;
-    interactions::spawn_clock(app.clone());
-    crate::recordings::resume_unmerged(app.clone()).await?;
-    crate::recordings::sweep_captures_hourly(app.clone());
+    let last_alive = lifecycle::last_alive(&data_dir);
+    lifecycle::spawn_heartbeat(data_dir.clone());
+    let lifecycle = Interactions::from(deps.clone()).lifecycle();
+    lifecycle.close_after_restart(last_alive).await?;
+    lifecycle.spawn_clock();
+    let recordings = Recordings::from(deps.clone());
+    recordings.resume_unmerged().await?;
+    recordings.sweep_captures_hourly();
     // CDRs a crash kept from being written (the grace period has passed for them).
-    callstore::sweep(&app, Duration::ZERO).await?;
+    call_store.sweep(Duration::ZERO).await?;
     let http = tokio::spawn(
         axum::serve(
             listener,
-            router(app.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+            router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
             let _ = stop_http_rx.wait_for(|stop| *stop).await;
         })
         .into_future(),
     );
-    let turn_addrs = app
-        .turn
-        .as_ref()
-        .map_or((None, None, None), TurnService::addrs);
+    let turn_addrs = turn.as_ref().map_or((None, None, None), |t| t.addrs());
     tracing::info!(
         http = %http_addr,
         media = ?media_addrs,
@@ -203,28 +186,62 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         media_addrs,
         data_dir,
         turn_addrs,
-        app,
+        state,
+        sfu,
+        turn,
         draining,
         stop_http,
         http,
     })
 }
 
+/// The recorder's counters in the text format.
+fn capture_metrics(c: &vchat_recorder::capture::files::CaptureStats) -> String {
+    [
+        (
+            "vchat_recorder_capture_files_total",
+            "Capture files opened (one per recorded track and join).",
+            c.files,
+        ),
+        (
+            "vchat_recorder_capture_frames_total",
+            "RTP packets written to capture files.",
+            c.frames,
+        ),
+        (
+            "vchat_recorder_capture_bytes_total",
+            "Bytes written to capture files.",
+            c.bytes,
+        ),
+        (
+            "vchat_recorder_capture_errors_total",
+            "Capture batches that could not be written.",
+            c.errors,
+        ),
+    ]
+    .iter()
+    .map(|(name, help, value)| {
+        format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n")
+    })
+    .collect()
+}
+
 impl Running {
     /// The REST API token.
     pub fn api_token(&self) -> &str {
-        self.app.api_token.expose()
+        self.state.deps.auth.bootstrap().expose()
     }
 
     /// Stops gracefully: refuse new joins, let calls run up to `shutdown.drain_timeout_secs`,
     /// close every peer (each session is told why), then close HTTP.
     pub async fn shutdown(self) -> anyhow::Result<()> {
+        let metrics = self.state.metrics.clone();
         let _ = self.draining.send(true);
-        self.app.metrics.draining.set(1);
-        let drain = Duration::from_secs(self.app.config.shutdown.drain_timeout_secs);
+        metrics.draining.set(1);
+        let drain = Duration::from_secs(self.state.deps.config.shutdown.drain_timeout_secs);
         // The relay takes no new allocations from now; running ones (calls in
         // progress) keep relaying until the drain deadline.
-        if let Some(turn) = &self.app.turn {
+        if let Some(turn) = &self.turn {
             turn.drain(std::time::Instant::now() + drain);
         }
         if !drain.is_zero() {
@@ -232,26 +249,22 @@ impl Running {
                 "draining: new joins are refused; waiting up to {drain:?} for calls to end"
             );
             let deadline = tokio::time::Instant::now() + drain;
-            while self.app.metrics.signaling_sessions.get() > 0
-                && tokio::time::Instant::now() < deadline
-            {
+            while metrics.signaling_sessions.get() > 0 && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
         tracing::info!("closing calls");
-        let app = self.app.clone();
+        let (sfu, turn) = (self.sfu.clone(), self.turn.clone());
         tokio::task::spawn_blocking(move || {
-            app.sfu.shutdown();
-            if let Some(turn) = &app.turn {
+            sfu.shutdown();
+            if let Some(turn) = &turn {
                 turn.join();
             }
         })
         .await?;
         // Sessions close their sockets as the SFU's goodbyes reach them.
         let deadline = tokio::time::Instant::now() + HTTP_CLOSE_GRACE;
-        while self.app.metrics.signaling_sessions.get() > 0
-            && tokio::time::Instant::now() < deadline
-        {
+        while metrics.signaling_sessions.get() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = self.stop_http.send(true);

@@ -7,7 +7,7 @@ use super::record;
 use crate::store::Collection;
 
 /// How a call turned out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Disposition {
     /// The client and staff talked.
@@ -22,8 +22,21 @@ pub enum Disposition {
     Expired,
 }
 
+impl Disposition {
+    /// The name in the API and in events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Answered => "answered",
+            Disposition::NoAnswer => "no_answer",
+            Disposition::Failed => "failed",
+            Disposition::Cancelled => "cancelled",
+            Disposition::Expired => "expired",
+        }
+    }
+}
+
 /// One join of one party: when it came and when it went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Presence {
     /// Unix ms.
     pub joined_at: i64,
@@ -32,7 +45,7 @@ pub struct Presence {
 }
 
 /// A party of the call and its joins.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Party {
     /// The participant id in the room (`client`, `agent-<user id>`).
     pub participant: String,
@@ -43,7 +56,7 @@ pub struct Party {
 }
 
 /// The CDR of one call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Cdr {
     /// Id: the interaction's id (one CDR per call).
     pub id: String,
@@ -111,6 +124,7 @@ pub struct Cdr {
     /// Screenshots taken.
     pub screenshots: u32,
     /// The client's last reported position.
+    #[schema(value_type = Option<Object>)]
     pub geolocation: Option<serde_json::Value>,
     /// The client's survey score.
     pub survey_score: Option<u8>,
@@ -124,6 +138,12 @@ pub struct Cdr {
     pub written_at: i64,
 }
 record!(Cdr, Collection::Cdrs);
+super::fields!(Cdr {
+    INTERACTION: "interaction",
+    ENDED_AT: "ended_at",
+    AGENT: "agent",
+    DISPOSITION: "disposition",
+});
 
 /// `+79991234567` → `+799****4567`: enough to recognise, not enough to dial.
 pub fn mask(value: &str) -> String {

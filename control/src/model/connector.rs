@@ -21,8 +21,11 @@ pub struct Connector {
     pub created_at: i64,
 }
 
+super::fields!(Connector { NAME: "name" });
+
 impl Record for Connector {
     const COLLECTION: Collection = Collection::Connectors;
+    const FIELDS: &'static [&'static str] = Connector::INDEXED;
     fn id(&self) -> &str {
         &self.id
     }

@@ -6,7 +6,7 @@ use super::record;
 use crate::store::Collection;
 
 /// An uploaded file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileMeta {
     /// Id, also the storage key (server-made; never the user's name).
     pub id: String,
@@ -28,3 +28,6 @@ pub struct FileMeta {
     pub at: i64,
 }
 record!(FileMeta, Collection::Files);
+super::fields!(FileMeta {
+    INTERACTION: "interaction"
+});

@@ -16,7 +16,7 @@ use crate::store::Collection;
 ///     └──▶ expired ◀────┘
 /// ```
 /// `failed` is reachable from every live state (delivery exhausted, server restart).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// Waits for its time.
@@ -84,7 +84,7 @@ impl State {
 }
 
 /// How video flows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VideoMode {
     /// The client's camera only.
@@ -94,7 +94,7 @@ pub enum VideoMode {
 }
 
 /// The highest video quality the room allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
     /// 180p.
@@ -108,7 +108,7 @@ pub enum Quality {
 }
 
 /// How to reach the client.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientContact {
     /// Name as the agent typed it.
@@ -123,7 +123,7 @@ pub struct ClientContact {
 }
 
 /// An interaction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Interaction {
     /// Id.
     pub id: String,
@@ -169,6 +169,14 @@ pub struct Interaction {
     pub cdr_at: Option<i64>,
 }
 record!(Interaction, Collection::Interactions);
+super::fields!(Interaction {
+    STATE: "state",
+    AGENT: "agent",
+    CREATED_AT: "created_at",
+    SCHEDULED_AT: "scheduled_at",
+    ENDED_AT: "ended_at",
+    LINK_EXPIRES_AT: "link_expires_at",
+});
 
 /// A refused state change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -24,3 +24,6 @@ pub struct Link {
     pub opened_at: Option<i64>,
 }
 record!(Link, Collection::Links);
+super::fields!(Link {
+    INTERACTION: "interaction"
+});

@@ -6,7 +6,7 @@ use super::record;
 use crate::store::Collection;
 
 /// One chat message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChatMessage {
     /// Id (time-ordered).
     pub id: String,
@@ -26,6 +26,11 @@ pub struct ChatMessage {
     pub file: Option<String>,
     /// A shared position: lat, lon, accuracy, at, map_url.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub geo: Option<serde_json::Value>,
 }
 record!(ChatMessage, Collection::Messages);
+super::fields!(ChatMessage {
+    INTERACTION: "interaction",
+    AT: "at"
+});

@@ -22,11 +22,29 @@ pub use recording::{Recording, RecordingState};
 pub use tenant::Tenant;
 pub use user::{ApiToken, Role, Session, User};
 
-/// Implements [`crate::store::Record`] for a struct with `id` and `tenant` fields.
+/// Declares the fields filters may use on a record type: a typed constant each
+/// (`Interaction::AGENT`), and the list the engines index (`INDEXED`).
+macro_rules! fields {
+    ($ty:ty { $($konst:ident: $name:literal),* $(,)? }) => {
+        impl $ty {
+            $(
+                #[doc = concat!("The `", $name, "` field, for filters.")]
+                pub const $konst: $crate::store::Field<$ty> = $crate::store::Field::new($name);
+            )*
+            /// The fields filters may use; the engines index them.
+            pub const INDEXED: &'static [&'static str] = &[$($name),*];
+        }
+    };
+}
+pub(crate) use fields;
+
+/// Implements [`crate::store::Record`] for a struct with `id` and `tenant` fields
+/// whose filter fields `fields!` declared.
 macro_rules! record {
     ($ty:ty, $coll:expr) => {
         impl $crate::store::Record for $ty {
             const COLLECTION: $crate::store::Collection = $coll;
+            const FIELDS: &'static [&'static str] = <$ty>::INDEXED;
             fn id(&self) -> &str {
                 &self.id
             }

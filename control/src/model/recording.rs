@@ -6,7 +6,7 @@ use super::record;
 use crate::store::Collection;
 
 /// Where a recording is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordingState {
     /// The call is being captured.
@@ -20,7 +20,7 @@ pub enum RecordingState {
 }
 
 /// A call's recording. Its id is the interaction's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Recording {
     /// Id (the interaction's).
     pub id: String,
@@ -45,8 +45,10 @@ pub struct Recording {
     /// SHA-256 of the file, hex.
     pub sha256: Option<String>,
     /// Capture segments merged: client audio, agent audio, client video.
+    #[schema(value_type = Option<Vec<u32>>)]
     pub segments: Option<[u32; 3]>,
     /// Video frames copied, and dropped (lost packets, before a keyframe).
+    #[schema(value_type = Option<Vec<u64>>)]
     pub video_frames: Option<(u64, u64)>,
     /// How the stereo track was made: `passthrough` (the parties' own Opus packets as
     /// two streams) or `reencoded` (decoded and encoded again).
@@ -57,3 +59,7 @@ pub struct Recording {
     pub ready_at: Option<i64>,
 }
 record!(Recording, Collection::Recordings);
+super::fields!(Recording {
+    INTERACTION: "interaction",
+    STATE: "state"
+});

@@ -8,7 +8,7 @@ use crate::store::{Collection, Record};
 pub const ROOT: &str = "root";
 
 /// A domain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tenant {
     /// Id ([`ROOT`] for the top one).
     pub id: String,
@@ -30,8 +30,11 @@ pub struct Tenant {
     pub created_at: i64,
 }
 
+super::fields!(Tenant { PARENT: "parent" });
+
 impl Record for Tenant {
     const COLLECTION: Collection = Collection::Tenants;
+    const FIELDS: &'static [&'static str] = Tenant::INDEXED;
     fn id(&self) -> &str {
         &self.id
     }
@@ -42,7 +45,7 @@ impl Record for Tenant {
 }
 
 /// A tenant's look on the client's page.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Branding {
     /// Company name shown to the client.
@@ -60,7 +63,7 @@ pub struct Branding {
 }
 
 /// A per-tenant interaction field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomField {
     /// Key in `fields` (letters, digits, `_`).

@@ -7,7 +7,9 @@ use crate::store::{Collection, Record};
 
 /// What a user may do. The client and the intercom are not users: they hold join
 /// tokens for one call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Handles their own interactions.
@@ -51,8 +53,14 @@ pub struct User {
     pub created_at: i64,
 }
 
+super::fields!(User {
+    ROLE: "role",
+    LOGIN: "login"
+});
+
 impl Record for User {
     const COLLECTION: Collection = Collection::Users;
+    const FIELDS: &'static [&'static str] = User::INDEXED;
     fn id(&self) -> &str {
         &self.id
     }
@@ -79,6 +87,10 @@ pub struct Session {
     pub expires_at: i64,
 }
 record!(Session, Collection::Sessions);
+super::fields!(Session {
+    USER: "user",
+    EXPIRES_AT: "expires_at"
+});
 
 /// An API token for integrations; acts as its user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,3 +107,4 @@ pub struct ApiToken {
     pub created_at: i64,
 }
 record!(ApiToken, Collection::ApiTokens);
+super::fields!(ApiToken { USER: "user" });

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Batch, Collection, Cond, Filter, Order, Record, Store, StoreError, Value};
+use super::{Batch, Collection, Field, Filter, Record, Store, StoreError, Value};
 
 /// The record the suite stores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,8 +22,15 @@ pub struct Probe {
     pub key: Option<String>,
 }
 
+crate::model::fields!(Probe {
+    N: "n",
+    LABEL: "label",
+    FLAG: "flag"
+});
+
 impl Record for Probe {
     const COLLECTION: Collection = Collection::Probes;
+    const FIELDS: &'static [&'static str] = Probe::INDEXED;
     fn id(&self) -> &str {
         &self.id
     }
@@ -207,7 +214,7 @@ async fn filters_sort_and_page(store: &Store, id: &impl Fn(&str) -> String) {
             .await
             .expect("insert");
     }
-    let ours = |f: Filter| f.and(Cond::Gte("label", Value::Text(String::new())));
+    let ours = |f: Filter<Probe>| f.at_least(Probe::LABEL, Value::Text(String::new()));
     let ns = |v: Vec<Probe>| v.into_iter().map(|p| p.n).collect::<Vec<_>>();
 
     let all = store
@@ -225,39 +232,39 @@ async fn filters_sort_and_page(store: &Store, id: &impl Fn(&str) -> String) {
     );
     let fizz_beta = Filter::all()
         .tenants(vec!["beta".into()])
-        .eq("label", "fizz");
+        .eq(Probe::LABEL, "fizz");
     assert_eq!(
         ns(store.find(&fizz_beta).await.expect("find")),
         vec![12, 15, 18]
     );
     let range = Filter::all()
-        .and(Cond::Gte("n", Value::Int(5)))
-        .and(Cond::Lt("n", Value::Int(9)));
+        .at_least(Probe::N, Value::Int(5))
+        .below(Probe::N, Value::Int(9));
     assert_eq!(
         ns(store.find(&range).await.expect("find")),
         vec![5, 6, 7, 8]
     );
-    let set = Filter::all().and(Cond::In(
-        "n",
+    let set = Filter::all().one_of(
+        Probe::N,
         vec![Value::Int(3), Value::Int(17), Value::Int(99)],
-    ));
+    );
     assert_eq!(ns(store.find(&set).await.expect("find")), vec![3, 17]);
-    let empty_set = Filter::all().and(Cond::In("n", vec![]));
+    let empty_set = Filter::all().one_of(Probe::N, vec![]);
     assert_eq!(store.count::<Probe>(&empty_set).await.expect("count"), 0);
     let flags = Filter::all()
-        .eq("flag", true)
-        .and(Cond::Lt("n", Value::Int(6)));
+        .eq(Probe::FLAG, true)
+        .below(Probe::N, Value::Int(6));
     assert_eq!(ns(store.find(&flags).await.expect("find")), vec![0, 2, 4]);
 
-    let desc = ours(Filter::all()).order(Order::Desc("n")).page(2, 3);
+    let desc = ours(Filter::all()).by_desc(Probe::N).page(2, 3);
     assert_eq!(
         ns(store.find(&desc).await.expect("find")),
         vec![17, 16, 15],
         "sort then page"
     );
-    let newest = ours(Filter::all()).order(Order::IdDesc).page(0, 2);
+    let newest = ours(Filter::all()).newest_first().page(0, 2);
     assert_eq!(ns(store.find(&newest).await.expect("find")), vec![19, 18]);
-    let by_label = ours(Filter::all()).order(Order::Asc("label")).page(0, 7);
+    let by_label = ours(Filter::all()).by(Probe::LABEL).page(0, 7);
     assert_eq!(
         ns(store.find(&by_label).await.expect("find")),
         vec![0, 3, 6, 9, 12, 15, 18],
@@ -305,7 +312,7 @@ async fn hostile_values_match_literally(store: &Store, id: &impl Fn(&str) -> Str
     }
     for (i, v) in values.iter().enumerate() {
         let found = store
-            .find::<Probe>(&Filter::all().eq("label", *v))
+            .find::<Probe>(&Filter::all().eq(Probe::LABEL, *v))
             .await
             .expect("find");
         assert_eq!(found.len(), 1, "{v:?} matches itself only");
@@ -406,7 +413,9 @@ async fn batches_are_all_or_nothing(store: &Store, id: &impl Fn(&str) -> String)
 }
 
 async fn unknown_fields_are_refused(store: &Store) {
-    let bad = Filter::all().eq("tenant_secret", "x");
+    // Field constants are made only beside their record type, so a wrong field does
+    // not compile; the engines refuse one anyway.
+    let bad = Filter::all().eq(Field::<Probe>::undeclared("tenant_secret"), "x");
     assert!(matches!(
         store.find::<Probe>(&bad).await,
         Err(StoreError::UnknownField {
@@ -414,7 +423,7 @@ async fn unknown_fields_are_refused(store: &Store) {
             ..
         })
     ));
-    let bad_order = Filter::all().order(Order::Asc("nope"));
+    let bad_order = Filter::all().by(Field::<Probe>::undeclared("nope"));
     assert!(matches!(
         store.count::<Probe>(&bad_order).await,
         Err(StoreError::UnknownField { .. })

@@ -174,8 +174,8 @@ impl Embedded {
         .await
     }
 
-    pub(super) async fn find<R: Record>(&self, filter: &Filter) -> StoreResult<Vec<R>> {
-        let (where_sql, params) = where_clause(R::COLLECTION, filter);
+    pub(super) async fn find<R: Record>(&self, filter: &Filter<R>) -> StoreResult<Vec<R>> {
+        let (where_sql, params) = where_clause(R::COLLECTION, &filter.conds);
         let order = match filter.order {
             Order::Id => "id ASC".to_string(),
             Order::IdDesc => "id DESC".to_string(),
@@ -204,8 +204,8 @@ impl Embedded {
         .await
     }
 
-    pub(super) async fn count(&self, coll: Collection, filter: &Filter) -> StoreResult<u64> {
-        let (where_sql, params) = where_clause(coll, filter);
+    pub(super) async fn count<R: Record>(&self, filter: &Filter<R>) -> StoreResult<u64> {
+        let (where_sql, params) = where_clause(R::COLLECTION, &filter.conds);
         let sql = format!("SELECT count(*) FROM records WHERE {where_sql}");
         self.with(move |conn| {
             let n: i64 = conn
@@ -299,10 +299,10 @@ fn sql_value(v: &Value) -> SqlValue {
     }
 }
 
-fn where_clause(coll: Collection, filter: &Filter) -> (String, Vec<SqlValue>) {
+fn where_clause(coll: Collection, conds: &[Cond]) -> (String, Vec<SqlValue>) {
     let mut sql = String::from("coll = ?");
     let mut params = vec![SqlValue::Text(coll.name().into())];
-    for cond in &filter.conds {
+    for cond in conds {
         match cond {
             Cond::TenantIn(tenants) => {
                 if tenants.is_empty() {

@@ -2,22 +2,28 @@
 //!
 //! A narrow interface: records are typed (each a [`Record`] with a collection, an id
 //! and a tenant), stored whole as JSON documents, and found with typed [`Filter`]s
-//! whose field names are constants of the record types — never text from a request,
-//! so no caller can smuggle an operator into a query. Two engines implement it:
+//! whose fields are [`Field`] constants declared beside each record type
+//! (`Interaction::AGENT`) — never text from a request, so no caller can smuggle an
+//! operator into a query, and a misspelt field does not compile. Two engines
+//! implement it:
 //! - [`embedded`]: SQLite in the data folder (WAL, `synchronous = FULL`), the default;
 //!   a write is acknowledged only once it is on disk, so `kill -9` loses nothing that
 //!   was acknowledged;
 //! - [`mongo`]: MongoDB, for deployments that share state between nodes (a replica
 //!   set: records and their events are written in transactions).
 //!
-//! Every engine passes the same [`conformance`] suite.
+//! Every engine passes the same conformance suite (`conformance`, behind the feature of
+//! that name: test code, not in the production library).
 
 pub mod bootstrap;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod embedded;
 pub mod ids;
 mod migrations;
 pub mod mongo;
+
+use std::marker::PhantomData;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -90,12 +96,13 @@ pub enum Collection {
     /// Call recordings.
     Recordings,
     /// A collection for the conformance suite only.
+    #[cfg(feature = "conformance")]
     Probes,
 }
 
 impl Collection {
     /// Every collection.
-    pub const ALL: [Collection; 13] = [
+    pub const ALL: &'static [Collection] = &[
         Collection::Tenants,
         Collection::Users,
         Collection::Sessions,
@@ -108,6 +115,7 @@ impl Collection {
         Collection::Cdrs,
         Collection::Connectors,
         Collection::Recordings,
+        #[cfg(feature = "conformance")]
         Collection::Probes,
     ];
 
@@ -126,33 +134,30 @@ impl Collection {
             Collection::Cdrs => "cdr",
             Collection::Connectors => "connectors",
             Collection::Recordings => "recordings",
+            #[cfg(feature = "conformance")]
             Collection::Probes => "probes",
         }
     }
 
-    /// The top-level document fields queries may filter and sort on; engines index them.
+    /// The top-level document fields queries may filter and sort on (the record
+    /// type's [`Field`] constants); engines index them.
     pub fn fields(self) -> &'static [&'static str] {
+        use crate::model::*;
         match self {
-            Collection::Tenants => &["parent"],
-            Collection::Users => &["role", "login"],
-            Collection::Sessions => &["user", "expires_at"],
-            Collection::ApiTokens => &["user"],
-            Collection::Interactions => &[
-                "state",
-                "agent",
-                "created_at",
-                "scheduled_at",
-                "ended_at",
-                "link_expires_at",
-            ],
-            Collection::Links => &["interaction"],
-            Collection::Events => &["interaction", "kind", "at"],
-            Collection::Messages => &["interaction", "at"],
-            Collection::Files => &["interaction"],
-            Collection::Cdrs => &["interaction", "ended_at", "agent", "disposition"],
-            Collection::Connectors => &["name"],
-            Collection::Recordings => &["interaction", "state"],
-            Collection::Probes => &["n", "label", "flag"],
+            Collection::Tenants => Tenant::FIELDS,
+            Collection::Users => User::FIELDS,
+            Collection::Sessions => Session::FIELDS,
+            Collection::ApiTokens => ApiToken::FIELDS,
+            Collection::Interactions => Interaction::FIELDS,
+            Collection::Links => Link::FIELDS,
+            Collection::Events => Event::FIELDS,
+            Collection::Messages => ChatMessage::FIELDS,
+            Collection::Files => FileMeta::FIELDS,
+            Collection::Cdrs => Cdr::FIELDS,
+            Collection::Connectors => Connector::FIELDS,
+            Collection::Recordings => Recording::FIELDS,
+            #[cfg(feature = "conformance")]
+            Collection::Probes => conformance::Probe::FIELDS,
         }
     }
 }
@@ -161,6 +166,9 @@ impl Collection {
 pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Where records of this type live.
     const COLLECTION: Collection;
+    /// The fields queries may filter and sort on: the names of the type's [`Field`]
+    /// constants (see the `record!` macro of `model`).
+    const FIELDS: &'static [&'static str] = &[];
     /// The record's id, unique in its collection.
     fn id(&self) -> &str;
     /// The tenant the record belongs to.
@@ -168,6 +176,47 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// A second key unique in the collection (a user's login), if the type has one.
     fn unique_key(&self) -> Option<String> {
         None
+    }
+}
+
+/// A field of `R` that queries may filter and sort on: made only beside the record
+/// type (`Interaction::AGENT`), so a filter can name no other field, and no text from a
+/// request can become a field name.
+pub struct Field<R> {
+    name: &'static str,
+    record: PhantomData<fn() -> R>,
+}
+
+impl<R> Field<R> {
+    /// The field `name` of `R`; for the record types' own constants.
+    pub(crate) const fn new(name: &'static str) -> Field<R> {
+        Field {
+            name,
+            record: PhantomData,
+        }
+    }
+
+    /// A field `R` does not declare, for the conformance suite's refusal check.
+    #[cfg(feature = "conformance")]
+    pub(crate) const fn undeclared(name: &'static str) -> Field<R> {
+        Field::new(name)
+    }
+
+    /// The document field's name.
+    pub fn name(self) -> &'static str {
+        self.name
+    }
+}
+
+impl<R> Clone for Field<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<R> Copy for Field<R> {}
+impl<R> std::fmt::Debug for Field<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
     }
 }
 
@@ -203,10 +252,9 @@ impl From<bool> for Value {
     }
 }
 
-/// One condition of a filter. Field names are `&'static str` constants of the record
-/// types, checked against [`Collection::fields`].
+/// One condition of a filter, as the engines read it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cond {
+pub(crate) enum Cond {
     /// The record belongs to one of these tenants.
     TenantIn(Vec<String>),
     /// `field == value`.
@@ -221,7 +269,7 @@ pub enum Cond {
 
 /// How results are ordered: by a field (ties by id), or by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
+pub(crate) enum Order {
     /// By id, ascending; ids made by [`ids::new_id`] sort by creation time.
     Id,
     /// By id, descending (newest first).
@@ -232,69 +280,94 @@ pub enum Order {
     Desc(&'static str),
 }
 
-/// A query: all conditions must hold.
+/// A query over records of `R`: all conditions must hold.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Filter {
-    /// The conditions.
-    pub conds: Vec<Cond>,
-    /// The order.
-    pub order: Order,
-    /// Records to skip.
-    pub offset: u64,
-    /// Most records to return.
-    pub limit: u64,
+pub struct Filter<R> {
+    pub(crate) conds: Vec<Cond>,
+    pub(crate) order: Order,
+    pub(crate) offset: u64,
+    pub(crate) limit: u64,
+    record: PhantomData<fn() -> R>,
 }
 
-impl Default for Filter {
-    fn default() -> Filter {
+impl<R: Record> Default for Filter<R> {
+    fn default() -> Filter<R> {
         Filter {
             conds: Vec::new(),
             order: Order::Id,
             offset: 0,
             limit: 1000,
+            record: PhantomData,
         }
     }
 }
 
-impl Filter {
-    /// Everything, in id order (up to `limit`).
-    pub fn all() -> Filter {
+impl<R: Record> Filter<R> {
+    /// Everything, oldest id first (up to 1000).
+    pub fn all() -> Filter<R> {
         Filter::default()
     }
 
-    /// Adds a condition.
-    pub fn and(mut self, cond: Cond) -> Filter {
+    fn and(mut self, cond: Cond) -> Filter<R> {
         self.conds.push(cond);
         self
     }
 
     /// `field == value`.
-    pub fn eq(self, field: &'static str, value: impl Into<Value>) -> Filter {
-        self.and(Cond::Eq(field, value.into()))
+    pub fn eq(self, field: Field<R>, value: impl Into<Value>) -> Filter<R> {
+        self.and(Cond::Eq(field.name, value.into()))
+    }
+
+    /// `field` is one of `values`.
+    pub fn one_of(self, field: Field<R>, values: impl IntoIterator<Item = Value>) -> Filter<R> {
+        self.and(Cond::In(field.name, values.into_iter().collect()))
+    }
+
+    /// `field >= value`.
+    pub fn at_least(self, field: Field<R>, value: impl Into<Value>) -> Filter<R> {
+        self.and(Cond::Gte(field.name, value.into()))
+    }
+
+    /// `field < value`.
+    pub fn below(self, field: Field<R>, value: impl Into<Value>) -> Filter<R> {
+        self.and(Cond::Lt(field.name, value.into()))
     }
 
     /// Records of these tenants only.
-    pub fn tenants(self, tenants: Vec<String>) -> Filter {
+    pub fn tenants(self, tenants: Vec<String>) -> Filter<R> {
         self.and(Cond::TenantIn(tenants))
     }
 
-    /// Sets the order.
-    pub fn order(mut self, order: Order) -> Filter {
-        self.order = order;
+    /// Newest id first.
+    pub fn newest_first(mut self) -> Filter<R> {
+        self.order = Order::IdDesc;
+        self
+    }
+
+    /// By `field`, ascending (ties by id).
+    pub fn by(mut self, field: Field<R>) -> Filter<R> {
+        self.order = Order::Asc(field.name);
+        self
+    }
+
+    /// By `field`, descending (ties by id, descending).
+    pub fn by_desc(mut self, field: Field<R>) -> Filter<R> {
+        self.order = Order::Desc(field.name);
         self
     }
 
     /// Sets paging.
-    pub fn page(mut self, offset: u64, limit: u64) -> Filter {
+    pub fn page(mut self, offset: u64, limit: u64) -> Filter<R> {
         self.offset = offset;
         self.limit = limit;
         self
     }
 
-    /// Refuses fields the collection does not index (a programming error, reported
-    /// instead of running an unindexed or meaningless query).
-    pub(crate) fn check(&self, collection: Collection) -> StoreResult<()> {
-        let known = collection.fields();
+    /// Refuses fields `R` does not declare. Field constants are made only beside the
+    /// record types, so this holds by construction; it stays as a guard for the
+    /// engines' queries, and the conformance suite checks it.
+    pub(crate) fn check(&self) -> StoreResult<()> {
+        let known = R::FIELDS;
         let fields = self.conds.iter().filter_map(|c| match c {
             Cond::TenantIn(_) => None,
             Cond::Eq(f, _) | Cond::In(f, _) | Cond::Gte(f, _) | Cond::Lt(f, _) => Some(*f),
@@ -306,7 +379,7 @@ impl Filter {
         for field in fields.chain(order) {
             if !known.contains(&field) {
                 return Err(StoreError::UnknownField {
-                    collection: collection.name(),
+                    collection: R::COLLECTION.name(),
                     field,
                 });
             }
@@ -454,8 +527,8 @@ impl Store {
     }
 
     /// Records matching `filter`.
-    pub async fn find<R: Record>(&self, filter: &Filter) -> StoreResult<Vec<R>> {
-        filter.check(R::COLLECTION)?;
+    pub async fn find<R: Record>(&self, filter: &Filter<R>) -> StoreResult<Vec<R>> {
+        filter.check()?;
         match self {
             Store::Embedded(s) => s.find(filter).await,
             Store::Mongo(s) => s.find(filter).await,
@@ -463,11 +536,11 @@ impl Store {
     }
 
     /// How many records match `filter` (its paging ignored).
-    pub async fn count<R: Record>(&self, filter: &Filter) -> StoreResult<u64> {
-        filter.check(R::COLLECTION)?;
+    pub async fn count<R: Record>(&self, filter: &Filter<R>) -> StoreResult<u64> {
+        filter.check()?;
         match self {
-            Store::Embedded(s) => s.count(R::COLLECTION, filter).await,
-            Store::Mongo(s) => s.count(R::COLLECTION, filter).await,
+            Store::Embedded(s) => s.count(filter).await,
+            Store::Mongo(s) => s.count(filter).await,
         }
     }
 

@@ -95,9 +95,9 @@ fn bson_value(v: &Value) -> Bson {
 
 /// The typed filter as a MongoDB query. Field names are the record types' constants;
 /// values are always values (never operators), so `{"$gt": ""}` as text is text.
-fn query(filter: &Filter) -> Document {
+fn query(conds: &[Cond]) -> Document {
     let mut all: Vec<Bson> = Vec::new();
-    for cond in &filter.conds {
+    for cond in conds {
         let d = match cond {
             Cond::TenantIn(ts) => {
                 doc! { "_t": { "$in": ts.iter().map(|t| Bson::String(t.clone())).collect::<Vec<_>>() } }
@@ -320,10 +320,10 @@ impl Mongo {
         )))
     }
 
-    pub(super) async fn find<R: Record>(&self, filter: &Filter) -> StoreResult<Vec<R>> {
+    pub(super) async fn find<R: Record>(&self, filter: &Filter<R>) -> StoreResult<Vec<R>> {
         let mut cursor = self
             .coll(R::COLLECTION)
-            .find(query(filter))
+            .find(query(&filter.conds))
             .sort(sort(filter.order))
             .skip(filter.offset)
             .limit(i64::try_from(filter.limit).unwrap_or(i64::MAX))
@@ -337,9 +337,9 @@ impl Mongo {
         Ok(out)
     }
 
-    pub(super) async fn count(&self, c: Collection, filter: &Filter) -> StoreResult<u64> {
-        self.coll(c)
-            .count_documents(query(filter))
+    pub(super) async fn count<R: Record>(&self, filter: &Filter<R>) -> StoreResult<u64> {
+        self.coll(R::COLLECTION)
+            .count_documents(query(&filter.conds))
             .await
             .map_err(engine)
     }
@@ -377,38 +377,42 @@ mod tests {
 
     #[test]
     fn filters_become_queries_with_values_never_operators() {
-        let f = Filter::all()
+        use crate::model::Interaction;
+        let f = Filter::<Interaction>::all()
             .tenants(vec!["a".into()])
-            .eq("label", "{\"$gt\": \"\"}")
-            .and(Cond::Gte("n", Value::Int(5)));
-        let q = query(&f);
+            .eq(Interaction::AGENT, "{\"$gt\": \"\"}")
+            .at_least(Interaction::CREATED_AT, 5);
+        let q = query(&f.conds);
         assert_eq!(
             q,
             doc! { "$and": [
                 { "_t": { "$in": ["a"] } },
-                { "label": { "$eq": "{\"$gt\": \"\"}" } },
-                { "n": { "$gte": 5_i64 } },
+                { "agent": { "$eq": "{\"$gt\": \"\"}" } },
+                { "created_at": { "$gte": 5_i64 } },
             ] }
         );
-        assert_eq!(sort(Order::Desc("n")), doc! { "n": -1, "_id": -1 });
+        assert_eq!(
+            sort(Order::Desc("created_at")),
+            doc! { "created_at": -1, "_id": -1 }
+        );
     }
 
     #[test]
     fn documents_round_trip_with_their_bookkeeping_fields() {
-        use crate::store::conformance::Probe;
-        let p = Probe {
+        use crate::model::Connector;
+        let p = Connector {
             id: "x".into(),
             tenant: "t".into(),
-            n: 7,
-            label: "l".into(),
-            flag: true,
-            key: Some("k".into()),
+            name: "n".into(),
+            token_digest: "k".into(),
+            key_digest: "d".into(),
+            created_at: 7,
         };
         let d = to_document(&Erased::of(&p), 3).unwrap();
         assert_eq!(d.get_str("_id").unwrap(), "x");
         assert_eq!(d.get_str("_t").unwrap(), "t");
         assert_eq!(d.get_str("_uk").unwrap(), "k");
         assert_eq!(d.get_i64("_v").unwrap(), 3);
-        assert_eq!(from_document::<Probe>(d).unwrap(), p);
+        assert_eq!(from_document::<Connector>(d).unwrap(), p);
     }
 }

@@ -15,8 +15,8 @@ use vchat_turn::driver::{DriverConfig, InternalPeers, Turn};
 use vchat_turn::policy::{Cidr, PeerPolicy};
 use vchat_turn::relay::RelayConfig;
 
-use crate::auth::secrets;
 use crate::config::{Config, Secret};
+use crate::domain::auth::secrets;
 use crate::ws::messages::IceServer;
 use certificate::CertificateFiles;
 

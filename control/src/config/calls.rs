@@ -1,0 +1,120 @@
+//! Interactions, their links and CDRs, chat files, recordings.
+
+use serde::{Deserialize, Serialize};
+
+use super::check::Check;
+use super::{ConfigError, Secret};
+
+/// Interactions and their client links.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InteractionsConfig {
+    /// Seconds a client link opens after the interaction's time.
+    pub link_ttl_secs: u64,
+    /// Characters of a link code (at least 8).
+    pub link_code_length: usize,
+    /// Milliseconds the call store waits after a call ends before writing its CDR
+    /// (the participants' leaves arrive meanwhile).
+    pub cdr_grace_ms: u64,
+    /// Seconds without RTP from a connected party before `media.inactive` is
+    /// published (0: never).
+    pub media_inactive_secs: u64,
+}
+
+impl Default for InteractionsConfig {
+    fn default() -> Self {
+        InteractionsConfig {
+            link_ttl_secs: 24 * 3600,
+            link_code_length: 10,
+            cdr_grace_ms: 2000,
+            media_inactive_secs: 10,
+        }
+    }
+}
+
+impl InteractionsConfig {
+    pub(super) fn check(&self, c: &Check<'_>) -> Result<(), ConfigError> {
+        if !(8..=32).contains(&self.link_code_length) {
+            return Err(c.fail(
+                "interactions.link_code_length",
+                "link codes are 8 to 32 characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Chat files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesConfig {
+    /// Largest file accepted, in bytes; larger uploads get 413.
+    pub max_bytes: u64,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            max_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+/// Where merged recordings are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingStore {
+    /// `<data_dir>/recordings/files`.
+    Local,
+    /// An S3-compatible bucket (`recordings.s3_*`).
+    S3,
+}
+
+/// Call recordings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingsConfig {
+    /// `local` or `s3`.
+    pub store: RecordingStore,
+    /// S3 endpoint URL.
+    pub s3_endpoint: Option<String>,
+    /// S3 region.
+    pub s3_region: String,
+    /// S3 bucket.
+    pub s3_bucket: String,
+    /// Path-style addressing (most S3-compatible servers need it).
+    pub s3_path_style: bool,
+    /// S3 access key id.
+    pub s3_access_key: Option<String>,
+    /// S3 secret key.
+    pub s3_secret_key: Option<Secret>,
+    /// Prefix of keys in the bucket.
+    pub s3_prefix: String,
+    /// Seconds a presigned download URL (S3) stays valid.
+    pub presign_secs: u64,
+    /// Milliseconds after a call ends before its merge starts (the last captured
+    /// second reaches the disk meanwhile).
+    pub merge_grace_ms: u64,
+    /// Hours a call's capture files stay after its recording is ready (to merge again
+    /// by hand); 0 deletes them as soon as the file is stored. Captures of failed
+    /// recordings stay until someone looks.
+    pub capture_retention_hours: u64,
+}
+
+impl Default for RecordingsConfig {
+    fn default() -> Self {
+        RecordingsConfig {
+            store: RecordingStore::Local,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_bucket: "vchat-recordings".into(),
+            s3_path_style: true,
+            s3_access_key: None,
+            s3_secret_key: None,
+            s3_prefix: String::new(),
+            presign_secs: 300,
+            merge_grace_ms: 1500,
+            capture_retention_hours: 24,
+        }
+    }
+}

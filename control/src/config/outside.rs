@@ -1,0 +1,142 @@
+//! The services outside: link delivery (SMSC, Telegram, connectors), reverse
+//! geocoding (Nominatim), the MQTT broker.
+
+use serde::{Deserialize, Serialize};
+
+use super::check::Check;
+use super::{ConfigError, Secret};
+
+/// Reverse geocoding of shared positions through a Nominatim-compatible service.
+/// The public instance allows one request per second per application and wants an
+/// identifying User-Agent; production deployments should run their own.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoConfig {
+    /// Base URL of the service (its `/reverse` is called); none: no addresses.
+    pub nominatim_url: Option<String>,
+    /// User-Agent sent to it: name the deployment and a contact.
+    pub user_agent: String,
+    /// Least time between two requests, in ms, for the whole process.
+    pub min_interval_ms: u64,
+    /// `accept-language` of the addresses.
+    pub language: String,
+    /// Positions remembered (about 1 m apart count as one).
+    pub cache_entries: usize,
+}
+
+impl Default for GeoConfig {
+    fn default() -> Self {
+        GeoConfig {
+            nominatim_url: Some("https://nominatim.openstreetmap.org".into()),
+            user_agent: concat!(
+                "vchat/",
+                env!("CARGO_PKG_VERSION"),
+                " (self-hosted video assistance)"
+            )
+            .into(),
+            min_interval_ms: 1000,
+            language: "ru".into(),
+            cache_entries: 10_000,
+        }
+    }
+}
+
+/// Sending client links. A tenant's `delivery_chain` (or `chain` here) lists the
+/// channels to try in order: `sms`, `telegram`, `connector:<name>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Channels tried in order when the tenant names none.
+    pub chain: Vec<String>,
+    /// The message; `{company}` and `{link}` are filled in.
+    pub message_template: String,
+    /// Text of the Telegram join button.
+    pub join_button_text: String,
+    /// Attempts per channel before the next one is tried.
+    pub max_attempts: u32,
+    /// Wait before the first retry, in ms; doubled each time.
+    pub backoff_ms: u64,
+    /// Longest wait between attempts, in ms (also caps a provider's retry-after).
+    pub max_backoff_ms: u64,
+    /// SMSC's base URL.
+    pub smsc_base_url: String,
+    /// SMSC login.
+    pub smsc_login: Option<String>,
+    /// SMSC password.
+    pub smsc_password: Option<Secret>,
+    /// SMS sender name (registered with SMSC).
+    pub smsc_sender: Option<String>,
+    /// The Telegram Bot API's base URL.
+    pub telegram_base_url: String,
+    /// The bot's token.
+    pub telegram_bot_token: Option<Secret>,
+    /// Seconds a connector has to answer a task.
+    pub connector_timeout_secs: u64,
+    /// Seconds an outgoing HTTP request may take.
+    pub http_timeout_secs: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            chain: vec!["sms".into(), "telegram".into()],
+            message_template: "{company}: your video call link {link}".into(),
+            join_button_text: "Join the video call".into(),
+            max_attempts: 3,
+            backoff_ms: 2000,
+            max_backoff_ms: 120_000,
+            smsc_base_url: "https://smsc.ru".into(),
+            smsc_login: None,
+            smsc_password: None,
+            smsc_sender: None,
+            telegram_base_url: "https://api.telegram.org".into(),
+            telegram_bot_token: None,
+            connector_timeout_secs: 30,
+            http_timeout_secs: 15,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    pub(super) fn check(&self, c: &Check<'_>) -> Result<(), ConfigError> {
+        for (i, channel) in self.chain.iter().enumerate() {
+            if !crate::domain::delivery::is_channel(channel) {
+                return Err(c.fail(
+                    &format!("delivery.chain[{i}]"),
+                    format!("{channel:?} is not sms, telegram or connector:<name>"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The event bus. Events always go to the store's log and in-process subscribers;
+/// with `mqtt_url`, also to the broker as `vchat/<tenant>/<kind>` at QoS 1.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// `mqtt://host:port` of the broker; none: no mirror.
+    pub mqtt_url: Option<String>,
+    /// The MQTT client id.
+    pub mqtt_client_id: String,
+    /// Broker user name.
+    pub mqtt_username: Option<String>,
+    /// Broker password.
+    pub mqtt_password: Option<Secret>,
+    /// Events held for the broker while it is away; past that they are dropped from
+    /// the mirror (the store's log keeps them).
+    pub mqtt_queue: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            mqtt_url: None,
+            mqtt_client_id: "vchat".into(),
+            mqtt_username: None,
+            mqtt_password: None,
+            mqtt_queue: 10_000,
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Who may do what: credentials to callers, tenant scopes, logins and their limits,
+//! sessions, API tokens, join tokens, the server's secrets.
+
+pub mod caller;
+pub mod password;
+pub mod ratelimit;
+pub mod secrets;
+pub mod token;
+
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+pub use caller::{BOOTSTRAP, Caller, SESSION_COOKIE};
+
+use crate::config::Secret;
+use crate::domain::fields::Text;
+use crate::domain::{DomainError, DomainResult};
+use crate::model::tenant::{ROOT, subtree};
+use crate::model::{ApiToken, Role, Session, Tenant, User};
+use crate::store::ids::{digest, now_ms, random_token};
+use crate::store::{Filter, Store};
+use ratelimit::LoginLimiter;
+
+/// How long a cached tenant tree is trusted when nothing here changed it (another
+/// node sharing the store may have).
+const TREE_TTL: Duration = Duration::from_secs(5);
+
+/// What a request presents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// `Authorization: Bearer <token>`: the bootstrap token, an API token, or (for the
+    /// endpoints a call's client may use) a join token.
+    Bearer(String),
+    /// The session cookie's secret.
+    Session(String),
+}
+
+/// A session opened by a login.
+#[derive(Debug, Clone)]
+pub struct LoggedIn {
+    /// The user.
+    pub user: User,
+    /// The cookie's secret (only its digest is stored).
+    pub secret: String,
+    /// How long the session lasts.
+    pub ttl: Duration,
+}
+
+/// Resolves credentials to callers, with the tenant tree cached.
+#[derive(Clone)]
+pub struct Auth(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    bootstrap: Secret,
+    session_ttl: Duration,
+    limiter: LoginLimiter,
+    tree: RwLock<Option<(Instant, Arc<Vec<Tenant>>)>>,
+}
+
+impl Auth {
+    /// Callers of `store`; `bootstrap` acts as the root admin.
+    pub fn new(
+        store: Store,
+        bootstrap: Secret,
+        session_ttl: Duration,
+        logins_per_minute: usize,
+    ) -> Auth {
+        Auth(Arc::new(Inner {
+            store,
+            bootstrap,
+            session_ttl: session_ttl.max(Duration::from_secs(1)),
+            limiter: LoginLimiter::new(logins_per_minute),
+            tree: RwLock::new(None),
+        }))
+    }
+
+    /// Whether `token` is the bootstrap token (compared in constant time).
+    pub fn is_bootstrap(&self, token: &str) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            token.trim().as_bytes(),
+            self.0.bootstrap.expose().as_bytes(),
+        )
+        .is_ok()
+    }
+
+    /// The bootstrap token itself (for the CLI and tests that print it).
+    pub fn bootstrap(&self) -> &Secret {
+        &self.0.bootstrap
+    }
+
+    /// The staff member `credential` belongs to, or `Unauthorized`.
+    pub async fn resolve(&self, credential: &Credential) -> DomainResult<Caller> {
+        let store = &self.0.store;
+        let user = match credential {
+            Credential::Bearer(token) if self.is_bootstrap(token) => {
+                return Ok(Caller {
+                    user: BOOTSTRAP.into(),
+                    name: "bootstrap token".into(),
+                    tenant: ROOT.into(),
+                    role: Role::Admin,
+                    scope: self.scope(ROOT).await?,
+                });
+            }
+            Credential::Bearer(token) => {
+                let Some(t) = store.get::<ApiToken>(&digest(token)).await? else {
+                    return Err(DomainError::Unauthorized);
+                };
+                t.user
+            }
+            Credential::Session(secret) => {
+                let Some(s) = store.get::<Session>(&digest(secret)).await? else {
+                    return Err(DomainError::Unauthorized);
+                };
+                if s.expires_at <= now_ms() {
+                    return Err(DomainError::Unauthorized);
+                }
+                s.user
+            }
+        };
+        let Some(user) = store.get::<User>(&user).await? else {
+            return Err(DomainError::Unauthorized);
+        };
+        if user.disabled {
+            return Err(DomainError::Unauthorized);
+        }
+        Ok(Caller {
+            scope: self.scope(&user.tenant).await?,
+            user: user.id,
+            name: user.name,
+            tenant: user.tenant,
+            role: user.role,
+        })
+    }
+
+    /// `tenant` and every tenant below it, from the cached tree.
+    pub async fn scope(&self, tenant: &str) -> DomainResult<Vec<String>> {
+        Ok(subtree(&self.tree().await?, tenant))
+    }
+
+    /// Every tenant, nearest the root first; cached until a tenant changes here or
+    /// [`TREE_TTL`] passes.
+    pub async fn tree(&self) -> DomainResult<Arc<Vec<Tenant>>> {
+        if let Some((at, tree)) = &*self.0.tree.read().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < TREE_TTL
+        {
+            return Ok(tree.clone());
+        }
+        let all = Arc::new(
+            self.0
+                .store
+                .find::<Tenant>(&Filter::all().page(0, 100_000))
+                .await?,
+        );
+        *self.0.tree.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), all.clone()));
+        Ok(all)
+    }
+
+    /// Forgets the cached tenant tree (a tenant was made or changed).
+    pub fn tenants_changed(&self) {
+        *self.0.tree.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Checks `password` for `login` from `ip` and opens a session. Attempts past the
+    /// per-address limit are refused before the password is looked at.
+    pub async fn login(&self, ip: IpAddr, login: &str, password: String) -> DomainResult<LoggedIn> {
+        if let Err(wait) = self.0.limiter.attempt(ip, Instant::now()) {
+            return Err(DomainError::TooManyAttempts {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        let login = login.trim().to_lowercase();
+        let user = self.0.store.get_unique::<User>(&login).await?;
+        let phc = user.as_ref().map_or_else(
+            || password::decoy().to_string(),
+            |u| u.password_hash.clone(),
+        );
+        // argon2 takes tens of milliseconds by design: off the async threads.
+        let ok = tokio::task::spawn_blocking(move || password::verify(&password, &phc))
+            .await
+            .unwrap_or(false);
+        let user = match user {
+            Some(u) if ok && !u.disabled => u,
+            _ => return Err(DomainError::BadCredentials),
+        };
+        let secret = random_token(32);
+        let now = now_ms();
+        let ttl = self.0.session_ttl;
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.0
+            .store
+            .insert(&Session {
+                id: digest(&secret),
+                tenant: user.tenant.clone(),
+                user: user.id.clone(),
+                created_at: now,
+                expires_at: now.saturating_add(ttl_ms),
+            })
+            .await?;
+        Ok(LoggedIn { user, secret, ttl })
+    }
+
+    /// Ends the session of `secret` (if there is one).
+    pub async fn logout(&self, secret: &str) -> DomainResult<()> {
+        self.0.store.delete::<Session>(&digest(secret)).await?;
+        Ok(())
+    }
+
+    /// Makes an API token that acts as `caller`; the token is shown once.
+    pub async fn create_token(&self, caller: &Caller, label: Text<100>) -> DomainResult<String> {
+        if caller.is_bootstrap() {
+            return Err(DomainError::Forbidden(
+                "the bootstrap token cannot make tokens; log in as a user".into(),
+            ));
+        }
+        let token = format!("vct_{}", random_token(32));
+        self.0
+            .store
+            .insert(&ApiToken {
+                id: digest(&token),
+                tenant: caller.tenant.clone(),
+                user: caller.user.clone(),
+                label: label.into_string(),
+                created_at: now_ms(),
+            })
+            .await?;
+        Ok(token)
+    }
+
+    /// Deletes login sessions past their end (they no longer log anyone in; this keeps
+    /// the collection from growing).
+    pub async fn forget_expired_sessions(&self) -> DomainResult<()> {
+        let expired = self
+            .0
+            .store
+            .find::<Session>(
+                &Filter::all()
+                    .below(Session::EXPIRES_AT, now_ms())
+                    .page(0, 1000),
+            )
+            .await?;
+        for s in expired {
+            self.0.store.delete::<Session>(&s.id).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! Tenants: a company and its branches. Admins manage the tenants of their scope;
+//! supervisors read them; everyone reads their own.
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::domain::auth::Caller;
+use crate::domain::fields::{
+    Channel, Channels, FieldKey, HttpUrl, LongText, OptionalText, Text, capped,
+};
+use crate::domain::{DomainError, DomainResult, service};
+use crate::model::Role;
+use crate::model::tenant::{Branding, CustomField, Tenant};
+use crate::store::Filter;
+use crate::store::ids::{new_id, now_ms};
+
+service!(
+    /// Tenants and their settings.
+    Tenants
+);
+
+/// A tenant's branding, as a request gives it.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = BrandingInput)]
+pub struct BrandingInput {
+    /// The company name clients see (empty: the tenant's name).
+    #[serde(default)]
+    pub company_name: OptionalText<200>,
+    /// The logo's URL.
+    #[serde(default)]
+    pub logo_url: Option<HttpUrl>,
+    /// The consent text clients accept before connecting.
+    #[serde(default)]
+    pub consent_text: Option<LongText<10000>>,
+    /// Where the client's page goes after the call.
+    #[serde(default)]
+    pub redirect_url: Option<HttpUrl>,
+}
+
+impl From<BrandingInput> for Branding {
+    fn from(b: BrandingInput) -> Branding {
+        Branding {
+            company_name: b.company_name.into_string(),
+            logo_url: b.logo_url.map(HttpUrl::into_string),
+            consent_text: b.consent_text.map(LongText::into_string),
+            redirect_url: b.redirect_url.map(HttpUrl::into_string),
+        }
+    }
+}
+
+/// A custom interaction field, as a request gives it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomFieldInput {
+    /// Key in the interaction's `fields`.
+    pub key: FieldKey,
+    /// Label shown to agents.
+    pub label: Text<100>,
+    /// Whether agents must fill it in.
+    #[serde(default)]
+    pub required: bool,
+}
+
+capped!(
+    /// At most 50 custom fields (keys unique).
+    CustomFieldInputs,
+    CustomFieldInput,
+    50
+);
+
+fn custom_fields(fields: CustomFieldInputs) -> DomainResult<Vec<CustomField>> {
+    let fields = fields.into_vec();
+    for (i, f) in fields.iter().enumerate() {
+        if fields[..i].iter().any(|g| g.key == f.key) {
+            return Err(DomainError::invalid(format!(
+                "custom field {} appears twice",
+                f.key
+            )));
+        }
+    }
+    Ok(fields
+        .into_iter()
+        .map(|f| CustomField {
+            key: f.key.into_string(),
+            label: f.label.into_string(),
+            required: f.required,
+        })
+        .collect())
+}
+
+fn chain(channels: Channels) -> Vec<String> {
+    channels
+        .into_vec()
+        .into_iter()
+        .map(Channel::into_string)
+        .collect()
+}
+
+/// `POST /api/tenants`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// The parent (in the caller's scope).
+    pub parent: String,
+    /// Name.
+    pub name: Text<200>,
+    /// Branding.
+    #[serde(default)]
+    pub branding: BrandingInput,
+    /// Custom interaction fields (keys unique).
+    #[serde(default)]
+    pub custom_fields: CustomFieldInputs,
+    /// Link delivery channels in order.
+    #[serde(default)]
+    pub delivery_chain: Channels,
+}
+
+/// `PATCH /api/tenants/{id}`: the fields given change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPatch {
+    /// Name.
+    pub name: Option<Text<200>>,
+    /// Branding (replaced whole).
+    pub branding: Option<BrandingInput>,
+    /// Custom fields (replaced whole; keys unique).
+    pub custom_fields: Option<CustomFieldInputs>,
+    /// Link delivery channels in order (replaced whole).
+    pub delivery_chain: Option<Channels>,
+}
+
+impl Tenants {
+    /// The tenants of the caller's scope (supervisors and admins).
+    pub async fn list(&self, caller: &Caller) -> DomainResult<Vec<Tenant>> {
+        caller.require(Role::Supervisor)?;
+        Ok(self
+            .0
+            .store
+            .find::<Tenant>(&Filter::all().tenants(caller.scope.clone()).page(0, 10_000))
+            .await?)
+    }
+
+    /// One tenant: the caller's own, or (supervisors and admins) one of their scope.
+    pub async fn get(&self, caller: &Caller, id: &str) -> DomainResult<Tenant> {
+        if !caller.sees(id) || (id != caller.tenant && !caller.is(Role::Supervisor)) {
+            return Err(DomainError::not_found("tenant"));
+        }
+        self.0
+            .store
+            .get::<Tenant>(id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("tenant"))
+    }
+
+    /// Makes a branch under a tenant of the caller's scope (admins).
+    pub async fn create(&self, caller: &Caller, request: NewTenant) -> DomainResult<Tenant> {
+        if !caller.sees(&request.parent) {
+            return Err(DomainError::not_found("parent tenant"));
+        }
+        caller.require(Role::Admin)?;
+        let tenant = Tenant {
+            id: new_id(),
+            parent: Some(request.parent),
+            name: request.name.into_string(),
+            branding: request.branding.into(),
+            custom_fields: custom_fields(request.custom_fields)?,
+            delivery_chain: chain(request.delivery_chain),
+            created_at: now_ms(),
+        };
+        self.0.store.insert(&tenant).await?;
+        self.0.auth.tenants_changed();
+        Ok(tenant)
+    }
+
+    /// Changes a tenant of the caller's scope (admins).
+    pub async fn update(
+        &self,
+        caller: &Caller,
+        id: &str,
+        patch: TenantPatch,
+    ) -> DomainResult<Tenant> {
+        if !caller.sees(id) {
+            return Err(DomainError::not_found("tenant"));
+        }
+        caller.require(Role::Admin)?;
+        let name = patch.name.map(Text::into_string);
+        let branding: Option<Branding> = patch.branding.map(Into::into);
+        let fields = patch.custom_fields.map(custom_fields).transpose()?;
+        let delivery_chain = patch.delivery_chain.map(chain);
+        let updated = self
+            .0
+            .store
+            .update::<Tenant, _, DomainError, _>(id, move |t| {
+                if let Some(name) = &name {
+                    t.name = name.clone();
+                }
+                if let Some(b) = &branding {
+                    t.branding = b.clone();
+                }
+                if let Some(f) = &fields {
+                    t.custom_fields = f.clone();
+                }
+                if let Some(c) = &delivery_chain {
+                    t.delivery_chain = c.clone();
+                }
+                Ok(t.clone())
+            })
+            .await?
+            .ok_or_else(|| DomainError::not_found("tenant"))??;
+        self.0.auth.tenants_changed();
+        Ok(updated)
+    }
+}
