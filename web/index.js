@@ -1,16 +1,9 @@
 // The landing page: create a room through the REST API, hand out its links.
 
-const TOKEN_KEY = 'vchat.apiToken';
+import { byId, el } from './common/dom.js';
+import { call } from './sdk/api.js';
 
-/**
- * @param {string} id
- * @returns {HTMLElement}
- */
-function byId(id) {
-  const element = document.getElementById(id);
-  if (!element) throw new Error(`#${id} is missing`);
-  return element;
-}
+const TOKEN_KEY = 'vchat.apiToken';
 
 const tokenInput = /** @type {HTMLInputElement} */ (byId('api-token'));
 tokenInput.value = localStorage.getItem(TOKEN_KEY) || '';
@@ -23,14 +16,11 @@ byId('create').addEventListener('submit', async (e) => {
     .split('\n').map((n) => n.trim()).filter(Boolean);
   localStorage.setItem(TOKEN_KEY, tokenInput.value);
   try {
-    const response = await fetch('/api/rooms', {
-      method: 'POST',
-      headers: { 'Authorization': `Bearer ${tokenInput.value.trim()}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ participants: names.map((name) => ({ name })) }),
+    const room = await call('/api/rooms', {
+      token: tokenInput.value.trim(),
+      body: { participants: names.map((name) => ({ name })) },
     });
-    const body = await response.json();
-    if (!response.ok) throw new Error(body.message || response.statusText);
-    showRoom(body);
+    showRoom(room);
   } catch (err) {
     error.textContent = `Could not create the room: ${err instanceof Error ? err.message : err}`;
   }
@@ -42,25 +32,12 @@ function showRoom(room) {
   const list = byId('links');
   list.replaceChildren();
   for (const p of room.participants) {
-    const item = document.createElement('li');
-    const name = document.createElement('b');
-    name.textContent = p.name;
-    const link = document.createElement('a');
-    link.href = p.join_url;
-    link.textContent = p.join_url;
-    link.target = '_blank';
-    link.rel = 'noopener';
-    const row = document.createElement('div');
-    row.className = 'row';
-    const copy = document.createElement('button');
-    copy.type = 'button';
-    copy.textContent = 'Copy link';
+    const copy = el('button', { type: 'button' }, 'Copy link');
     copy.addEventListener('click', () => {
       navigator.clipboard.writeText(p.join_url).then(() => { copy.textContent = 'Copied'; }, () => {});
     });
-    row.append(copy);
-    item.append(name, document.createElement('br'), link, row);
-    list.append(item);
+    const link = el('a', { href: p.join_url, target: '_blank', rel: 'noopener' }, p.join_url);
+    list.append(el('li', {}, el('b', {}, p.name), el('br'), link, el('div', { class: 'row' }, copy)));
   }
   byId('result').classList.remove('hidden');
 }

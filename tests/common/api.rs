@@ -19,12 +19,19 @@ pub enum Auth {
     Bearer(String),
 }
 
-/// The API of one server.
+/// The API of one server: over HTTP to a running `vchat serve`, or in this process
+/// to its router, one request at a time (`oneshot`, no socket, no server started).
 #[derive(Clone)]
 pub struct Api {
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (in process: a placeholder no socket listens on).
     pub base: String,
-    http: reqwest::Client,
+    transport: Transport,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Http(reqwest::Client),
+    InProcess(axum::Router),
 }
 
 /// A response: status, JSON body (`Null` when empty or not JSON) and headers.
@@ -44,10 +51,23 @@ impl Api {
         crate::init_crypto();
         Api {
             base: base.to_string(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
+            transport: Transport::Http(
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .expect("client"),
+            ),
+        }
+    }
+
+    /// The router itself, called in this process; requests come from 127.0.0.1.
+    pub fn in_process(router: axum::Router) -> Api {
+        let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
+        Api {
+            base: "http://in-process".to_string(),
+            transport: Transport::InProcess(
+                router.layer(axum::extract::connect_info::MockConnectInfo(peer)),
+            ),
         }
     }
 
@@ -60,19 +80,44 @@ impl Api {
         body: Option<&Value>,
     ) -> anyhow::Result<Reply> {
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        request = match auth {
-            Auth::None => request,
-            Auth::Cookie(c) => request.header("cookie", c),
-            Auth::Bearer(t) => request.bearer_auth(t),
+        let credential = match auth {
+            Auth::None => None,
+            Auth::Cookie(c) => Some(("cookie", c.clone())),
+            Auth::Bearer(t) => Some(("authorization", format!("Bearer {t}"))),
         };
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await?;
+        let (status, headers, bytes) = match &self.transport {
+            Transport::Http(http) => {
+                let mut request = http.request(method, format!("{}{path}", self.base));
+                if let Some((name, value)) = credential {
+                    request = request.header(name, value);
+                }
+                if let Some(body) = body {
+                    request = request.json(body);
+                }
+                let response = request.send().await?;
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                (status, headers, response.bytes().await?.to_vec())
+            }
+            Transport::InProcess(router) => {
+                use tower::ServiceExt;
+                let mut request = axum::http::Request::builder().method(method).uri(path);
+                if let Some((name, value)) = credential {
+                    request = request.header(name, value);
+                }
+                let request = match body {
+                    Some(body) => request
+                        .header("content-type", "application/json")
+                        .body(axum::body::Body::from(body.to_string()))?,
+                    None => request.body(axum::body::Body::empty())?,
+                };
+                let response = router.clone().oneshot(request).await?;
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+                (status, headers, bytes.to_vec())
+            }
+        };
         Ok(Reply {
             status,
             json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),

@@ -8,6 +8,7 @@
 //! datagrams from its address.
 
 pub mod api;
+pub mod matrix;
 pub mod netns;
 pub mod process;
 pub mod turn_client;

@@ -2,20 +2,16 @@
 //
 // Tests drive it through `window.vchatRoom` (the session and its peer connection).
 
+import { byId, el } from '../common/dom.js';
 import { Session } from '../sdk/session.js';
 
 /** One person on the stage: their video, their sound, their name. */
 class Tile extends HTMLElement {
   constructor() {
     super();
-    this.video = document.createElement('video');
-    this.video.autoplay = true;
-    this.video.playsInline = true;
-    this.label = document.createElement('span');
-    this.label.className = 'name';
-    this.placeholder = document.createElement('div');
-    this.placeholder.className = 'no-video';
-    this.placeholder.textContent = 'No video';
+    this.video = el('video', { autoplay: true, playsinline: true });
+    this.label = el('span', { class: 'name' });
+    this.placeholder = el('div', { class: 'no-video' }, 'No video');
     /** @type {MediaStream} */
     this.stream = new MediaStream();
     this.video.srcObject = this.stream;
@@ -55,16 +51,6 @@ class Tile extends HTMLElement {
   }
 }
 customElements.define('vchat-tile', Tile);
-
-/**
- * @param {string} id
- * @returns {HTMLElement}
- */
-function byId(id) {
-  const element = document.getElementById(id);
-  if (!element) throw new Error(`#${id} is missing`);
-  return element;
-}
 
 const tiles = byId('tiles');
 const status = byId('status');
@@ -112,12 +98,8 @@ function dropTile(id) {
  * @param {string} text
  */
 function addChatLine(from, text) {
-  const item = document.createElement('li');
-  const who = document.createElement('b');
-  who.textContent = `${from}: `;
-  item.append(who, document.createTextNode(text));
   const list = byId('messages');
-  list.append(item);
+  list.append(el('li', {}, el('b', {}, `${from}: `), text));
   list.scrollTop = list.scrollHeight;
 }
 

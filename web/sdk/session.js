@@ -1,15 +1,23 @@
-// vchat browser session: one signaling WebSocket and one RTCPeerConnection to the SFU.
+// vchat browser session: one signaling socket and one RTCPeerConnection to the SFU.
 //
 // Every page that joins a room (the test page, the agent's and the client's pages) uses
-// this module. It knows the signaling protocol (docs/signaling.md), negotiates with the
-// SFU as the polite peer, maps incoming tracks to participants, and wraps the SFU's
-// data-channel relay. It knows nothing about layout.
+// this module. It negotiates with the SFU as the polite peer over the signaling socket
+// (`signaling.js`, docs/signaling.md), maps incoming tracks to participants, and sends
+// and receives through the SFU's data-channel relay (`relay.js`). It touches no DOM and
+// knows nothing about layout.
 //
 // Written for Chromium, Firefox and Safari 14+: no private class fields, no top-level
 // await, no Array.prototype.at.
 
-/** @typedef {{id: string, name: string}} Participant */
-/** @typedef {{urls: string[], username?: string, credential?: string}} IceServer */
+import { CHANNELS, decodeRelayFrame, relayedMessage } from './relay.js';
+import { CLOSE, Signaling, defaultSignalingUrl } from './signaling.js';
+
+export { CHANNELS } from './relay.js';
+
+/** @typedef {import('./signaling.js').Participant} Participant */
+/** @typedef {import('./signaling.js').IceServer} IceServer */
+/** @typedef {import('./signaling.js').ServerMessage} ServerMessage */
+/** @typedef {import('./signaling.js').Welcome} Welcome */
 
 /**
  * @typedef {object} SessionOptions
@@ -18,26 +26,6 @@
  * @property {RTCIceTransportPolicy} [iceTransportPolicy] `relay` forces TURN.
  * @property {IceServer[]} [iceServers] Extra ICE servers, besides the ones the server sends.
  */
-
-/** Data-channel labels: reliable (chat, files) and lossy (pointer). */
-export const CHANNELS = Object.freeze({ reliable: 'vchat', lossy: 'vchat-lossy' });
-
-const RELAY_VERSION = 1;
-const RELAY_FLAG_TEXT = 1;
-
-/**
- * Reads a frame of the SFU's data-channel relay: version, flags, sender id, payload.
- * @param {ArrayBuffer} buffer
- * @returns {{from: string, text: boolean, payload: Uint8Array} | null}
- */
-export function decodeRelayFrame(buffer) {
-  const bytes = new Uint8Array(buffer);
-  if (bytes.length < 3 || bytes[0] !== RELAY_VERSION) return null;
-  const idLength = bytes[2];
-  if (bytes.length < 3 + idLength) return null;
-  const from = new TextDecoder().decode(bytes.subarray(3, 3 + idLength));
-  return { from, text: (bytes[1] & RELAY_FLAG_TEXT) !== 0, payload: bytes.subarray(3 + idLength) };
-}
 
 /**
  * One participant's session in a room.
@@ -65,8 +53,8 @@ export class Session extends EventTarget {
     this.participants = new Map();
     /** @type {RTCPeerConnection | null} */
     this.pc = null;
-    /** @type {WebSocket | null} */
-    this.ws = null;
+    /** @type {Signaling | null} */
+    this.signaling = null;
     /** @type {Map<string, RTCDataChannel>} */
     this.channels = new Map();
     /** Which participant each incoming m-line (mid) belongs to. @type {Map<string, string>} */
@@ -84,31 +72,27 @@ export class Session extends EventTarget {
   /**
    * Opens the socket and joins. Resolves with the welcome, rejects if the server
    * closes the session first.
-   * @returns {Promise<{participant: Participant, room: string, participants: Participant[]}>}
+   * @returns {Promise<Welcome>}
    */
   join() {
-    const url = this.options.url || defaultSignalingUrl();
-    const ws = new WebSocket(url);
-    this.ws = ws;
+    const signaling = new Signaling(this.options.url || defaultSignalingUrl());
+    this.signaling = signaling;
     return new Promise((resolve, reject) => {
-      ws.onopen = () => this.sendSignal({ type: 'join', token: this.options.token });
-      ws.onmessage = (e) => {
-        /** @type {any} */
-        let message;
-        try {
-          message = JSON.parse(String(e.data));
-        } catch (_) {
-          return;
-        }
+      signaling.addEventListener('open', () => this.sendSignal({ type: 'join', token: this.options.token }));
+      signaling.addEventListener('message', (e) => {
+        /** @type {ServerMessage} */
+        const message = /** @type {CustomEvent} */ (e).detail.message;
         if (message.type === 'welcome') resolve(message);
         this.inbox = this.inbox
           .then(() => this.handle(message))
           .catch((err) => this.emit('error', { code: 'client', message: String(err) }));
-      };
-      ws.onclose = (e) => {
-        if (!this.welcomed) reject(new Error(`join refused (${e.code}): ${e.reason || 'connection closed'}`));
-        this.finish(e.code, e.reason || 'connection closed');
-      };
+      });
+      signaling.addEventListener('close', (e) => {
+        const { code, reason } = /** @type {CustomEvent} */ (e).detail;
+        if (!this.welcomed) reject(new Error(`join refused (${code}): ${reason}`));
+        this.finish(code, reason);
+      });
+      signaling.open();
     });
   }
 
@@ -158,8 +142,8 @@ export class Session extends EventTarget {
 
   /** Leaves the room and closes everything. */
   leave() {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.sendSignal({ type: 'leave' });
-    this.finish(1000, 'left');
+    this.sendSignal({ type: 'leave' });
+    this.finish(CLOSE.normal, 'left');
   }
 
   /**
@@ -170,9 +154,9 @@ export class Session extends EventTarget {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  /** @param {object} message */
+  /** @param {import('./signaling.js').ClientMessage} message */
   sendSignal(message) {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+    if (this.signaling) this.signaling.send(message);
   }
 
   /**
@@ -184,11 +168,11 @@ export class Session extends EventTarget {
     this.closed = true;
     for (const channel of this.channels.values()) channel.close();
     if (this.pc) this.pc.close();
-    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000);
+    if (this.signaling) this.signaling.close(CLOSE.normal);
     this.emit('closed', { code, reason });
   }
 
-  /** @param {any} message */
+  /** @param {ServerMessage} message */
   async handle(message) {
     switch (message.type) {
       case 'welcome':
@@ -225,12 +209,10 @@ export class Session extends EventTarget {
       case 'bye':
         // The close frame that follows carries the code; nothing to do yet.
         break;
-      default:
-        break;
     }
   }
 
-  /** @param {any} welcome */
+  /** @param {Welcome} welcome */
   async onWelcome(welcome) {
     this.welcomed = true;
     this.self = welcome.participant;
@@ -268,8 +250,7 @@ export class Session extends EventTarget {
       if (!(e.data instanceof ArrayBuffer)) return;
       const frame = decodeRelayFrame(e.data);
       if (!frame) return;
-      const data = frame.text ? new TextDecoder().decode(frame.payload) : frame.payload;
-      this.emit('message', { from: frame.from, label, data });
+      this.emit('message', { from: frame.from, label, data: relayedMessage(frame) });
     };
     this.channels.set(label, channel);
   }
@@ -334,10 +315,4 @@ export class Session extends EventTarget {
     if (local) this.sendSignal({ type: 'answer', sdp: local.sdp });
     this.negotiateIfWanted();
   }
-}
-
-/** The signaling URL on the page's own server. */
-export function defaultSignalingUrl() {
-  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${location.host}/ws`;
 }

@@ -1,0 +1,119 @@
+// The REST API (docs: /api/openapi.json): one fetch wrapper, one error type, paging.
+// Staff pages authenticate with the session cookie (sent by the browser) or an API
+// token; a client's page with its join token. No DOM.
+
+/**
+ * A refusal from the API: its HTTP status, its error code (`bad-request`,
+ * `not-found`, ...) and its message, meant for people.
+ */
+export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string} error
+   * @param {string} message
+   */
+  constructor(status, error, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.error = error;
+  }
+}
+
+/**
+ * @typedef {object} CallOptions
+ * @property {string} [method] Default `GET`, or `POST` with a body.
+ * @property {unknown} [body] Sent as JSON.
+ * @property {string} [token] `Authorization: Bearer <token>` (API or join token).
+ * @property {AbortSignal} [signal]
+ */
+
+/**
+ * Calls the API; resolves with the JSON answer (`null` for 204), rejects with an
+ * {@link ApiError} for a refusal (or status 0, `network`, when the server cannot be
+ * reached).
+ * @param {string} path e.g. `/api/interactions`
+ * @param {CallOptions} [options]
+ * @returns {Promise<any>}
+ */
+export async function call(path, options) {
+  const o = options || {};
+  /** @type {Record<string, string>} */
+  const headers = { Accept: 'application/json' };
+  if (o.token) headers.Authorization = `Bearer ${o.token}`;
+  /** @type {RequestInit} */
+  const init = { method: o.method || (o.body === undefined ? 'GET' : 'POST'), headers, credentials: 'same-origin' };
+  if (o.body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(o.body);
+  }
+  if (o.signal) init.signal = o.signal;
+  /** @type {Response} */
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    if (err instanceof DOMException && err.name === 'AbortError') throw err;
+    throw new ApiError(0, 'network', 'The server cannot be reached. Check the connection and try again.');
+  }
+  if (response.status === 204) return null;
+  const text = await response.text();
+  /** @type {any} */
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch (_) {
+    body = null;
+  }
+  if (!response.ok) {
+    const error = body && typeof body.error === 'string' ? body.error : 'http';
+    const message = body && typeof body.message === 'string' ? body.message : response.statusText;
+    throw new ApiError(response.status, error, message);
+  }
+  return body;
+}
+
+/**
+ * A page of a list: `{items, total, offset, limit}`.
+ * @template T
+ * @typedef {{items: T[], total: number, offset: number, limit: number}} Page
+ */
+
+/**
+ * The URL of one page of a list, with its filters.
+ * @param {string} path
+ * @param {Record<string, string | number | undefined>} [filters]
+ * @param {{offset?: number, limit?: number}} [paging]
+ * @returns {string}
+ */
+export function pageUrl(path, filters, paging) {
+  const query = new URLSearchParams();
+  for (const [k, v] of Object.entries(filters || {})) {
+    if (v !== undefined && v !== '') query.set(k, String(v));
+  }
+  if (paging && paging.offset) query.set('offset', String(paging.offset));
+  if (paging && paging.limit) query.set('limit', String(paging.limit));
+  const q = query.toString();
+  return q ? `${path}?${q}` : path;
+}
+
+/**
+ * Every item of a list, page by page (at most `max`).
+ * @template T
+ * @param {string} path
+ * @param {Record<string, string | number | undefined>} [filters]
+ * @param {{max?: number, limit?: number, token?: string}} [options]
+ * @returns {AsyncGenerator<T>}
+ */
+export async function* items(path, filters, options) {
+  const o = options || {};
+  const max = o.max || 10000;
+  let offset = 0;
+  while (offset < max) {
+    /** @type {Page<T>} */
+    const page = await call(pageUrl(path, filters, { offset, limit: o.limit || 100 }), { token: o.token });
+    for (const item of page.items) yield item;
+    offset += page.items.length;
+    if (page.items.length === 0 || offset >= page.total) return;
+  }
+}
