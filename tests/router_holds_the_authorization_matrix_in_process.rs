@@ -1,4 +1,4 @@
-//! The authorization matrix of `api_authorization_matrix.rs`, cell by cell, against
+//! The authorization matrix of `api_holds_the_authorization_matrix.rs`, cell by cell, against
 //! the router alone: built by `app::standalone` on a temporary embedded store (no SFU,
 //! TURN, recorder or socket) and called in this process with `oneshot`. The same table
 //! (`common/matrix.rs`) holds both ways.

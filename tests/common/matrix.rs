@@ -4,7 +4,7 @@
 //! role 403, without credentials 401.
 //!
 //! One table, two ways to reach the router: over HTTP to a running server
-//! (`tests/api_authorization_matrix.rs`) and in this process with `oneshot`
+//! (`tests/api_holds_the_authorization_matrix.rs`) and in this process with `oneshot`
 //! (`tests/router_holds_the_authorization_matrix_in_process.rs`).
 
 use std::collections::HashMap;

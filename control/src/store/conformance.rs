@@ -1,5 +1,5 @@
 //! The behaviour every store engine must show, as one suite the tests run against each
-//! engine (`tests/store_conformance.rs`). Panics on the first difference.
+//! engine (`tests/store_engines_keep_one_contract.rs`). Panics on the first difference.
 
 use serde::{Deserialize, Serialize};
 

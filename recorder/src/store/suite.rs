@@ -1,5 +1,5 @@
 //! What every file store must do, as one suite the tests run against each
-//! (`tests/file_store_conformance.rs`). Panics on the first difference.
+//! (`tests/file_stores_keep_one_contract.rs`). Panics on the first difference.
 
 use std::time::Duration;
 
