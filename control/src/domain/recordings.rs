@@ -144,24 +144,7 @@ impl Recordings {
 
     /// Notes that the call's recording started (once per call).
     pub async fn started(&self, i: &Interaction) {
-        let recording = Recording {
-            id: i.id.clone(),
-            tenant: i.tenant.clone(),
-            interaction: i.id.clone(),
-            agent: i.agent.clone(),
-            state: RecordingState::Recording,
-            reason: None,
-            key: None,
-            content_type: None,
-            duration_ms: None,
-            size: None,
-            sha256: None,
-            segments: None,
-            video_frames: None,
-            audio: None,
-            created_at: now_ms(),
-            ready_at: None,
-        };
+        let recording = Recording::started(&i.id, &i.tenant, &i.agent, now_ms());
         match self.0.store.insert(&recording).await {
             Ok(()) => {
                 let _ = self
@@ -474,22 +457,9 @@ mod tests {
 
     fn recording(state: RecordingState, ready_at: Option<i64>) -> Recording {
         Recording {
-            id: "r".into(),
-            tenant: "t".into(),
-            interaction: "r".into(),
-            agent: "a".into(),
             state,
-            reason: None,
-            key: None,
-            content_type: None,
-            duration_ms: None,
-            size: None,
-            sha256: None,
-            segments: None,
-            video_frames: None,
-            audio: None,
-            created_at: 0,
             ready_at,
+            ..Recording::started("r", "t", "a", 0)
         }
     }
 

@@ -58,6 +58,31 @@ pub struct Recording {
     /// Unix ms the file was ready.
     pub ready_at: Option<i64>,
 }
+
+impl Recording {
+    /// The recording of interaction `id` (of `tenant`, handled by `agent`) as its
+    /// capture starts at `created_at`: nothing made yet.
+    pub fn started(id: &str, tenant: &str, agent: &str, created_at: i64) -> Recording {
+        Recording {
+            id: id.to_string(),
+            tenant: tenant.to_string(),
+            interaction: id.to_string(),
+            agent: agent.to_string(),
+            state: RecordingState::Recording,
+            reason: None,
+            key: None,
+            content_type: None,
+            duration_ms: None,
+            size: None,
+            sha256: None,
+            segments: None,
+            video_frames: None,
+            audio: None,
+            created_at,
+            ready_at: None,
+        }
+    }
+}
 record!(Recording, Collection::Recordings);
 super::fields!(Recording {
     INTERACTION: "interaction",

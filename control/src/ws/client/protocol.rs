@@ -356,6 +356,18 @@ mod tests {
         max_messages_per_second: 5,
     };
 
+    /// The join checked: participant `c` into room `r`.
+    fn joining() -> Input {
+        Input::Joining {
+            participant: Participant {
+                id: "c".into(),
+                name: "C".into(),
+            },
+            room: RoomId::new("r").unwrap(),
+            ice_servers: vec![],
+        }
+    }
+
     fn joined(now: Instant) -> ClientProtocol {
         let mut p = ClientProtocol::new(now, LIMITS, false);
         assert_eq!(
@@ -443,14 +455,7 @@ mod tests {
         p.on_text(t0, r#"{"type":"join","token":"t"}"#);
         p.on_input(
             t0,
-            Input::Joining {
-                participant: Participant {
-                    id: "c".into(),
-                    name: "C".into(),
-                },
-                room: RoomId::new("r").unwrap(),
-                ice_servers: vec![],
-            },
+            joining(),
         );
         let out = p.on_input(
             t0,
@@ -499,14 +504,7 @@ mod tests {
         );
         p.on_input(
             t0,
-            Input::Joining {
-                participant: Participant {
-                    id: "c".into(),
-                    name: "C".into(),
-                },
-                room: RoomId::new("r").unwrap(),
-                ice_servers: vec![],
-            },
+            joining(),
         );
         let out = p.on_input(
             t0,
