@@ -453,10 +453,7 @@ mod tests {
 
         let mut p = ClientProtocol::new(t0, LIMITS, false);
         p.on_text(t0, r#"{"type":"join","token":"t"}"#);
-        p.on_input(
-            t0,
-            joining(),
-        );
+        p.on_input(t0, joining());
         let out = p.on_input(
             t0,
             Input::Signal(PeerSignal::Closed {
@@ -502,10 +499,7 @@ mod tests {
             p.on_text(t0, r#"{"type":"offer","sdp":"early"}"#)
                 .is_empty()
         );
-        p.on_input(
-            t0,
-            joining(),
-        );
+        p.on_input(t0, joining());
         let out = p.on_input(
             t0,
             Input::Signal(PeerSignal::Joined {
