@@ -56,7 +56,15 @@ struct Inner {
     bootstrap: Secret,
     session_ttl: Duration,
     limiter: LoginLimiter,
-    tree: RwLock<Option<(Instant, Arc<Vec<Tenant>>)>>,
+    tree: RwLock<Tree>,
+}
+
+/// The cached tenant tree: when it was read, and the tenant changes it has seen (a
+/// read that started before a change does not overwrite what the change forgot).
+#[derive(Default)]
+struct Tree {
+    read: Option<(Instant, Arc<Vec<Tenant>>)>,
+    changes: u64,
 }
 
 impl Auth {
@@ -72,7 +80,7 @@ impl Auth {
             bootstrap,
             session_ttl: session_ttl.max(Duration::from_secs(1)),
             limiter: LoginLimiter::new(logins_per_minute),
-            tree: RwLock::new(None),
+            tree: RwLock::new(Tree::default()),
         }))
     }
 
@@ -142,25 +150,34 @@ impl Auth {
     /// Every tenant, nearest the root first; cached until a tenant changes here or
     /// [`TREE_TTL`] passes.
     pub async fn tree(&self) -> DomainResult<Arc<Vec<Tenant>>> {
-        if let Some((at, tree)) = &*self.0.tree.read().unwrap_or_else(|p| p.into_inner())
-            && at.elapsed() < TREE_TTL
-        {
-            return Ok(tree.clone());
-        }
+        let changes = {
+            let cached = self.0.tree.read().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, tree)) = &cached.read
+                && at.elapsed() < TREE_TTL
+            {
+                return Ok(tree.clone());
+            }
+            cached.changes
+        };
+        let started = Instant::now();
         let all = Arc::new(
             self.0
                 .store
                 .find::<Tenant>(&Filter::all().page(0, 100_000))
                 .await?,
         );
-        *self.0.tree.write().unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), all.clone()));
+        let mut cached = self.0.tree.write().unwrap_or_else(|p| p.into_inner());
+        if cached.changes == changes {
+            cached.read = Some((started, all.clone()));
+        }
         Ok(all)
     }
 
     /// Forgets the cached tenant tree (a tenant was made or changed).
     pub fn tenants_changed(&self) {
-        *self.0.tree.write().unwrap_or_else(|p| p.into_inner()) = None;
+        let mut cached = self.0.tree.write().unwrap_or_else(|p| p.into_inner());
+        cached.read = None;
+        cached.changes += 1;
     }
 
     /// Checks `password` for `login` from `ip` and opens a session. Attempts past the
@@ -245,5 +262,48 @@ impl Auth {
             self.0.store.delete::<Session>(&s.id).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tenant::Branding;
+
+    fn tenant(id: &str) -> Tenant {
+        Tenant {
+            id: id.into(),
+            parent: Some(ROOT.into()),
+            name: id.into(),
+            branding: Branding::default(),
+            custom_fields: Vec::new(),
+            delivery_chain: Vec::new(),
+            created_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_tenant_tree_is_read_once_until_a_tenant_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open(&Default::default(), dir.path())
+            .await
+            .unwrap();
+        crate::store::bootstrap::root_tenant(&store).await.unwrap();
+        let auth = Auth::new(
+            store.clone(),
+            Secret::new("b".repeat(32)),
+            Duration::from_secs(60),
+            10,
+        );
+        let first = auth.tree().await.unwrap();
+        assert_eq!(first.len(), 1);
+        // Written behind the cache's back: the cached tree is still served.
+        store.insert(&tenant("a")).await.unwrap();
+        let again = auth.tree().await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "no second read");
+        // A change through the services forgets it.
+        auth.tenants_changed();
+        assert_eq!(auth.tree().await.unwrap().len(), 2);
+        assert_eq!(auth.scope(ROOT).await.unwrap().len(), 2);
     }
 }
