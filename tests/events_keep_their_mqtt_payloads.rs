@@ -44,6 +44,9 @@ const KINDS: &[&str] = &[
     "interaction.failed",
     "interaction.cancelled",
     "link.opened",
+    "consent.given",
+    "client.checked",
+    "client.state",
     "participant.joined",
     "participant.left",
     "media.inactive",
@@ -62,6 +65,7 @@ const KINDS: &[&str] = &[
     "recording.ready",
     "recording.failed",
     "cdr.written",
+    "survey.answered",
 ];
 
 #[test]
@@ -459,6 +463,23 @@ async fn run_scenario() -> anyhow::Result<Vec<String>> {
     )
     .await?;
     wait_kind(&api, agent, &id, "delivery.sent", 1).await?;
+    let client_auth = Auth::Bearer(call.client_token.clone());
+    post(
+        &api,
+        &client_auth,
+        &format!("/api/interactions/{id}/client-check"),
+        json!({ "camera": "granted", "microphone": "granted", "cameras": 2, "front_camera": true, "back_camera": true, "mic_level": 0.25, "audio_output": true, "network": null }),
+        204,
+    )
+    .await?;
+    post(
+        &api,
+        &client_auth,
+        &format!("/api/interactions/{id}/client-state"),
+        json!({ "state": "connecting" }),
+        204,
+    )
+    .await?;
     let client = RtcClient::join(&server, &call.client_token, "client", VideoCodec::Vp8).await?;
     let agent_rtc = RtcClient::join(&server, &call.staff_token, "agent", VideoCodec::Vp8).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -482,7 +503,6 @@ async fn run_scenario() -> anyhow::Result<Vec<String>> {
         .send()
         .await?;
     assert_eq!(upload.status(), 201);
-    let client_auth = Auth::Bearer(call.client_token.clone());
     post(
         &api,
         &client_auth,
@@ -520,7 +540,16 @@ async fn run_scenario() -> anyhow::Result<Vec<String>> {
     let _ = client.close().await;
     let _ = agent_rtc.close().await;
     wait_kind(&api, agent, &id, "recording.ready", 1).await?;
-    wait_kind(&api, agent, &id, "cdr.written", 2).await?;
+    wait_kind(&api, agent, &id, "cdr.written", 1).await?;
+    post(
+        &api,
+        &client_auth,
+        &format!("/api/interactions/{id}/survey"),
+        json!({ "score": 5, "comment": "Quick and clear" }),
+        204,
+    )
+    .await?;
+    wait_kind(&api, agent, &id, "survey.answered", 1).await?;
 
     // 2. A call without media: Telegram, a connector's delivered, positions without an
     //    address; its recording fails.
@@ -657,13 +686,7 @@ async fn run_scenario() -> anyhow::Result<Vec<String>> {
     let i5 = post(&api, org.as_("supA1"), "/api/interactions", json!({ "client": { "name": "Restart" }, "recording": false, "agent": org.users["agentA1"] }), 201).await?;
     let id5 = i5["id"].as_str().unwrap().to_string();
     let opened = api
-        .expect(
-            &Auth::None,
-            "POST",
-            &format!("/api/links/{}", i5["link"].as_str().unwrap()),
-            None,
-            200,
-        )
+        .consent(i5["link"].as_str().unwrap(), &Auth::None)
         .await?;
     let ws5 = signal_join(&server.base, opened["token"].as_str().unwrap()).await?;
     let sup = org.as_("supA1");

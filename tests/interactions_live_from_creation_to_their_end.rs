@@ -104,17 +104,48 @@ async fn an_interaction_lives_from_creation_to_its_end() -> anyhow::Result<()> {
     assert!(code.len() >= 8, "{code}");
     assert_eq!(link_url, format!("{}/j/{code}", server.base));
 
-    // The link: a redirect into the call with a device cookie; the same device again
-    // is fine, another device is refused.
-    let opened = api
-        .call(&Auth::None, "GET", &format!("/j/{code}"), None)
+    // The link: its page binds nothing (link previews fetch it too); the client's
+    // consent binds it to the device (a cookie); the same device again is fine,
+    // another device is refused.
+    for _ in 0..2 {
+        let preview = api
+            .call(&Auth::None, "GET", &format!("/j/{code}"), None)
+            .await?;
+        assert_eq!(preview.status, 200);
+        assert!(
+            preview.headers.get("set-cookie").is_none(),
+            "a preview binds nothing"
+        );
+    }
+    let info = api
+        .expect(&Auth::None, "GET", &format!("/api/links/{code}"), None, 200)
         .await?;
-    assert_eq!(opened.status, 303);
-    let location = opened.headers["location"].to_str()?.to_string();
-    assert!(
-        location.starts_with(&format!("{}/room/#token=", server.base)),
-        "{location}"
-    );
+    assert_eq!(info["company"], "Company A");
+    assert_eq!(info["consent_text"], "We record this call.");
+    assert_eq!(info["opened_here"], false);
+    let version = info["consent_version"].as_str().unwrap().to_string();
+    let no_consent = api
+        .call(&Auth::None, "POST", &format!("/api/links/{code}"), None)
+        .await?;
+    assert_eq!(no_consent.status, 400, "{}", no_consent.json);
+    let stale = api
+        .call(
+            &Auth::None,
+            "POST",
+            &format!("/api/links/{code}"),
+            Some(&json!({ "consent": { "version": "0000ffff" } })),
+        )
+        .await?;
+    assert_eq!(stale.status, 409, "{}", stale.json);
+    let opened = api
+        .call(
+            &Auth::None,
+            "POST",
+            &format!("/api/links/{code}"),
+            Some(&json!({ "consent": { "version": version } })),
+        )
+        .await?;
+    assert_eq!(opened.status, 200, "{}", opened.json);
     let device = opened.headers["set-cookie"]
         .to_str()?
         .split(';')
@@ -135,9 +166,28 @@ async fn an_interaction_lives_from_creation_to_its_end() -> anyhow::Result<()> {
         again.json["branding"]["consent_text"],
         "We record this call."
     );
+    let here = api
+        .expect(
+            &Auth::Cookie(device.clone()),
+            "GET",
+            &format!("/api/links/{code}"),
+            None,
+            200,
+        )
+        .await?;
+    assert_eq!(here["opened_here"], true);
     let client_token = again.json["token"].as_str().unwrap().to_string();
     let stranger = api
         .call(&Auth::None, "GET", &format!("/j/{code}"), None)
+        .await?;
+    assert_eq!(stranger.status, 410, "another device");
+    let stranger = api
+        .call(
+            &Auth::None,
+            "POST",
+            &format!("/api/links/{code}"),
+            Some(&json!({ "consent": { "version": version } })),
+        )
         .await?;
     assert_eq!(stranger.status, 410, "another device");
     for bad in ["nosuchcode1", "..%2F..%2Fetc", "a", "%00"] {
@@ -334,10 +384,11 @@ async fn an_interaction_lives_from_creation_to_its_end() -> anyhow::Result<()> {
         })
         .collect();
     assert_eq!(
-        kinds[..10],
+        kinds[..11],
         [
             "interaction.created",
             "link.opened",
+            "consent.given",
             "participant.joined:client",
             "interaction.connected",
             "recording.started",

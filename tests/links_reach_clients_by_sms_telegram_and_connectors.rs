@@ -109,7 +109,8 @@ async fn telegram_send(
             .starts_with("https://vchat.example.com/j/"),
         "{body}"
     );
-    assert_eq!(button["text"], "Join the video call");
+    // The tenant's language (Russian by default) picks the template and the button.
+    assert_eq!(button["text"], "Подключиться к видеозвонку");
     let chat = body["chat_id"].to_string();
     let next = {
         let mut p = p.lock().unwrap();
@@ -252,7 +253,7 @@ async fn links_go_out_by_sms_telegram_and_connectors_with_retries_and_fallback()
     let form = seen.lock().unwrap().sms.last().cloned().unwrap();
     assert_eq!(form["phones"], "79990000001");
     assert!(
-        form["mes"].starts_with("Company A: your video call link https://vchat.example.com/j/"),
+        form["mes"].starts_with("Company A: ссылка на видеозвонок https://vchat.example.com/j/"),
         "{}",
         form["mes"]
     );

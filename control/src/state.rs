@@ -10,6 +10,7 @@ use crate::domain::Deps;
 use crate::domain::auth::Auth;
 use crate::domain::cdrs::Cdrs;
 use crate::domain::chat::Chat;
+use crate::domain::client::ClientReports;
 use crate::domain::connectors::Connectors;
 use crate::domain::files::Files;
 use crate::domain::interactions::Interactions;
@@ -61,6 +62,7 @@ parts!(
     Users,
     Interactions,
     Chat,
+    ClientReports,
     Files,
     Recordings,
     Cdrs,

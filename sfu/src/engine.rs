@@ -265,6 +265,10 @@ impl Engine {
                     let outcome = self.with_peer(key, now, |peer| peer.accept_offer(&sdp));
                     match outcome {
                         Some(OfferOutcome::Answered(answer)) => {
+                            // An offer with new ICE credentials restarts ICE (RFC 8839
+                            // §4.4.1.1.1): str0m answers with a new local ufrag, which the
+                            // browser's checks (perhaps from a new address) name from now on.
+                            self.learn_ufrag(key);
                             // str0m announces media only once DTLS is up; the SDP says now
                             // which tracks the browser sends (and the answer, which of
                             // them the SFU took), so subscribers negotiate them while this
@@ -395,6 +399,22 @@ impl Engine {
             });
         }
         self.run_work(now);
+    }
+
+    /// Registers the peer's local ufrag again when an ICE restart changed it; the old
+    /// one stops naming it.
+    fn learn_ufrag(&mut self, key: Key) {
+        let Some(peer) = self.peers.get_mut(key) else {
+            return;
+        };
+        let now = peer.rtc.direct_api().local_ice_credentials().ufrag;
+        if now == peer.ufrag {
+            return;
+        }
+        let old = std::mem::replace(&mut peer.ufrag, now.clone());
+        tracing::debug!(participant = %peer.info.id, "ICE restarted by the browser");
+        self.demux.forget(key, &old, &[]);
+        self.demux.register_ufrag(now, key);
     }
 
     /// Lets time pass: str0m timers, deadlines, housekeeping.

@@ -414,6 +414,26 @@ impl TestNet {
             .handle_command(self.now, Command::Offer { session, sdp });
     }
 
+    /// The client restarts ICE from `addr` (a network change: a phone from Wi-Fi to
+    /// mobile data): new ICE credentials in a new offer, its old address gone.
+    pub fn restart_ice(&mut self, index: usize, addr: SocketAddr) {
+        let client = &mut self.clients[index];
+        client.addr = addr;
+        // str0m drops or keeps the old candidates when the answer arrives; kept, they
+        // are harmless here: whatever the client sends leaves from `addr`.
+        client
+            .rtc
+            .add_local_candidate(Candidate::host(addr, "udp").expect("host candidate"));
+        let mut change = client.rtc.sdp_api();
+        change.ice_restart(true);
+        let (offer, pending) = change.apply().expect("an ICE restart offer");
+        client.pending = Some(pending);
+        client.last_offer = (client.rewrite)(&offer.to_sdp_string());
+        let (session, sdp) = (client.session, client.last_offer.clone());
+        self.engine
+            .handle_command(self.now, Command::Offer { session, sdp });
+    }
+
     /// The client sends its last offer again, unchanged (as browsers do when a
     /// negotiation is triggered that changes nothing).
     pub fn reoffer(&mut self, index: usize) {

@@ -45,6 +45,11 @@ DATA_RULES = [
     # (The page answers in HTML, for people: no error code.)
     ("GET", "/j/{code}", 410, None, None),
     ("POST", "/api/links/{code}", 410, "link-gone", None),
+    # A device that has not opened the link yet must send the consent it accepted; one
+    # that has, need not: which one the fuzzer is depends on its cookies.
+    ("POST", "/api/links/{code}", 400, "bad-request", r"consent: the client must accept the consent text first"),
+    # A user id is data: the caller's own id is refused.
+    ("DELETE", "/api/users/{id}", 400, "bad-request", r"you cannot delete yourself"),
 ]
 
 

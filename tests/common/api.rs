@@ -289,6 +289,25 @@ pub struct TestCall {
 }
 
 impl Api {
+    /// What the client's page does: reads the link (its consent text's version), then
+    /// accepts the consent and connects. The answer of `POST /api/links/{code}`.
+    pub async fn consent(&self, link: &str, device: &Auth) -> anyhow::Result<Value> {
+        let info = self
+            .expect(device, "GET", &format!("/api/links/{link}"), None, 200)
+            .await?;
+        let version = info["consent_version"]
+            .as_str()
+            .context("consent_version")?;
+        self.expect(
+            device,
+            "POST",
+            &format!("/api/links/{link}"),
+            Some(&serde_json::json!({ "consent": { "version": version } })),
+            200,
+        )
+        .await
+    }
+
     /// Creates an interaction as `agent` with `body` and opens its link as the client:
     /// the interaction as created, and the client's join token.
     pub async fn open_link(&self, agent: &Auth, body: &Value) -> anyhow::Result<(Value, String)> {
@@ -296,15 +315,7 @@ impl Api {
             .expect(agent, "POST", "/api/interactions", Some(body), 201)
             .await?;
         let link = interaction["link"].as_str().context("link")?;
-        let opened = self
-            .expect(
-                &Auth::None,
-                "POST",
-                &format!("/api/links/{link}"),
-                None,
-                200,
-            )
-            .await?;
+        let opened = self.consent(link, &Auth::None).await?;
         let token = opened["token"].as_str().context("token")?.to_string();
         Ok((interaction, token))
     }

@@ -76,6 +76,25 @@ pub async fn every_cell_holds(api: &Api, bootstrap: &str) -> anyhow::Result<()> 
                 skip: &[],
             });
         }
+        // What the call's client reports: staff who see the call are refused (403),
+        // the others told it does not exist (404).
+        for (suffix, body) in [
+            ("/client-state", json!({ "state": "connecting" })),
+            (
+                "/client-check",
+                json!({ "camera": "granted", "microphone": "granted", "cameras": 1, "front_camera": true, "back_camera": false, "mic_level": 0.1, "audio_output": true }),
+            ),
+            ("/survey", json!({ "score": 5 })),
+        ] {
+            cases.push(Case {
+                method: "POST",
+                path: format!("/api/interactions/{id}{suffix}"),
+                body: Some(body),
+                allow: (&[], 0),
+                forbid: see,
+                skip: &[],
+            });
+        }
         // Denied cells only: these would change state.
         for (method, suffix, body) in [
             ("POST", "/end", None),

@@ -114,7 +114,7 @@ export function createNamespace(tag) {
     remove();
     throw err;
   }
-  return { name, addr, remove };
+  return { name, addr, dev: 'vfa', remove };
 }
 
 /**
@@ -128,7 +128,7 @@ export function createNamespace(tag) {
 export function runInNamespace(ns, file, timeoutMs = 200000) {
   return new Promise((resolve, reject) => {
     const child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, file], {
-      env: { ...process.env, VCHAT_NETNS_ADDR: ns.addr },
+      env: { ...process.env, VCHAT_NETNS_ADDR: ns.addr, VCHAT_NETNS_DEV: ns.dev },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${file} ran past ${timeoutMs} ms`)); }, timeoutMs);

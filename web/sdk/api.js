@@ -117,3 +117,55 @@ export async function* items(path, filters, options) {
     if (page.items.length === 0 || offset >= page.total) return;
   }
 }
+
+/**
+ * Uploads `file` to an interaction's chat with progress (`XMLHttpRequest`: fetch
+ * reports no upload progress). Resolves with the file's record.
+ * @param {string} interaction
+ * @param {Blob & {name?: string}} file
+ * @param {{token?: string, name?: string, onProgress?: (sent: number, total: number) => void, signal?: AbortSignal}} [options]
+ * @returns {Promise<any>}
+ */
+export function upload(interaction, file, options) {
+  const o = options || {};
+  const name = o.name || file.name || 'file';
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `/api/interactions/${encodeURIComponent(interaction)}/files?name=${encodeURIComponent(name)}`);
+    if (o.token) xhr.setRequestHeader('Authorization', `Bearer ${o.token}`);
+    xhr.setRequestHeader('Content-Type', file.type || 'application/octet-stream');
+    xhr.upload.onprogress = (e) => {
+      if (o.onProgress) o.onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+    };
+    xhr.onload = () => {
+      /** @type {any} */
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch (_) {
+        body = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+      else reject(new ApiError(xhr.status, (body && body.error) || 'http', (body && body.message) || xhr.statusText));
+    };
+    xhr.onerror = () => reject(new ApiError(0, 'network', 'The server cannot be reached. Check the connection and try again.'));
+    xhr.onabort = () => reject(new DOMException('cancelled', 'AbortError'));
+    if (o.signal) o.signal.addEventListener('abort', () => xhr.abort());
+    xhr.send(file);
+  });
+}
+
+/**
+ * Fetches a chat file as a Blob (with the join token, which a link cannot carry).
+ * @param {string} id
+ * @param {{token?: string}} [options]
+ * @returns {Promise<Blob>}
+ */
+export async function download(id, options) {
+  /** @type {Record<string, string>} */
+  const headers = {};
+  if (options && options.token) headers.Authorization = `Bearer ${options.token}`;
+  const r = await fetch(`/api/files/${encodeURIComponent(id)}`, { headers, credentials: 'same-origin' });
+  if (!r.ok) throw new ApiError(r.status, 'http', r.statusText);
+  return r.blob();
+}

@@ -37,8 +37,10 @@ export { CHANNELS } from './relay.js';
  * - `track-removed` {participant, mid};
  * - `message` {from, label, data}: a relayed data-channel message (string or Uint8Array);
  * - `connection` {state}: the RTCPeerConnection's connection state;
+ * - `ice` {state}: its ICE connection state;
  * - `error` {code, message}: the server refused something; the session goes on;
- * - `closed` {code, reason}: the session is over.
+ * - `closed` {code, reason, bye}: the session is over (`bye`: the server's reason, e.g.
+ *   `room-closed` when the call was ended).
  */
 export class Session extends EventTarget {
   /** @param {SessionOptions} options */
@@ -67,6 +69,10 @@ export class Session extends EventTarget {
     this.inbox = Promise.resolve();
     /** @type {{stream: MediaStream, track: MediaStreamTrack}[]} */
     this.pendingPublish = [];
+    /** Why the server said the session ends (`room-closed`, …). @type {string | null} */
+    this.byeReason = null;
+    /** The next offer restarts ICE. */
+    this.iceRestart = false;
   }
 
   /**
@@ -83,6 +89,8 @@ export class Session extends EventTarget {
         /** @type {ServerMessage} */
         const message = /** @type {CustomEvent} */ (e).detail.message;
         if (message.type === 'welcome') resolve(message);
+        // Known at once: the close that follows may come before the queue reaches it.
+        if (message.type === 'bye') this.byeReason = message.reason;
         this.inbox = this.inbox
           .then(() => this.handle(message))
           .catch((err) => this.emit('error', { code: 'client', message: String(err) }));
@@ -109,6 +117,45 @@ export class Session extends EventTarget {
     }
     const transceiver = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
     return transceiver.sender;
+  }
+
+  /**
+   * Sends `track` instead of what `sender` sends (a camera switch): no renegotiation.
+   * @param {RTCRtpSender} sender
+   * @param {MediaStreamTrack | null} track
+   */
+  async replaceTrack(sender, track) {
+    await sender.replaceTrack(track);
+  }
+
+  /**
+   * Caps what `sender` sends: at most `maxHeight` lines (scaled down from the track's
+   * height) and `maxBitrate` bits per second, where the browser allows it.
+   * @param {RTCRtpSender} sender
+   * @param {{maxHeight?: number, maxBitrate?: number}} cap
+   */
+  async limitSender(sender, cap) {
+    const params = sender.getParameters();
+    if (!params.encodings || params.encodings.length === 0) params.encodings = [{}];
+    const track = sender.track;
+    const height = track && track.getSettings ? track.getSettings().height || 0 : 0;
+    for (const e of params.encodings) {
+      if (cap.maxHeight && height) e.scaleResolutionDownBy = Math.max(1, height / cap.maxHeight);
+      if (cap.maxBitrate) e.maxBitrate = cap.maxBitrate;
+    }
+    await sender.setParameters(params);
+  }
+
+  /**
+   * Restarts ICE (new credentials in a new offer): what a page does after a network
+   * change or an ICE failure, before it rejoins.
+   */
+  restartIce() {
+    const pc = this.pc;
+    if (!pc || this.closed) return;
+    this.iceRestart = true;
+    if (typeof pc.restartIce === 'function') pc.restartIce();
+    this.negotiate().catch((err) => this.emit('error', { code: 'client', message: String(err) }));
   }
 
   /**
@@ -169,7 +216,7 @@ export class Session extends EventTarget {
     for (const channel of this.channels.values()) channel.close();
     if (this.pc) this.pc.close();
     if (this.signaling) this.signaling.close(CLOSE.normal);
-    this.emit('closed', { code, reason });
+    this.emit('closed', { code, reason, bye: this.byeReason });
   }
 
   /** @param {ServerMessage} message */
@@ -207,7 +254,8 @@ export class Session extends EventTarget {
         this.emit('error', { code: message.code, message: message.message });
         break;
       case 'bye':
-        // The close frame that follows carries the code; nothing to do yet.
+        // The close frame that follows carries the code; `closed` tells the reason.
+        this.byeReason = message.reason;
         break;
     }
   }
@@ -227,6 +275,9 @@ export class Session extends EventTarget {
 
     pc.onicecandidate = (e) => this.sendSignal({ type: 'candidate', candidate: e.candidate ? e.candidate.toJSON() : null });
     pc.onconnectionstatechange = () => this.emit('connection', { state: pc.connectionState });
+    // Firefox does not report `connectionState` changes on ICE consent loss at once;
+    // its ICE state does.
+    pc.oniceconnectionstatechange = () => this.emit('ice', { state: pc.iceConnectionState });
     pc.ontrack = (e) => this.onTrack(e);
     pc.onnegotiationneeded = () => this.negotiate();
 
@@ -276,7 +327,8 @@ export class Session extends EventTarget {
     this.negotiationWanted = false;
     this.makingOffer = true;
     try {
-      const offer = await pc.createOffer();
+      const offer = await pc.createOffer(this.iceRestart ? { iceRestart: true } : undefined);
+      this.iceRestart = false;
       if (pc.signalingState !== 'stable') {
         // The SFU's offer came in meanwhile and won; ours is made again after it.
         this.negotiationWanted = true;

@@ -19,6 +19,9 @@ pub struct InteractionsConfig {
     /// Seconds without RTP from a connected party before `media.inactive` is
     /// published (0: never).
     pub media_inactive_secs: u64,
+    /// Seconds a connected call goes on with nobody in its room before it ends by
+    /// itself ("everybody left"); a rejoin within them carries on (0: never).
+    pub empty_end_secs: u64,
 }
 
 impl Default for InteractionsConfig {
@@ -28,6 +31,7 @@ impl Default for InteractionsConfig {
             link_code_length: 10,
             cdr_grace_ms: 2000,
             media_inactive_secs: 10,
+            empty_end_secs: 30,
         }
     }
 }

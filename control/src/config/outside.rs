@@ -48,10 +48,19 @@ impl Default for GeoConfig {
 pub struct DeliveryConfig {
     /// Channels tried in order when the tenant names none.
     pub chain: Vec<String>,
-    /// The message; `{company}` and `{link}` are filled in.
+    /// The message in every language, when set; `{company}` and `{link}` are filled
+    /// in. Empty: the client's language's template below.
     pub message_template: String,
-    /// Text of the Telegram join button.
+    /// The message to Russian-speaking clients.
+    pub message_template_ru: String,
+    /// The message to English-speaking clients.
+    pub message_template_en: String,
+    /// Text of the Telegram join button in every language, when set.
     pub join_button_text: String,
+    /// The button for Russian-speaking clients.
+    pub join_button_text_ru: String,
+    /// The button for English-speaking clients.
+    pub join_button_text_en: String,
     /// Attempts per channel before the next one is tried.
     pub max_attempts: u32,
     /// Wait before the first retry, in ms; doubled each time.
@@ -80,8 +89,12 @@ impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
             chain: vec!["sms".into(), "telegram".into()],
-            message_template: "{company}: your video call link {link}".into(),
-            join_button_text: "Join the video call".into(),
+            message_template: String::new(),
+            message_template_ru: "{company}: ссылка на видеозвонок {link}".into(),
+            message_template_en: "{company}: your video call link {link}".into(),
+            join_button_text: String::new(),
+            join_button_text_ru: "Подключиться к видеозвонку".into(),
+            join_button_text_en: "Join the video call".into(),
             max_attempts: 3,
             backoff_ms: 2000,
             max_backoff_ms: 120_000,
@@ -98,6 +111,26 @@ impl Default for DeliveryConfig {
 }
 
 impl DeliveryConfig {
+    /// The message template for a client who reads `language`.
+    pub fn template(&self, language: crate::model::tenant::Language) -> &str {
+        use crate::model::tenant::Language;
+        match (self.message_template.is_empty(), language) {
+            (false, _) => &self.message_template,
+            (true, Language::Ru) => &self.message_template_ru,
+            (true, Language::En) => &self.message_template_en,
+        }
+    }
+
+    /// The Telegram button's text for a client who reads `language`.
+    pub fn button(&self, language: crate::model::tenant::Language) -> &str {
+        use crate::model::tenant::Language;
+        match (self.join_button_text.is_empty(), language) {
+            (false, _) => &self.join_button_text,
+            (true, Language::Ru) => &self.join_button_text_ru,
+            (true, Language::En) => &self.join_button_text_en,
+        }
+    }
+
     pub(super) fn check(&self, c: &Check<'_>) -> Result<(), ConfigError> {
         for (i, channel) in self.chain.iter().enumerate() {
             if !crate::domain::delivery::is_channel(channel) {

@@ -425,6 +425,15 @@ shaped!(
 );
 
 shaped!(
+    /// A colour as `#RRGGBB`.
+    Color,
+    "^#[0-9A-Fa-f]{6}$",
+    Some(7),
+    "must be a colour like #1a73e8",
+    |s| s.len() == 7 && s.starts_with('#') && s[1..].bytes().all(|b| b.is_ascii_hexdigit())
+);
+
+shaped!(
     /// A new password: 10 to 256 characters.
     Password,
     "^[\\s\\S]{10,256}$",
@@ -630,6 +639,12 @@ pub fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         }
     }
     d.deserialize_any(Whole)
+}
+
+/// A whole number 0 to 255 ([`whole_number`]: `5.0` counts).
+pub fn whole_u8<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let v = whole_number(d)?;
+    u8::try_from(v).map_err(|_| D::Error::custom("must be 0 to 255"))
 }
 
 impl Serialize for Millis {

@@ -122,7 +122,7 @@ impl Files {
             id: file_id.clone(),
             tenant: interaction.tenant.clone(),
             interaction: interaction.id.clone(),
-            name: name.into_string(),
+            name: name.as_str().to_string(),
             content_type,
             size,
             sha256,
@@ -144,7 +144,8 @@ impl Files {
             .post(
                 &interaction,
                 &author,
-                String::new(),
+                // The file's name is the message's text: the chat's history shows it.
+                name.into_string(),
                 Some(file_id),
                 batch,
                 vec![uploaded],

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod callstore;
 pub mod cdrs;
 pub mod chat;
+pub mod client;
 pub mod connectors;
 pub mod delivery;
 pub mod error;

@@ -6,11 +6,11 @@ use utoipa::ToSchema;
 
 use crate::domain::auth::Caller;
 use crate::domain::fields::{
-    Channel, Channels, FieldKey, HttpUrl, LongText, OptionalText, Text, capped,
+    Channel, Channels, Color, FieldKey, HttpUrl, LongText, OptionalText, Text, capped,
 };
 use crate::domain::{DomainError, DomainResult, service};
 use crate::model::Role;
-use crate::model::tenant::{Branding, CustomField, Tenant};
+use crate::model::tenant::{Branding, CustomField, Language, Survey, Tenant};
 use crate::store::Filter;
 use crate::store::ids::{new_id, now_ms};
 
@@ -36,6 +36,9 @@ pub struct BrandingInput {
     /// Where the client's page goes after the call.
     #[serde(default)]
     pub redirect_url: Option<HttpUrl>,
+    /// The brand colour of buttons and links.
+    #[serde(default)]
+    pub color: Option<Color>,
 }
 
 impl From<BrandingInput> for Branding {
@@ -45,6 +48,37 @@ impl From<BrandingInput> for Branding {
             logo_url: b.logo_url.map(HttpUrl::into_string),
             consent_text: b.consent_text.map(LongText::into_string),
             redirect_url: b.redirect_url.map(HttpUrl::into_string),
+            color: b.color.map(Color::into_string),
+        }
+    }
+}
+
+/// The survey after a call, as a request gives it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = SurveyInput)]
+pub struct SurveyInput {
+    /// Ask at all (default yes).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The question (default: the page's own).
+    #[serde(default)]
+    pub question: Option<Text<200>>,
+    /// Offer a comment box (default yes).
+    #[serde(default = "yes")]
+    pub comment: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl From<SurveyInput> for Survey {
+    fn from(s: SurveyInput) -> Survey {
+        Survey {
+            enabled: s.enabled,
+            question: s.question.map(Text::into_string),
+            comment: s.comment,
         }
     }
 }
@@ -114,6 +148,12 @@ pub struct NewTenant {
     /// Link delivery channels in order.
     #[serde(default)]
     pub delivery_chain: Channels,
+    /// The language of clients' pages and messages (default Russian).
+    #[serde(default)]
+    pub language: Option<Language>,
+    /// The survey after a call (default: a score from 1 to 5 and a comment).
+    #[serde(default)]
+    pub survey: Option<SurveyInput>,
 }
 
 /// `PATCH /api/tenants/{id}`: the fields given change.
@@ -128,6 +168,10 @@ pub struct TenantPatch {
     pub custom_fields: Option<CustomFieldInputs>,
     /// Link delivery channels in order (replaced whole).
     pub delivery_chain: Option<Channels>,
+    /// The language of clients' pages and messages.
+    pub language: Option<Language>,
+    /// The survey after a call (replaced whole).
+    pub survey: Option<SurveyInput>,
 }
 
 impl Tenants {
@@ -166,6 +210,8 @@ impl Tenants {
             branding: request.branding.into(),
             custom_fields: custom_fields(request.custom_fields)?,
             delivery_chain: chain(request.delivery_chain),
+            language: request.language.unwrap_or_default(),
+            survey: request.survey.map(Into::into).unwrap_or_default(),
             created_at: now_ms(),
         };
         self.0.store.insert(&tenant).await?;
@@ -188,6 +234,7 @@ impl Tenants {
         let branding: Option<Branding> = patch.branding.map(Into::into);
         let fields = patch.custom_fields.map(custom_fields).transpose()?;
         let delivery_chain = patch.delivery_chain.map(chain);
+        let (language, survey) = (patch.language, patch.survey.map(Survey::from));
         let updated = self
             .0
             .store
@@ -203,6 +250,12 @@ impl Tenants {
                 }
                 if let Some(c) = &delivery_chain {
                     t.delivery_chain = c.clone();
+                }
+                if let Some(l) = language {
+                    t.language = l;
+                }
+                if let Some(s) = &survey {
+                    t.survey = s.clone();
                 }
                 Ok(t.clone())
             })

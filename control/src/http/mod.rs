@@ -9,6 +9,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod pages;
 pub mod web;
 
 use std::borrow::Cow;
@@ -109,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .merge(plain.split_for_parts().0)
         .route("/ws", get(crate::ws::client::upgrade))
         .route("/api/connectors/ws", get(crate::ws::connector::upgrade))
+        .route("/api/live", get(crate::ws::live::upgrade))
         .fallback(get(web::serve))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -77,8 +77,10 @@ errors! {
     LoggingIn: [400, 401, 405, 413, 415, 429];
     /// Logging out.
     LoggingOut: [405];
-    /// Opening a client link.
-    Opening: [404, 405, 410];
+    /// Opening a client link (its consent checked).
+    Opening: [400, 404, 405, 408, 409, 410, 413, 415];
+    /// Reading what a client link shows.
+    Reading: [404, 405, 410];
     /// A bare room.
     Room: [400, 401, 405, 408, 413, 415, 503];
     /// Uploading a file.

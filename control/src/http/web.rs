@@ -13,7 +13,7 @@ struct WebFile {
 include!(concat!(env!("OUT_DIR"), "/web_files.rs"));
 
 /// The page's content-security policy: our own scripts only, media from WebRTC.
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: https:; \
                    media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'";
 
 /// Serves an embedded file; `/x/` serves `/x/index.html`.
@@ -31,22 +31,29 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
             )
                 .into_response();
         }
-        return (StatusCode::NOT_FOUND, "not found").into_response();
+        return super::pages::message(
+            super::pages::language(&headers, None),
+            super::pages::Message::NotFound,
+        );
     };
-    let mut response = if headers
-        .get(header::IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes() == file.etag.as_bytes())
-    {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        file.body.into_response()
-    };
+    respond(file, &headers)
+}
+
+/// The embedded page at `path` (e.g. `/client/index.html`), with `status`; `None` if
+/// there is no such file.
+pub fn page(path: &str, status: StatusCode) -> Option<Response> {
+    let file = FILES.iter().find(|f| f.path == path)?;
+    let mut r = respond(file, &HeaderMap::new());
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Some(r)
+}
+
+/// Adds the headers every page gets (content type, security policy, no sniffing).
+pub fn secure(mut response: Response, mime: &'static str) -> Response {
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(file.mime));
-    h.insert(header::ETAG, HeaderValue::from_static(file.etag));
-    // Revalidate every time: the ETag makes that a 304, and a new binary never serves
-    // stale scripts.
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -55,12 +62,30 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    if file.mime.starts_with("text/html") {
+    if mime.starts_with("text/html") {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
         );
     }
+    response
+}
+
+fn respond(file: &WebFile, headers: &HeaderMap) -> Response {
+    let response = if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == file.etag.as_bytes())
+    {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        file.body.into_response()
+    };
+    let mut response = secure(response, file.mime);
+    let h = response.headers_mut();
+    h.insert(header::ETAG, HeaderValue::from_static(file.etag));
+    // Revalidate every time: the ETag makes that a 304, and a new binary never serves
+    // stale scripts.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 

@@ -55,6 +55,30 @@ pub struct Party {
     pub presence: Vec<Presence>,
 }
 
+/// A file shared in a call's chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SharedFile {
+    /// The file's id.
+    pub file: String,
+    /// Bytes.
+    pub size: u64,
+    /// Who shared it (`client` or a user id).
+    pub by: String,
+    /// Unix ms.
+    pub at: i64,
+}
+
+/// The client's consent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Consent {
+    /// Unix ms.
+    pub at: i64,
+    /// The version of the text accepted.
+    pub version: String,
+    /// The device's User-Agent.
+    pub user_agent: Option<String>,
+}
+
 /// The CDR of one call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Cdr {
@@ -121,13 +145,26 @@ pub struct Cdr {
     pub files: u32,
     /// Bytes of files shared.
     pub file_bytes: u64,
+    /// The files shared, in order (`GET /api/files/{file}`).
+    #[serde(default)]
+    pub shared_files: Vec<SharedFile>,
     /// Screenshots taken.
     pub screenshots: u32,
     /// The client's last reported position.
     #[schema(value_type = Option<Object>)]
     pub geolocation: Option<serde_json::Value>,
-    /// The client's survey score.
+    /// The client's survey score (1 to 5).
     pub survey_score: Option<u8>,
+    /// The client's survey comment.
+    #[serde(default)]
+    pub survey_comment: Option<String>,
+    /// When and to what the client consented.
+    #[serde(default)]
+    pub consent: Option<Consent>,
+    /// The client's last device check.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub device_check: Option<serde_json::Value>,
     /// The client's browser, from the link opening.
     pub client_user_agent: Option<String>,
     /// Times a party's media went quiet (`media.inactive`).

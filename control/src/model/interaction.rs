@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::record;
+use super::tenant::Language;
 use crate::store::Collection;
 
 /// Where an interaction is in its life.
@@ -93,18 +94,47 @@ pub enum VideoMode {
     TwoWay,
 }
 
-/// The highest video quality the room allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
+/// Which camera the client's page opens first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Camera {
+    /// The one facing the person (selfie).
+    #[default]
+    Front,
+    /// The one on the back (to show something).
+    Back,
+}
+
+/// The highest video quality of the call: the client's camera is opened and sent at
+/// most this tall. The names of before (`low`, `medium`, `high`, `hd`) are still read.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub enum Quality {
-    /// 180p.
-    Low,
-    /// 360p.
-    Medium,
-    /// 720p.
-    High,
-    /// 1080p.
-    Hd,
+    /// 480 lines (854×480).
+    #[serde(rename = "480p", alias = "low", alias = "medium")]
+    P480,
+    /// 720 lines (1280×720).
+    #[serde(rename = "720p", alias = "high")]
+    P720,
+    /// 1080 lines (1920×1080).
+    #[serde(rename = "1080p", alias = "hd")]
+    P1080,
+    /// 2160 lines (3840×2160).
+    #[serde(rename = "4k")]
+    P2160,
+}
+
+impl Quality {
+    /// The most lines of video.
+    pub fn height(self) -> u32 {
+        match self {
+            Quality::P480 => 480,
+            Quality::P720 => 720,
+            Quality::P1080 => 1080,
+            Quality::P2160 => 2160,
+        }
+    }
 }
 
 /// How to reach the client.
@@ -144,6 +174,12 @@ pub struct Interaction {
     pub max_quality: Quality,
     /// Whether the call is recorded.
     pub recording: bool,
+    /// The camera the client's page opens first.
+    #[serde(default)]
+    pub camera: Camera,
+    /// The language of the client's page and messages; `None`: the tenant's.
+    #[serde(default)]
+    pub language: Option<Language>,
     /// State.
     pub state: State,
     /// The SFU room.
@@ -167,6 +203,12 @@ pub struct Interaction {
     /// Unix ms the call's CDR was written.
     #[serde(default)]
     pub cdr_at: Option<i64>,
+    /// The agent's notes.
+    #[serde(default)]
+    pub notes: String,
+    /// Unix ms the client answered the survey.
+    #[serde(default)]
+    pub surveyed_at: Option<i64>,
 }
 record!(Interaction, Collection::Interactions);
 super::fields!(Interaction {

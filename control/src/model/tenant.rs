@@ -26,8 +26,57 @@ pub struct Tenant {
     /// empty: `delivery.chain`.
     #[serde(default)]
     pub delivery_chain: Vec<String>,
+    /// The language of clients' pages and messages (an interaction may say another).
+    #[serde(default)]
+    pub language: Language,
+    /// The survey clients get after a call.
+    #[serde(default)]
+    pub survey: Survey,
     /// Unix ms.
     pub created_at: i64,
+}
+
+/// A language of the pages and messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// Russian.
+    #[default]
+    Ru,
+    /// English.
+    En,
+}
+
+impl Language {
+    /// The code (`ru`, `en`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Ru => "ru",
+            Language::En => "en",
+        }
+    }
+}
+
+/// What clients are asked after a call: a score from 1 to 5 and, if wanted, a comment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Survey {
+    /// Ask at all.
+    pub enabled: bool,
+    /// The question; `None`: the page's own ("How was the call?").
+    pub question: Option<String>,
+    /// Offer a comment box.
+    pub comment: bool,
+}
+
+impl Default for Survey {
+    fn default() -> Survey {
+        Survey {
+            enabled: true,
+            question: None,
+            comment: true,
+        }
+    }
 }
 
 super::fields!(Tenant { PARENT: "parent" });
@@ -60,6 +109,9 @@ pub struct Branding {
     /// Where the client's page goes after the call.
     #[serde(default)]
     pub redirect_url: Option<String>,
+    /// The brand colour of buttons and links (`#RRGGBB`).
+    #[serde(default)]
+    pub color: Option<String>,
 }
 
 /// A per-tenant interaction field.
@@ -103,6 +155,8 @@ mod tests {
             branding: Branding::default(),
             custom_fields: vec![],
             delivery_chain: vec![],
+            language: Default::default(),
+            survey: Default::default(),
             created_at: 0,
         }
     }

@@ -20,6 +20,8 @@ pub async fn root_tenant(store: &Store) -> StoreResult<()> {
         },
         custom_fields: Vec::new(),
         delivery_chain: Vec::new(),
+        language: Default::default(),
+        survey: Default::default(),
         created_at: now_ms(),
     };
     match store.insert(&root).await {

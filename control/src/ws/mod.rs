@@ -7,5 +7,6 @@ pub mod client;
 pub mod close;
 pub mod conn;
 pub mod connector;
+pub mod live;
 
 pub use client::messages;

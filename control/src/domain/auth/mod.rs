@@ -278,6 +278,8 @@ mod tests {
             branding: Branding::default(),
             custom_fields: Vec::new(),
             delivery_chain: Vec::new(),
+            language: Default::default(),
+            survey: Default::default(),
             created_at: 0,
         }
     }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::domain::events::EventKind;
-use crate::model::cdr::{Disposition, Party, Presence, mask};
+use crate::model::cdr::{Consent, Disposition, Party, Presence, mask};
 use crate::model::event::Kind;
 use crate::model::{Cdr, Event, Interaction, State};
 
@@ -28,6 +28,10 @@ pub fn fold(interaction: &Interaction, events: &[Event], now: i64) -> Cdr {
         (0, 0, 0u64, 0, 0);
     let mut geolocation = None;
     let mut survey_score = None;
+    let mut shared_files = Vec::new();
+    let mut survey_comment = None;
+    let mut consent = None;
+    let mut device_check = None;
     let mut recording_id = None;
     for e in &events {
         match &e.what {
@@ -65,9 +69,15 @@ pub fn fold(interaction: &Interaction, events: &[Event], now: i64) -> Cdr {
                 link_channel = Some(d.channel.clone());
             }
             Kind::Known(EventKind::ChatMessage { file: None, .. }) => messages += 1,
-            Kind::Known(EventKind::FileUploaded { size, .. }) => {
+            Kind::Known(EventKind::FileUploaded { file, size }) => {
                 files += 1;
                 file_bytes += size;
+                shared_files.push(crate::model::cdr::SharedFile {
+                    file: file.clone(),
+                    size: *size,
+                    by: e.actor.clone(),
+                    at: e.at,
+                });
             }
             Kind::Known(EventKind::GeoPosition(g)) => {
                 geolocation = Some(serde_json::to_value(g).expect("positions serialize"));
@@ -86,8 +96,23 @@ pub fn fold(interaction: &Interaction, events: &[Event], now: i64) -> Cdr {
             }
             // Kinds of features to come, folded already.
             Kind::Other { kind, .. } if kind == "screenshot.taken" => screenshots += 1,
-            Kind::Other { kind, data } if kind == "survey.answered" => {
-                survey_score = data["score"].as_u64().and_then(|s| u8::try_from(s).ok());
+            Kind::Known(EventKind::SurveyAnswered { score, comment }) => {
+                survey_score = Some(*score);
+                survey_comment = comment.clone();
+            }
+            Kind::Known(EventKind::ConsentGiven {
+                version,
+                user_agent,
+                ..
+            }) => {
+                consent.get_or_insert(Consent {
+                    at: e.at,
+                    version: version.clone(),
+                    user_agent: user_agent.clone(),
+                });
+            }
+            Kind::Known(EventKind::ClientChecked(check)) => {
+                device_check = serde_json::to_value(check).ok();
             }
             _ => {}
         }
@@ -164,10 +189,14 @@ pub fn fold(interaction: &Interaction, events: &[Event], now: i64) -> Cdr {
         recording_id,
         messages,
         files,
+        shared_files,
         file_bytes,
         screenshots,
         geolocation,
         survey_score,
+        survey_comment,
+        consent,
+        device_check,
         client_user_agent,
         media_inactive: inactive,
         events: u32::try_from(events.len()).unwrap_or(u32::MAX),
@@ -184,6 +213,8 @@ mod tests {
 
     fn interaction(state: State, ended_at: i64) -> Interaction {
         Interaction {
+            camera: Default::default(),
+            language: None,
             id: "I".into(),
             tenant: "T".into(),
             agent: "U".into(),
@@ -195,7 +226,7 @@ mod tests {
             fields: Default::default(),
             scheduled_at: None,
             video: VideoMode::TwoWay,
-            max_quality: Quality::High,
+            max_quality: Quality::P720,
             recording: true,
             state,
             room: "I".into(),
@@ -208,6 +239,8 @@ mod tests {
             end_reason: Some("ended by agent".into()),
             ended_by: Some("U".into()),
             cdr_at: None,
+            surveyed_at: None,
+            notes: String::new(),
         }
     }
 

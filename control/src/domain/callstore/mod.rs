@@ -105,7 +105,7 @@ impl CallStore {
     }
 
     /// Folds the interaction's events into its CDR and stores it (replacing an older
-    /// fold), then marks the interaction and publishes `cdr.written`.
+    /// fold), then marks the interaction and, the first time, publishes `cdr.written`.
     pub async fn write(&self, id: &str) -> StoreResult<Option<Cdr>> {
         let store = &self.0.store;
         let Some(interaction) = store.get::<Interaction>(id).await? else {
@@ -149,11 +149,21 @@ impl CallStore {
             }
             Err(e) => return Err(e),
         }
+        // `cdr.written` once per call: a later fold (the recording became ready, the
+        // client answered the survey) replaces the CDR without saying so again.
         self.0
             .events
             .update::<Interaction, _, (), _>(id, move |i| {
+                let first = i.cdr_at.is_none();
                 i.cdr_at = Some(now);
-                Ok(((), vec![written.clone()]))
+                Ok((
+                    (),
+                    if first {
+                        vec![written.clone()]
+                    } else {
+                        Vec::new()
+                    },
+                ))
             })
             .await?;
         Ok(Some(cdr))

@@ -91,8 +91,9 @@ async fn run(
     } else {
         tenant.branding.company_name.clone()
     };
+    let language = i.language.unwrap_or(tenant.language);
     let text = config
-        .message_template
+        .template(language)
         .replace("{company}", &company)
         .replace("{link}", &link);
     event(
@@ -131,7 +132,7 @@ async fn run(
         let mut wait = Duration::from_millis(config.backoff_ms);
         let max_wait = Duration::from_millis(config.max_backoff_ms);
         for attempt in 1..=config.max_attempts.max(1) {
-            let outcome = attempt_once(app, i, channel, &text, &link).await;
+            let outcome = attempt_once(app, i, channel, &text, &link, language).await;
             let outcome_kind = match outcome {
                 Outcome::Sent { .. } => OutcomeKind::Sent,
                 _ => OutcomeKind::Other,
@@ -206,6 +207,7 @@ async fn attempt_once(
     channel: &str,
     text: &str,
     link: &str,
+    language: crate::model::tenant::Language,
 ) -> Outcome {
     let config = &app.config.delivery;
     match channel {
@@ -225,6 +227,7 @@ async fn attempt_once(
                 i.client.telegram_chat.as_deref().unwrap_or_default(),
                 text,
                 link,
+                config.button(language),
             )
             .await
         }

@@ -32,6 +32,7 @@ pub async fn send(
     chat: &str,
     text: &str,
     link: &str,
+    button: &str,
 ) -> Outcome {
     let Some(token) = &config.telegram_bot_token else {
         return Outcome::Failed {
@@ -51,7 +52,7 @@ pub async fn send(
     // either way.
     if link.starts_with("https://") {
         body["reply_markup"] = json!({
-            "inline_keyboard": [[{ "text": config.join_button_text, "url": link }]]
+            "inline_keyboard": [[{ "text": button, "url": link }]]
         });
     }
     let response = match http.post(&url).json(&body).send().await {

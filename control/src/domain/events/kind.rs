@@ -167,6 +167,33 @@ pub enum EventKind {
         /// Why.
         reason: String,
     },
+    /// The client accepted the consent text (before anything was captured).
+    #[serde(rename = "consent.given")]
+    ConsentGiven {
+        /// The version of the text accepted (its digest; `none` when there is none).
+        version: String,
+        /// The text itself, as shown.
+        text: Option<String>,
+        /// The device's User-Agent.
+        user_agent: Option<String>,
+    },
+    /// The client's page checked its devices and network.
+    #[serde(rename = "client.checked")]
+    ClientChecked(DeviceCheck),
+    /// The client's page connects, is connected, reconnects or left.
+    #[serde(rename = "client.state")]
+    ClientState {
+        /// `connecting`, `connected`, `reconnecting` or `left`.
+        state: ClientPhase,
+    },
+    /// The client answered the survey after the call.
+    #[serde(rename = "survey.answered")]
+    SurveyAnswered {
+        /// 1 to 5.
+        score: u8,
+        /// What the client wrote, if anything.
+        comment: Option<String>,
+    },
     /// A call's CDR was written.
     #[serde(rename = "cdr.written")]
     CdrWritten {
@@ -177,6 +204,70 @@ pub enum EventKind {
         /// With two or more present.
         talk_secs: f64,
     },
+}
+
+/// What the client's page found before connecting (sent to the agent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceCheck {
+    /// Camera permission.
+    pub camera: Permission,
+    /// Microphone permission.
+    pub microphone: Permission,
+    /// Cameras found.
+    #[schema(minimum = 0, maximum = 16)]
+    #[serde(deserialize_with = "crate::domain::fields::whole_u8")]
+    pub cameras: u8,
+    /// Whether one faces the person.
+    pub front_camera: bool,
+    /// Whether one is on the back.
+    pub back_camera: bool,
+    /// The loudest microphone level heard, 0 to 1.
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub mic_level: f64,
+    /// Whether sound can play (iOS needs a tap first).
+    pub audio_output: bool,
+    /// How media reached the server: sent again once connected (`null` before).
+    #[serde(default)]
+    pub network: Option<NetworkPath>,
+}
+
+/// A permission's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Allowed.
+    Granted,
+    /// Refused by the person or the browser.
+    Denied,
+    /// No such device.
+    Unavailable,
+}
+
+/// How media can reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkPath {
+    /// Straight to the media port.
+    Direct,
+    /// Only through the TURN relay.
+    Relay,
+    /// Neither answered.
+    Failed,
+}
+
+/// Where the client's page is in a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientPhase {
+    /// Connecting for the first time.
+    Connecting,
+    /// Media flows.
+    Connected,
+    /// Lost the connection, getting it back by itself.
+    Reconnecting,
+    /// Left the call.
+    Left,
 }
 
 /// A state change of an interaction.
@@ -295,8 +386,8 @@ impl EventKind {
         }
     }
 
-    /// Whether a call's CDR is (re)written after this event: its end, or its
-    /// recording's outcome (which comes later, once the merge is done).
+    /// Whether a call's CDR is (re)written after this event: its end, or what comes
+    /// after it (the recording's outcome once the merge is done, the client's survey).
     pub fn closes_a_call(&self) -> bool {
         matches!(
             self,
@@ -306,6 +397,7 @@ impl EventKind {
                 | EventKind::InteractionExpired(_)
                 | EventKind::RecordingReady { .. }
                 | EventKind::RecordingFailed { .. }
+                | EventKind::SurveyAnswered { .. }
         )
     }
 }

@@ -8,6 +8,7 @@ use crate::domain::events::kind::Presence;
 use crate::domain::events::{EventKind, NewEvent};
 use crate::domain::recordings::Recordings;
 use crate::domain::{DomainError, DomainResult, service};
+use crate::model::event::Kind;
 use crate::model::{Interaction, State};
 use crate::store::ids::now_ms;
 use crate::store::{Filter, StoreResult, Value};
@@ -123,6 +124,9 @@ impl Lifecycle {
             ))
             .await?;
         let mut connected = interaction.state == State::Connected;
+        if !joined && connected {
+            self.end_when_empty(interaction.id.clone());
+        }
         if joined && role == "client" && interaction.state == State::Waiting {
             match self
                 .change_state(&interaction.id, State::Connected, participant, None)
@@ -140,6 +144,71 @@ impl Lifecycle {
             Recordings::from(self.0.clone()).started(&interaction).await;
         }
         Ok(())
+    }
+
+    /// After a leave: when nobody is back in the room within
+    /// `interactions.empty_end_secs`, the call ends ("everybody left").
+    fn end_when_empty(&self, id: String) {
+        let secs = self.0.config.interactions.empty_end_secs;
+        if secs == 0 {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            match this.present(&id).await {
+                Ok(0) => {}
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(interaction = %id, "cannot tell who is in the call: {e}");
+                    return;
+                }
+            }
+            match this
+                .change_state(&id, State::Ended, "system", Some("everybody left"))
+                .await
+            {
+                Ok(i) => {
+                    if let Ok(room) = vchat_sfu::RoomId::new(&i.room) {
+                        this.0.media.close_room(room);
+                    }
+                }
+                Err(DomainError::Store(e)) => {
+                    tracing::warn!(interaction = %id, "cannot end an empty call: {e}");
+                }
+                Err(_) => {} // it ended or moved on meanwhile
+            }
+        });
+    }
+
+    /// How many participants are in the interaction's room, from its joins and leaves.
+    async fn present(&self, id: &str) -> DomainResult<usize> {
+        let Some(i) = self.0.store.get::<Interaction>(id).await? else {
+            return Ok(0);
+        };
+        let events = self
+            .0
+            .store
+            .find::<crate::model::Event>(
+                &Filter::all()
+                    .tenants(vec![i.tenant.clone()])
+                    .eq(crate::model::Event::INTERACTION, id)
+                    .page(0, 1_000_000),
+            )
+            .await?;
+        let mut sessions: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        for e in &events {
+            match &e.what {
+                Kind::Known(EventKind::ParticipantJoined(p)) => {
+                    *sessions.entry(p.participant.clone()).or_default() += 1;
+                }
+                Kind::Known(EventKind::ParticipantLeft(p)) => {
+                    *sessions.entry(p.participant.clone()).or_default() -= 1;
+                }
+                _ => {}
+            }
+        }
+        Ok(sessions.values().filter(|n| **n > 0).count())
     }
 
     /// Starts or stops recording a room's media.

@@ -18,11 +18,13 @@ use crate::domain::auth::Caller;
 use crate::domain::auth::token::{JOIN_AUDIENCE, JoinClaims, unix_now};
 use crate::domain::events::{EventKind, NewEvent};
 use crate::domain::fields::{
-    Channel, FieldKey, Millis, OptionalText, Phone, Printable, SendChannels, TelegramChat, Text,
+    Channel, FieldKey, MessageText, Millis, OptionalText, Phone, Printable, SendChannels,
+    TelegramChat, Text,
 };
 use crate::domain::paging::{Page, Paging};
 use crate::domain::{DomainError, DomainResult, service};
-use crate::model::interaction::{ClientContact, Quality, VideoMode};
+use crate::model::interaction::{Camera, ClientContact, Quality, VideoMode};
+use crate::model::tenant::Language;
 use crate::model::{Event, Interaction, Link, Role, State, Tenant, User};
 use crate::store::ids::{new_id, now_ms, short_code};
 use crate::store::{Batch, Filter};
@@ -74,10 +76,14 @@ pub struct NewInteraction {
     pub scheduled_at: Option<Millis>,
     /// Video mode (default two-way).
     pub video: Option<VideoMode>,
-    /// Quality cap (default high).
+    /// Quality cap (default 720p).
     pub max_quality: Option<Quality>,
     /// Record the call (default yes).
     pub recording: Option<bool>,
+    /// The camera the client's page opens first (default the front one).
+    pub camera: Option<Camera>,
+    /// The client's language (default: the tenant's).
+    pub language: Option<Language>,
     /// The agent (supervisors and admins may assign one; default: the caller).
     pub agent: Option<String>,
 }
@@ -98,6 +104,13 @@ pub struct InteractionPatch {
     pub max_quality: Option<Quality>,
     /// Recording.
     pub recording: Option<bool>,
+    /// The camera the client's page opens first.
+    pub camera: Option<Camera>,
+    /// The client's language.
+    pub language: Option<Language>,
+    /// The agent's notes (also after the call).
+    #[serde(default)]
+    pub notes: Option<MessageText>,
 }
 
 /// `GET /api/interactions?state=&agent=&from=&to=`.
@@ -283,8 +296,10 @@ impl Interactions {
             fields,
             scheduled_at,
             video: request.video.unwrap_or(VideoMode::TwoWay),
-            max_quality: request.max_quality.unwrap_or(Quality::High),
+            max_quality: request.max_quality.unwrap_or(Quality::P720),
             recording: request.recording.unwrap_or(true),
+            camera: request.camera.unwrap_or_default(),
+            language: request.language,
             state,
             room: id.clone(),
             link: code.clone(),
@@ -296,6 +311,8 @@ impl Interactions {
             end_reason: None,
             ended_by: None,
             cdr_at: None,
+            surveyed_at: None,
+            notes: String::new(),
         };
         let created = NewEvent::about(
             &interaction.tenant,
@@ -390,6 +407,9 @@ impl Interactions {
             patch.video.map(|_| "video"),
             patch.max_quality.map(|_| "max_quality"),
             patch.recording.map(|_| "recording"),
+            patch.camera.map(|_| "camera"),
+            patch.language.map(|_| "language"),
+            patch.notes.as_ref().map(|_| "notes"),
         ]
         .into_iter()
         .flatten()
@@ -398,16 +418,23 @@ impl Interactions {
         let recording_changed = patch.recording.is_some();
         let client: Option<ClientContact> = patch.client.map(Into::into);
         let (video, max_quality, recording) = (patch.video, patch.max_quality, patch.recording);
+        let (camera, language) = (patch.camera, patch.language);
+        let notes = patch.notes.map(MessageText::into_string);
+        // After the call only what the agent writes about it changes.
+        let after_call_only = changed.iter().all(|c| c == "notes" || c == "fields");
         let actor = caller.user.clone();
         let (updated, _) = self
             .0
             .events
             .update::<Interaction, _, DomainError, _>(id, move |i| {
-                if i.state.is_final() {
+                if i.state.is_final() && !after_call_only {
                     return Err(DomainError::conflict(format!(
-                        "the interaction is {}",
+                        "the interaction is {}: only its notes and fields change now",
                         i.state.as_str()
                     )));
+                }
+                if let Some(n) = &notes {
+                    i.notes = n.clone();
                 }
                 if let Some(at) = scheduled_at {
                     if i.state != State::Scheduled {
@@ -432,6 +459,12 @@ impl Interactions {
                 }
                 if let Some(r) = recording {
                     i.recording = r;
+                }
+                if let Some(c) = camera {
+                    i.camera = c;
+                }
+                if let Some(l) = language {
+                    i.language = Some(l);
                 }
                 i.updated_at = now;
                 let event = NewEvent::about(

@@ -2,6 +2,7 @@
 //! handlers of a few lines that call the domain's services.
 
 pub mod cdrs;
+pub mod client;
 pub mod connectors;
 pub mod files;
 pub mod interactions;
@@ -25,6 +26,7 @@ pub fn json_routes() -> OpenApiRouter<AppState> {
         .merge(users::routes())
         .merge(interactions::routes())
         .merge(messages::routes())
+        .merge(client::routes())
         .merge(cdrs::routes())
         .merge(recordings::routes())
         .merge(links::routes())
