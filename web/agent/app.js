@@ -464,7 +464,7 @@ function renderCreate() {
    */
   const field = (id, label, input) => {
     input.id = id;
-    form.append(el('label', { for: id }, label), input);
+    form.append(el('div', { class: 'field' }, el('label', { for: id }, label), input));
     return input;
   };
   const name = /** @type {HTMLInputElement} */ (field('c-name', t('agent.name'), el('input', { maxlength: 200, autocomplete: 'off' })));
@@ -485,7 +485,7 @@ function renderCreate() {
     el('option', { value: '' }, '—'), el('option', { value: 'ru' }, 'Русский'), el('option', { value: 'en' }, 'English'))));
   const when = /** @type {HTMLInputElement} */ (field('c-when', t('agent.when'), el('input', { type: 'datetime-local' })));
   const recording = el('input', { type: 'checkbox', id: 'c-recording', checked: true });
-  form.append(el('label', { class: 'check', for: 'c-recording' }, recording, ' ', t('agent.recording')));
+  form.append(el('div', { class: 'field' }, el('label', { class: 'check', for: 'c-recording' }, recording, ' ', t('agent.recording'))));
   const error = el('p', { class: 'error hidden', role: 'alert' });
   const cancel = el('button', { type: 'button' }, t('agent.cancel'));
   cancel.addEventListener('click', () => dispatch({ type: 'panel', panel: 'detail' }));

@@ -130,6 +130,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub T);
 
+/// Whether `body` is empty or JSON white space only (RFC 8259 §2: space, tab, line
+/// feed, carriage return). A form feed, white space to `is_ascii_whitespace`, is not
+/// JSON's and is refused as a broken body.
+pub fn no_body(body: &[u8]) -> bool {
+    body.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
 
@@ -137,7 +145,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         let body = Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::new(e.status(), rejection_code(e.status()), e.body_text()))?;
-        if body.iter().all(u8::is_ascii_whitespace) {
+        if no_body(&body) {
             return Ok(OptionalJson(T::default()));
         }
         parse_json(&body).map(OptionalJson)

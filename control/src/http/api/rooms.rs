@@ -34,7 +34,7 @@ async fn create(
     if !bearer(&headers).is_some_and(|t| auth.is_bootstrap(t)) {
         return Err(ApiError::unauthorized());
     }
-    let request = if body.iter().all(u8::is_ascii_whitespace) {
+    let request = if crate::http::extract::no_body(&body) {
         CreateRoom::default()
     } else {
         serde_json::from_slice::<CreateRoom>(&body)
