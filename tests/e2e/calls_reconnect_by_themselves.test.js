@@ -1,6 +1,6 @@
-// The media path is cut (the link that carries the server's media address goes down
-// for 2 s, then for 8 s) and media comes back within 3 s of the link coming up, with
-// nobody clicking; the pages say "reconnecting" meanwhile. Runs in a network namespace
+// The media path is cut (the link that carries the server's media address down for
+// 2 s; the address itself gone for 12 s) and media comes back within 3 s, with nobody
+// clicking; on the long cut both pages say "reconnecting" and restart ICE. Runs in a network namespace
 // of its own (createNamespace in harness.js): nothing on this machine's interfaces.
 
 import { test } from 'node:test';

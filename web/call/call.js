@@ -71,6 +71,9 @@ export class CallScreen {
     this.over = false;
     /** A token fetched for the next join. @type {string | null} */
     this.nextToken = null;
+    /** How often this call restarted ICE and joined again (tests read them). */
+    this.iceRestarts = 0;
+    this.rejoins = 0;
 
     this.remote = el('div', { class: 'remote', 'aria-label': t('call.screen') });
     this.self = /** @type {Tile} */ (document.createElement('vchat-tile'));
@@ -299,7 +302,10 @@ export class CallScreen {
       // A short cut heals by itself; past 2 s (or at once on failure) ICE restarts,
       // and past 8 s more the page joins again.
       this.restartTimer = setTimeout(() => {
-        if (this.session) this.session.restartIce();
+        if (this.session) {
+          this.iceRestarts += 1;
+          this.session.restartIce();
+        }
         this.restartTimer = setTimeout(() => {
           this.restartTimer = null;
           this.rejoin();
@@ -357,6 +363,7 @@ export class CallScreen {
       return;
     }
     this.nextToken = token;
+    this.rejoins += 1;
     if (this.over) return;
     const old = this.session;
     this.session = null;
