@@ -70,8 +70,14 @@ test('a recorded Chromium call gives the client left and the agent right', async
     assert.equal(created.status, 201);
     const interaction = await created.json();
 
-    // The client opens its short link (a redirect into the call page).
+    // The client opens its short link: the client's page; it consents, and connects.
     const client = await chromium.open(interaction.link_url);
+    const ready = (selector) => waitFor(selector, () => client.evaluate((s) => !!document.querySelector(s), selector));
+    await ready('#agree');
+    await client.click('#agree');
+    await client.click('button.primary.wide');
+    await ready('#connect:not([disabled])');
+    await client.click('#connect');
     await waitFor('the client to connect', async () => (await inboundStats(client))?.connection === 'connected');
     const started = Date.now();
     await sleep(2000);
@@ -123,7 +129,8 @@ test('a recorded Chromium call gives the client left and the agent right', async
     const firefox = await launchFirefox();
     try {
       for (const [name, browser] of [['Chromium', chromium], ['Firefox', firefox]]) {
-        const page = await browser.open(`${server.base}/`);
+        // A page that does nothing of its own (the landing page moves on to /agent/).
+        const page = await browser.open(`${server.base}/healthz`);
         const got = await page.evaluate(decodeInPage, { b64, windows });
         console.log(`${name} plays it: ${JSON.stringify(got)}`);
         assert.equal(got.channels, 2, `${name}: stereo`);

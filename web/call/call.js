@@ -109,6 +109,8 @@ export class CallScreen {
     root.replaceChildren(this.stage, this.toolbar);
     if (o.chat) root.append(o.chat);
     /** @type {any} */ (window).vchatCall = this;
+    // The name the room page's tests read its session by (tests/e2e/harness.js).
+    /** @type {any} */ (window).vchatRoom = this;
   }
 
   /**
