@@ -3,54 +3,12 @@
 // Tests drive it through `window.vchatRoom` (the session and its peer connection).
 
 import { byId, el } from '../common/dom.js';
+import { chooseLanguage } from '../common/i18n.js';
+import { Tile } from '../common/tile.js';
 import { Session } from '../sdk/session.js';
 
-/** One person on the stage: their video, their sound, their name. */
-class Tile extends HTMLElement {
-  constructor() {
-    super();
-    this.video = el('video', { autoplay: true, playsinline: true });
-    this.label = el('span', { class: 'name' });
-    this.placeholder = el('div', { class: 'no-video' }, 'No video');
-    /** @type {MediaStream} */
-    this.stream = new MediaStream();
-    this.video.srcObject = this.stream;
-  }
+chooseLanguage(null);
 
-  connectedCallback() {
-    if (!this.video.isConnected) this.append(this.video, this.placeholder, this.label);
-  }
-
-  /** @param {string} name */
-  set name(name) {
-    this.label.textContent = name;
-  }
-
-  /** @param {MediaStreamTrack} track */
-  addTrack(track) {
-    for (const old of this.stream.getTracks()) {
-      if (old.kind === track.kind) this.stream.removeTrack(old);
-    }
-    this.stream.addTrack(track);
-    track.addEventListener('ended', () => this.removeTrack(track));
-    this.refresh();
-  }
-
-  /** @param {MediaStreamTrack} track */
-  removeTrack(track) {
-    this.stream.removeTrack(track);
-    this.refresh();
-  }
-
-  refresh() {
-    this.placeholder.classList.toggle('hidden', this.stream.getVideoTracks().length > 0);
-    // Re-assigning restarts playback with the new set of tracks in every browser.
-    this.video.srcObject = this.stream;
-    const playing = this.video.play();
-    if (playing) playing.catch(() => this.dispatchEvent(new CustomEvent('autoplay-blocked', { bubbles: true })));
-  }
-}
-customElements.define('vchat-tile', Tile);
 
 const tiles = byId('tiles');
 const status = byId('status');
