@@ -1,6 +1,6 @@
 // A one-way call (the client's camera only) in Chromium: the agent sends sound but no
 // video; an image shared in the chat is previewed on the other side; an upload can be
-// cancelled (nothing is posted); and after the client reloads its page (the same
+// cancelled mid-way (nothing is posted); and after the client reloads its page (the same
 // device: no new consent) the call and the chat's history come back.
 
 import assert from 'node:assert/strict';
@@ -60,11 +60,19 @@ test('a one-way call keeps its chat across a reload', { timeout: 180000 }, async
       return img && img.complete && img.naturalWidth === 1;
     }), 15000);
 
-    // A cancelled upload posts nothing.
-    await agent.setInputFiles('vchat-chat input[type=file]', { name: 'big.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(45 * 1024 * 1024, 1) });
+    // A cancelled upload posts nothing. The agent's uploads are throttled to 1 MB/s
+    // meanwhile (DevTools network emulation), so the cancel comes mid-way on loopback.
+    const cdp = await agent.context().newCDPSession(agent);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 1024 * 1024 });
+    await agent.setInputFiles('vchat-chat input[type=file]', { name: 'big.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(20 * 1024 * 1024, 1) });
     await agent.waitForSelector('vchat-chat .upload button');
+    await sleep(500);
+    const sent = await agent.$eval('vchat-chat .upload progress', (p) => p.value);
+    assert.ok(sent < 100, `cancelled mid-way (${sent} %)`);
     await agent.click('vchat-chat .upload button');
     await waitFor('the upload row gone', async () => !(await agent.$('vchat-chat .upload')), 10000);
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
     await agent.fill('vchat-chat textarea', 'Before the reload');
     await agent.click('vchat-chat button[type=submit]');
     await client.waitForSelector('text=Before the reload');
