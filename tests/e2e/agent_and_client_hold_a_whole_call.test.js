@@ -69,23 +69,6 @@ const FACING_SHIM = `(() => { const md = navigator.mediaDevices, orig = md.getUs
 /** What getStats says of a page's call. @param {import('playwright-core').Page} page */
 const callStats = (page) => statsOf((f) => page.evaluate(f));
 
-/** The mean colour of the first remote video tile's current frame (or `selector`'s). */
-function remoteColour(page, selector = '.remote vchat-tile:not(.screen) video') {
-  return page.evaluate((selector) => {
-    const v = /** @type {HTMLVideoElement | null} */ (document.querySelector(selector));
-    if (!v || !v.videoWidth) return null;
-    const c = document.createElement('canvas');
-    c.width = 64; c.height = 48;
-    const g = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d'));
-    g.drawImage(v, 0, 0, 64, 48);
-    const d = g.getImageData(0, 0, 64, 48).data;
-    let r = 0, gr = 0, b = 0;
-    for (let i = 0; i < d.length; i += 4) { r += d[i]; gr += d[i + 1]; b += d[i + 2]; }
-    const n = d.length / 4;
-    return { r: r / n, g: gr / n, b: b / n };
-  }, selector);
-}
-
 /**
  * Screenshots `page` at both sizes (then back to its own) and runs axe on it.
  * @param {import('playwright-core').Page} page

@@ -18,16 +18,18 @@ export function adminApi(server) {
 }
 
 /**
- * Signs `login` in on the agent app and creates a call for `client`; returns the
- * interaction id and the client's link. (A playwright page.)
+ * Signs `login` in on the agent app and creates a call for `client` (`video`:
+ * `two_way` or `one_way`); returns the interaction id and the client's link. (A
+ * playwright page.)
  */
-export async function agentCreatesCall(page, base, login, password, client) {
+export async function agentCreatesCall(page, base, login, password, client, video = 'two_way') {
   await page.goto(`${base}/agent/`);
   await page.fill('#login', login);
   await page.fill('#password', password);
   await page.click('form.signin button[type=submit]');
   await page.click('#new-call');
   await page.fill('#c-name', client);
+  await page.selectOption('#c-video', video);
   await page.click('#create');
   await page.waitForSelector('#link-url');
   return { link: await page.inputValue('#link-url'), interaction: await page.evaluate(() => window.vchatAgent.state.selected) };

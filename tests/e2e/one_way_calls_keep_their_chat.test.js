@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { adminApi, callStats as statsOf } from './apps.js';
+import { adminApi, agentCreatesCall, callStats as statsOf } from './apps.js';
 import { startServer, sleep, waitFor } from './harness.js';
 
 // A 1×1 PNG.
@@ -20,16 +20,7 @@ test('a one-way call keeps its chat across a reload', { timeout: 180000 }, async
   try {
     await api('POST', '/api/users', { login: 'anna', name: 'Anna', role: 'agent', password: 'correct horse battery' });
     const agent = await (await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en', permissions: ['camera', 'microphone'] })).newPage();
-    await agent.goto(`${server.base}/agent/`);
-    await agent.fill('#login', 'anna');
-    await agent.fill('#password', 'correct horse battery');
-    await agent.click('form.signin button[type=submit]');
-    await agent.click('#new-call');
-    await agent.fill('#c-name', 'One way');
-    await agent.selectOption('#c-video', 'one_way');
-    await agent.click('#create');
-    await agent.waitForSelector('#link-url');
-    const link = await agent.inputValue('#link-url');
+    const { link, interaction } = await agentCreatesCall(agent, server.base, 'anna', 'correct horse battery', 'One way', 'one_way');
 
     const clientCtx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: 'en', permissions: ['camera', 'microphone'] });
     const client = await clientCtx.newPage();
@@ -77,7 +68,6 @@ test('a one-way call keeps its chat across a reload', { timeout: 180000 }, async
     await agent.click('vchat-chat button[type=submit]');
     await client.waitForSelector('text=Before the reload');
     await sleep(1000);
-    const interaction = await agent.evaluate(() => window.vchatAgent.state.selected);
     const messages = await api('GET', `/api/interactions/${interaction}/messages`);
     assert.deepEqual(messages.map((m) => m.text), ['arrow.png', 'Before the reload'], 'the cancelled file was not posted');
 

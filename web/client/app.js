@@ -4,7 +4,7 @@
 //
 // State changes only through `update(state, event)`; `render` draws from state.
 
-import { CallScreen } from '../call/call.js';
+import { CallScreen, QUALITY_HEIGHT } from '../call/call.js';
 import { Chat } from '../common/chat.js';
 import { DeviceCheckView, checkDevices } from '../common/devices.js';
 import { byId, el } from '../common/dom.js';
@@ -284,7 +284,7 @@ async function runCheck(view) {
   const { check, stream } = await checkDevices({
     video: true,
     facing: info.camera === 'back' ? 'back' : 'front',
-    maxHeight: ({ '480p': 480, '720p': 720, '1080p': 1080, '4k': 2160 })[/** @type {string} */ (info.max_quality)] || 720,
+    maxHeight: QUALITY_HEIGHT[info.max_quality] || 720,
     onLevel: (level) => view.level(level),
   });
   media = stream;

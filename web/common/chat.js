@@ -100,23 +100,26 @@ export class Chat extends HTMLElement {
     const box = el('div', { class: 'file' });
     const button = el('button', { type: 'button', class: 'link' }, icon('download'), name);
     button.setAttribute('aria-label', `${t('chat.download')}: ${name}`);
+    // An image is fetched once, for its preview; its download reuses that copy.
+    /** @type {Promise<Blob> | null} */
+    let fetched = IMAGE.test(name) ? download(id, { token: this.token }) : null;
     button.addEventListener('click', async () => {
       try {
-        const blob = await download(id, { token: this.token });
+        const blob = await (fetched || download(id, { token: this.token }));
         const a = el('a', { href: URL.createObjectURL(blob), download: name });
         document.body.append(a);
         a.click();
         a.remove();
       } catch (_) {
+        fetched = null;
         this.notice(t('chat.failed', { name }));
       }
     });
     box.append(button);
-    if (IMAGE.test(name)) {
-      download(id, { token: this.token }).then((blob) => {
-        const img = el('img', { src: URL.createObjectURL(blob), alt: name, class: 'preview', loading: 'lazy' });
-        box.prepend(img);
-      }).catch(() => {});
+    if (fetched) {
+      fetched.then((blob) => {
+        box.prepend(el('img', { src: URL.createObjectURL(blob), alt: name, class: 'preview', loading: 'lazy' }));
+      }).catch(() => { fetched = null; });
     }
     return box;
   }

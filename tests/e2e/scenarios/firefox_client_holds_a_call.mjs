@@ -8,13 +8,12 @@ import { createHash } from 'node:crypto';
 import { chromium } from 'playwright-core';
 import puppeteer from 'puppeteer-core';
 import { adminApi, agentCreatesCall, callStats } from '../apps.js';
-import { startServer, sleep, waitFor } from '../harness.js';
+import { startServer, waitFor } from '../harness.js';
 
 const addr = process.env.VCHAT_NETNS_ADDR;
 assert.ok(addr, 'VCHAT_NETNS_ADDR names the namespace address');
 const server = await startServer({ VCHAT_MEDIA_BIND_IP: addr });
 const api = adminApi(server);
-const stats = callStats;
 
 const cBrowser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu',
   '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required',
@@ -40,7 +39,7 @@ try {
   await agent.waitForSelector('#join');
   await agent.click('#join');
   await waitFor('media both ways (Firefox ↔ Chromium)', async () => {
-    const [a, c] = [await stats((f) => agent.evaluate(f)), await stats((f) => client.evaluate(f))];
+    const [a, c] = [await callStats((f) => agent.evaluate(f)), await callStats((f) => client.evaluate(f))];
     return a && c && a.framesDecoded > 10 && c.framesDecoded > 10 && a.audioIn > 20 && c.audioIn > 20 ? [a, c] : null;
   }, 30000).then(([a, c]) => console.log(`Firefox client: the agent decoded ${a.framesDecoded} frames, Firefox ${c.framesDecoded}`));
 
@@ -98,7 +97,6 @@ try {
   }, 15000);
   assert.ok(cdr.consent && /Firefox/.test(cdr.consent.user_agent || ''), `the consent names Firefox: ${JSON.stringify(cdr.consent)}`);
   assert.equal(cdr.files, 2);
-  await sleep(200);
 } finally {
   await cBrowser.close();
   await fBrowser.close();

@@ -8,7 +8,6 @@ use crate::domain::events::kind::Presence;
 use crate::domain::events::{EventKind, NewEvent};
 use crate::domain::recordings::Recordings;
 use crate::domain::{DomainError, DomainResult, service};
-use crate::model::event::Kind;
 use crate::model::{Interaction, State};
 use crate::store::ids::now_ms;
 use crate::store::{Filter, StoreResult, Value};
@@ -198,11 +197,11 @@ impl Lifecycle {
             .await?;
         let mut sessions: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
         for e in &events {
-            match &e.what {
-                Kind::Known(EventKind::ParticipantJoined(p)) => {
+            match e.known() {
+                Some(EventKind::ParticipantJoined(p)) => {
                     *sessions.entry(p.participant.clone()).or_default() += 1;
                 }
-                Kind::Known(EventKind::ParticipantLeft(p)) => {
+                Some(EventKind::ParticipantLeft(p)) => {
                     *sessions.entry(p.participant.clone()).or_default() -= 1;
                 }
                 _ => {}
