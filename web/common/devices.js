@@ -165,6 +165,8 @@ export class DeviceCheckView extends HTMLElement {
 
   /** @param {DeviceCheck} c */
   show(c) {
+    // The loudest level heard, once the listening is over.
+    this.meter.value = c.mic_level;
     const row = (/** @type {string} */ label, /** @type {string} */ value, /** @type {boolean} */ ok) =>
       el('li', { class: ok ? 'ok' : 'bad' }, el('span', { 'aria-hidden': 'true' }, ok ? '✓ ' : '✕ '), `${label}: `, el('b', {}, value));
     this.rows.replaceChildren(
