@@ -17,6 +17,7 @@ use crate::domain::interactions::Interactions;
 use crate::domain::links::Links;
 use crate::domain::recordings::Recordings;
 use crate::domain::rooms::Rooms;
+use crate::domain::screenshots::Screenshots;
 use crate::domain::tenants::Tenants;
 use crate::domain::users::Users;
 use crate::metrics::Metrics;
@@ -68,7 +69,8 @@ parts!(
     Cdrs,
     Connectors,
     Links,
-    Rooms
+    Rooms,
+    Screenshots
 );
 
 impl FromRef<AppState> for Auth {

@@ -13,7 +13,8 @@ export default [
       browsers: ['chrome >= 92', 'edge >= 92', 'safari >= 14', 'ios_saf >= 14', 'samsung >= 15.1', 'firefox >= 115'],
       // What the pages check for before they use it.
       // AudioContext: Safari 14 has webkitAudioContext, which devices.js falls back on.
-      polyfills: ['AudioContext', 'MediaStreamTrack.getSettings', 'navigator.mediaDevices.getDisplayMedia', 'RTCPeerConnection.restartIce'],
+      // ImageCapture: capture.js uses it only where the browser has it (else a canvas).
+      polyfills: ['AudioContext', 'ImageCapture', 'MediaStreamTrack.getSettings', 'navigator.mediaDevices.getDisplayMedia', 'RTCPeerConnection.restartIce'],
     },
     rules: { 'compat/compat': 'error' },
   },

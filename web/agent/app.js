@@ -7,6 +7,7 @@
 
 import { CallScreen, QUALITY_HEIGHT } from '../call/call.js';
 import { Chat } from '../common/chat.js';
+import { AgentTools } from './tools.js';
 import { byId, el } from '../common/dom.js';
 import { icon } from '../common/icons.js';
 import { chooseLanguage, formatTime, language, setLanguage, t } from '../common/i18n.js';
@@ -42,6 +43,8 @@ const root = byId('app');
 let state = { screen: 'loading', me: null, tenant: null, tab: 'today', search: '', items: [], selected: null, panel: 'detail', timeline: [], phase: {}, toast: '', error: '' };
 /** @type {LiveEvents | null} */
 let live = null;
+/** @type {AgentTools | null} */
+let tools = null;
 /** @type {CallScreen | null} */
 let screen = null;
 /** @type {Chat | null} */
@@ -544,8 +547,12 @@ async function joinCall(i) {
     el('label', { for: 'quality-cap', class: 'small' }, t('call.quality.max')), cap);
   panelBox.replaceChildren(bar, box);
   const id = i.id;
+  tools = new AgentTools({ interaction: id, screen: () => screen, say: toast });
+  const mine = tools;
   screen = new CallScreen(box, {
     role: 'agent',
+    tools: tools.buttons,
+    onMessage: (from, m) => mine.onMessage(from, m),
     sendVideo: i.video === 'two_way',
     facing: 'front',
     maxQuality: '720p',
@@ -612,7 +619,11 @@ function startLive() {
   live.addEventListener('event', (e) => {
     const { event, message: m } = /** @type {CustomEvent} */ (e).detail;
     dispatch({ type: 'event', event });
-    if (event.kind === 'chat.message' && m && chat && chat.interaction === event.interaction) chat.add(m);
+    if (event.kind === 'chat.message' && m && chat && chat.interaction === event.interaction) {
+      chat.add(m);
+      if (m.geo && m.from === 'client' && tools) tools.located();
+    }
+    if (event.kind === 'geo.address' && chat && chat.interaction === event.interaction) chat.resolved(event.data);
     if (event.interaction && (event.kind.startsWith('interaction.') || event.kind === 'link.opened')) refresh(event.interaction);
     if (screen && chat && event.interaction === chat.interaction && ['interaction.ended', 'interaction.failed', 'interaction.cancelled'].includes(event.kind)) screen.end('ended');
     const phase = document.getElementById('client-phase');

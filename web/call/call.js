@@ -10,15 +10,16 @@ import { el } from '../common/dom.js';
 import { cameraConstraints } from '../common/devices.js';
 import { t } from '../common/i18n.js';
 import { icon } from '../common/icons.js';
+import { PointerOverlay, toPicture } from '../common/pointer.js';
 import { QualityIndicator, watchQuality } from '../common/quality.js';
 import { Tile } from '../common/tile.js';
-import { Session } from '../sdk/session.js';
+import { CHANNELS, Session } from '../sdk/session.js';
+import { DC_VERSION, Inbox, PointerPacer } from './messages.js';
+
+export { DC_VERSION };
 
 /** The heights of the quality levels. */
 export const QUALITY_HEIGHT = /** @type {Record<string, number>} */ ({ '480p': 480, '720p': 720, '1080p': 1080, '4k': 2160 });
-
-/** The data-channel message version (docs/datachannel.md). */
-export const DC_VERSION = 1;
 
 /**
  * @typedef {'connecting' | 'connected' | 'reconnecting' | 'left' | 'ended'} Phase
@@ -32,7 +33,8 @@ export const DC_VERSION = 1;
  * @property {string} selfName
  * @property {HTMLElement} [chat] The chat panel, placed beside the stage.
  * @property {(phase: Phase, detail?: string) => void} [onPhase]
- * @property {(from: string, message: any) => void} [onMessage] Data-channel messages.
+ * @property {(from: string, message: any) => void} [onMessage] Data-channel messages (checked).
+ * @property {HTMLElement[]} [tools] More toolbar buttons (the app's in-call tools).
  * @property {() => void} [onHangUp] The leave/end button (the app decides which).
  * @property {number} [rejoinWindowMs] How long rejoining is tried (default 120 s).
  */
@@ -74,15 +76,30 @@ export class CallScreen {
     /** How often this call restarted ICE and joined again (tests read them). */
     this.iceRestarts = 0;
     this.rejoins = 0;
+    /** Data-channel messages as they arrive: checked, rate-held, the dropped counted. */
+    this.inbox = new Inbox();
+    /** The agent's pointer: on, sent paced, drawn over the client's video here too. */
+    this.pointing = false;
+    this.pointerShown = false;
+    this.pacer = new PointerPacer((m) => this.send(m));
+    /** @type {PointerOverlay | null} */
+    this.remotePointer = null;
+    /** The client's view of the agent's pointer, over its own preview. @type {PointerOverlay | null} */
+    this.selfPointer = null;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.unfocusTimer = null;
 
     this.remote = el('div', { class: 'remote', 'aria-label': t('call.screen') });
     this.self = /** @type {Tile} */ (document.createElement('vchat-tile'));
     this.self.classList.add('self');
     this.self.name = o.selfName || t('call.you');
     this.banner = el('div', { class: 'call-banner hidden', role: 'status', 'aria-live': 'polite' });
+    this.flashLine = el('div', { class: 'call-flash hidden', role: 'status', 'aria-live': 'polite' });
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.flashTimer = null;
     this.soundButton = el('button', { type: 'button', class: 'sound hidden primary' }, t('call.sound'));
     this.soundButton.addEventListener('click', () => this.playAll());
-    this.stage = el('div', { class: 'stage' }, this.remote, this.self, this.banner, this.soundButton);
+    this.stage = el('div', { class: 'stage' }, this.remote, this.self, this.banner, this.flashLine, this.soundButton);
     this.stage.addEventListener('autoplay-blocked', () => this.soundButton.classList.remove('hidden'));
 
     this.quality = /** @type {QualityIndicator} */ (document.createElement('vchat-quality'));
@@ -90,12 +107,23 @@ export class CallScreen {
     this.camButton = this.toggle('call.cam.off', 'call.cam.on', 'camera', (on) => this.setEnabled('video', on));
     this.switchButton = this.button('call.switch', 'switch', () => this.switchCamera());
     this.shareButton = this.button('call.share', 'screen', () => (this.screenTrack ? this.stopShare() : this.share()));
+    this.pointerButton = this.toggle('call.pointer', 'call.pointer.stop', 'pointer', (on) => this.setPointing(!on));
+    this.pointerButton.classList.add('tool');
     this.chatButton = this.button('call.chat', 'chat', () => root.classList.toggle('chat-open'));
     this.chatButton.classList.add('chat-toggle');
     const hangUp = el('button', { type: 'button', class: 'danger hang-up' }, o.role === 'agent' ? t('call.end') : t('call.leave'));
     hangUp.addEventListener('click', () => (o.onHangUp ? o.onHangUp() : this.leave()));
     this.toolbar = el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': t('call.screen') },
-      this.micButton, this.camButton, this.switchButton, this.shareButton, this.chatButton, this.quality, hangUp);
+      this.micButton, this.camButton, this.switchButton, this.shareButton, this.pointerButton, ...(o.tools || []), this.chatButton, this.quality, hangUp);
+    if (o.role !== 'agent') this.pointerButton.classList.add('hidden');
+    this.remote.addEventListener('pointermove', (e) => this.onAgentPointer(e, false));
+    this.remote.addEventListener('pointerdown', (e) => this.onAgentPointer(e, true));
+    this.remote.addEventListener('pointerleave', () => this.pointerAway());
+    if (o.role === 'client') {
+      // A tap on one's own preview shows it large (where the agent points), and back.
+      this.self.setAttribute('title', t('call.focus.self'));
+      this.self.addEventListener('click', () => this.focusSelf(!this.stage.classList.contains('focus-self')));
+    }
     if (!o.sendVideo) {
       this.camButton.classList.add('hidden');
       this.switchButton.classList.add('hidden');
@@ -217,16 +245,13 @@ export class CallScreen {
     });
     on('participant-joined', (d) => this.tileFor(d.participant.id, d.participant.name));
     on('message', (d) => {
-      if (typeof d.data !== 'string') return;
-      /** @type {any} */
-      let m;
-      try {
-        m = JSON.parse(d.data);
-      } catch (_) {
-        return;
+      if (session.self && d.from === session.self.id) return;
+      const m = this.inbox.take(d.from, d.data, d.from === 'client' ? 'client' : 'agent');
+      if (!m) return;
+      if (this.o.role === 'client') {
+        if (m.type === 'quality') this.setMaxQuality(m.max);
+        if (m.type === 'pointer' || m.type === 'pointer.click' || m.type === 'pointer.hide') this.showPointer(m);
       }
-      if (!m || m.v !== DC_VERSION || typeof m.type !== 'string') return;
-      if (m.type === 'quality' && this.o.role === 'client' && typeof m.max === 'string' && QUALITY_HEIGHT[m.max]) this.setMaxQuality(m.max);
       if (this.o.onMessage) this.o.onMessage(d.from, m);
     });
     on('connection', (d) => this.onConnection(d.state));
@@ -280,6 +305,86 @@ export class CallScreen {
     }
     if (name) tile.name = name;
     return tile;
+  }
+
+  /** The client's tile (the agent's page), if the client is here. */
+  clientTile() {
+    return this.tiles.get('client') || null;
+  }
+
+  /**
+   * What the client sees of the agent: the shared screen when there is one, else the
+   * agent's camera.
+   * @returns {{video: HTMLVideoElement, screen: boolean} | null}
+   */
+  agentPicture() {
+    const screen = /** @type {Tile | null} */ (this.remote.querySelector('vchat-tile.screen'));
+    if (screen && screen.video.videoWidth) return { video: screen.video, screen: true };
+    for (const tile of this.tiles.values()) if (tile.video.videoWidth) return { video: tile.video, screen: false };
+    return null;
+  }
+
+  /** @param {boolean} on */
+  setPointing(on) {
+    this.pointing = on;
+    this.remote.classList.toggle('pointing', on);
+    // One's own preview lets the mouse through to the video under it (its corner).
+    this.stage.classList.toggle('pointing', on);
+    if (!on) this.pointerAway();
+  }
+
+  /**
+   * The agent's mouse over the client's video: sent as a spot of the picture.
+   * @param {PointerEvent} e
+   * @param {boolean} click
+   */
+  onAgentPointer(e, click) {
+    if (!this.pointing || this.o.role !== 'agent') return;
+    const tile = this.clientTile();
+    const p = tile && toPicture(tile.video, e.clientX, e.clientY);
+    if (!tile || !p) {
+      this.pointerAway();
+      return;
+    }
+    if (!this.remotePointer || this.remotePointer.tile !== tile) this.remotePointer = new PointerOverlay(tile, tile.video);
+    this.pointerShown = true;
+    if (click) {
+      this.pacer.click(p.x, p.y);
+      this.remotePointer.click(p.x, p.y);
+    } else {
+      this.pacer.move(p.x, p.y);
+      this.remotePointer.move(p.x, p.y);
+    }
+  }
+
+  pointerAway() {
+    if (!this.pointerShown) return;
+    this.pointerShown = false;
+    this.pacer.hide();
+    if (this.remotePointer) this.remotePointer.hide();
+  }
+
+  /**
+   * The agent's pointer on the client's page, over its own preview (shown large while
+   * the agent points).
+   * @param {Record<string, any>} m
+   */
+  showPointer(m) {
+    if (!this.selfPointer) this.selfPointer = new PointerOverlay(this.self, this.self.video);
+    if (m.type === 'pointer.hide') this.selfPointer.hide();
+    else {
+      this.focusSelf(true);
+      if (m.type === 'pointer') this.selfPointer.move(m.x, m.y);
+      else this.selfPointer.click(m.x, m.y);
+    }
+    if (this.unfocusTimer) clearTimeout(this.unfocusTimer);
+    this.unfocusTimer = setTimeout(() => this.focusSelf(false), 8000);
+  }
+
+  /** @param {boolean} on */
+  focusSelf(on) {
+    if (!this.o.sendVideo) return;
+    this.stage.classList.toggle('focus-self', on);
   }
 
   playAll() {
@@ -390,6 +495,17 @@ export class CallScreen {
     if (this.phase === phase) return;
     this.phase = phase;
     if (this.o.onPhase) this.o.onPhase(phase, detail);
+  }
+
+  /**
+   * A short note over the stage (what a tool did), gone after a few seconds.
+   * @param {string} text
+   */
+  flash(text) {
+    this.flashLine.textContent = text;
+    this.flashLine.classList.remove('hidden');
+    if (this.flashTimer) clearTimeout(this.flashTimer);
+    this.flashTimer = setTimeout(() => this.flashLine.classList.add('hidden'), 4000);
   }
 
   /** @param {string} text */
@@ -508,7 +624,10 @@ export class CallScreen {
    * @param {Record<string, unknown>} message
    */
   send(message) {
-    return this.session ? this.session.send(JSON.stringify({ v: DC_VERSION, ...message })) : false;
+    if (!this.session) return false;
+    // Pointer moves go unordered and unresent: a late one is worth nothing.
+    const options = message.type === 'pointer' ? { label: CHANNELS.lossy } : undefined;
+    return this.session.send(JSON.stringify({ v: DC_VERSION, ...message }), options);
   }
 
   /** How media reaches the server now: `relay` through TURN, else `direct`. */

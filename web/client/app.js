@@ -5,11 +5,14 @@
 // State changes only through `update(state, event)`; `render` draws from state.
 
 import { CallScreen, QUALITY_HEIGHT } from '../call/call.js';
+import { frameJpeg, stillFromCamera } from '../call/capture.js';
+import { icon } from '../common/icons.js';
+import { openOverlay } from '../common/overlay.js';
 import { Chat } from '../common/chat.js';
 import { DeviceCheckView, checkDevices } from '../common/devices.js';
 import { byId, el } from '../common/dom.js';
 import { chooseLanguage, formatTime, setLanguage, t } from '../common/i18n.js';
-import { ApiError, call } from '../sdk/api.js';
+import { ApiError, call, screenshot } from '../sdk/api.js';
 import { LiveEvents } from '../sdk/live.js';
 
 /**
@@ -44,6 +47,10 @@ let screen = null;
 let chat = null;
 /** @type {LiveEvents | null} */
 let live = null;
+/** What the last still was (tests read it). @type {any} */
+let lastStill = null;
+/** Whether the position went out at connect already. */
+let sharedAtConnect = false;
 
 /**
  * @param {State} s
@@ -300,6 +307,9 @@ async function connect() {
   chat.token = token();
   chat.self = 'client';
   chat.classList.add('side');
+  chat.locate = () => shareLocation(null);
+  const shot = el('button', { type: 'button', class: 'icon tool', 'aria-label': t('call.shot.agent'), title: t('call.shot.agent') }, icon('shot'));
+  shot.addEventListener('click', () => shootAgent(shot));
   let first = true;
   screen = new CallScreen(root, {
     role: 'client',
@@ -309,6 +319,11 @@ async function connect() {
     stream: media || undefined,
     selfName: t('call.you'),
     chat,
+    tools: [shot],
+    onMessage: (_from, m) => {
+      if (m.type === 'still.request') takeStill(m.id);
+      if (m.type === 'geo.request') askLocation(m.id);
+    },
     getToken: async () => {
       if (first) {
         first = false;
@@ -321,6 +336,10 @@ async function connect() {
     },
     onPhase: async (phase) => {
       if (phase === 'connecting' || phase === 'connected' || phase === 'reconnecting' || phase === 'left') report('client-state', { state: phase });
+      if (phase === 'connected' && info.geolocation_on_connect && !sharedAtConnect) {
+        sharedAtConnect = true;
+        shareLocation(null);
+      }
       if (phase === 'connected' && state.check && screen) {
         const network = await screen.networkPath();
         if (network) report('client-check', { ...state.check, network });
@@ -341,6 +360,7 @@ function startLive() {
   live.addEventListener('event', (e) => {
     const { event, message: m } = /** @type {CustomEvent} */ (e).detail;
     if (event.kind === 'chat.message' && m && chat) chat.add(m);
+    if (event.kind === 'geo.address' && chat) chat.resolved(event.data);
     if (event.kind === 'interaction.ended' || event.kind === 'interaction.failed' || event.kind === 'interaction.cancelled') {
       if (screen) screen.end('ended');
       dispatch({ type: 'ended' });
@@ -349,6 +369,97 @@ function startLive() {
   live.addEventListener('ready', () => {
     if (chat) chat.load().catch(() => {});
   });
+}
+
+/** A screenshot of what the agent shows (their screen when shared), into the chat. @param {HTMLButtonElement} button */
+async function shootAgent(button) {
+  const picture = screen && screen.agentPicture();
+  if (!screen || !picture) {
+    if (screen) screen.flash(t('tools.novideo'));
+    return;
+  }
+  button.disabled = true;
+  try {
+    const f = await frameJpeg(picture.video);
+    const stored = await screenshot(state.info.interaction, f.blob, { source: picture.screen ? 'agent-screen' : 'agent-video', method: 'frame', send: true, token: token() });
+    screen.flash(t('tools.saved', { width: stored.width, height: stored.height }));
+  } catch (_) {
+    screen.flash(t('tools.failed'));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** The agent asked for a still from this camera. @param {string} id */
+async function takeStill(id) {
+  if (!screen) return;
+  const s = screen;
+  const track = s.local.getVideoTracks()[0];
+  if (!track || track.readyState !== 'live') {
+    s.send({ type: 'still.failed', id, reason: 'no-camera' });
+    return;
+  }
+  try {
+    const still = await stillFromCamera(track, s.self.video);
+    const stored = await screenshot(state.info.interaction, still.blob, { source: 'client-camera', method: still.method, token: token() });
+    lastStill = { method: still.method, asked: still.asked, width: stored.width, height: stored.height, file: stored.file.id };
+    s.send({ type: 'still.done', id, file: stored.file.id, method: still.method, width: stored.width, height: stored.height });
+    s.flash(t('tools.photo.taken'));
+  } catch (_) {
+    s.send({ type: 'still.failed', id, reason: 'failed' });
+  }
+}
+
+/** The agent asks where the client is: the client decides first, then the browser. @param {string} id */
+function askLocation(id) {
+  const share = el('button', { type: 'button', class: 'primary wide', id: 'geo-share' }, icon('pin'), t('geo.ask.share'));
+  const later = el('button', { type: 'button', class: 'link wide', id: 'geo-later' }, t('geo.ask.later'));
+  const box = el('div', { class: 'ask' }, el('h2', { id: 'geo-title' }, t('geo.ask.title')), el('p', {}, t('geo.ask.text')), share, later);
+  let answered = false;
+  const layer = openOverlay(box, {
+    labelledBy: 'geo-title',
+    backdropCloses: false,
+    onClose: () => {
+      if (!answered) refuseLocation(id, 'declined');
+    },
+  });
+  share.addEventListener('click', () => {
+    answered = true;
+    layer.close();
+    shareLocation(id);
+  });
+  later.addEventListener('click', () => layer.close());
+}
+
+/**
+ * @param {string | null} request The agent's request, if it asked.
+ * @param {string} reason
+ */
+function refuseLocation(request, reason) {
+  if (request && screen) screen.send({ type: 'geo.refused', id: request, reason });
+  if (screen && reason !== 'declined') screen.flash(t('geo.failed'));
+}
+
+/** Sends the device's position into the chat. @param {string | null} request */
+function shareLocation(request) {
+  if (!navigator.geolocation) {
+    refuseLocation(request, 'unsupported');
+    return;
+  }
+  if (screen) screen.flash(t('geo.sharing'));
+  navigator.geolocation.getCurrentPosition(async (pos) => {
+    const c = pos.coords;
+    try {
+      await call(`/api/interactions/${encodeURIComponent(state.info.interaction)}/geo`, {
+        body: { lat: c.latitude, lon: c.longitude, accuracy: Math.min(1000000, Math.max(0, c.accuracy || 0)), at: Math.round(pos.timestamp || Date.now()) },
+        token: token(),
+      });
+    } catch (_) {
+      refuseLocation(request, 'unavailable');
+    }
+  }, (err) => {
+    refuseLocation(request, err.code === 1 ? 'denied' : err.code === 3 ? 'timeout' : 'unavailable');
+  }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 30000 });
 }
 
 async function load() {
@@ -362,5 +473,5 @@ async function load() {
   }
 }
 
-/** @type {any} */ (window).vchatClient = { get state() { return state; } };
+/** @type {any} */ (window).vchatClient = { get state() { return state; }, get lastStill() { return lastStill; } };
 load();

@@ -7,6 +7,7 @@ import { call, download, upload } from '../sdk/api.js';
 import { el } from './dom.js';
 import { formatTime, t } from './i18n.js';
 import { icon } from './icons.js';
+import { openOverlay } from './overlay.js';
 
 /** Largest file, as the server's default `files.max_bytes`. */
 export const MAX_FILE = 100 * 1024 * 1024;
@@ -34,6 +35,10 @@ export class Chat extends HTMLElement {
     this.self = '';
     /** @type {Set<string>} */
     this.seen = new Set();
+    /** Shares the person's position, when the page offers it (the client's). @type {(() => void) | null} */
+    this.locate = null;
+    /** Addresses that came before their message. @type {Map<string, any>} */
+    this.early = new Map();
     this.list = el('ol', { class: 'messages', 'aria-live': 'polite', 'aria-label': t('chat.title') });
     this.emptyNote = el('li', { class: 'empty muted' }, t('chat.empty'));
     this.list.append(this.emptyNote);
@@ -60,7 +65,13 @@ export class Chat extends HTMLElement {
   }
 
   connectedCallback() {
-    if (!this.list.isConnected) this.append(el('h2', { class: 'visually-hidden' }, t('chat.title')), this.list, this.uploads, this.form);
+    if (this.list.isConnected) return;
+    if (this.locate) {
+      const pin = el('button', { type: 'button', class: 'icon locate', 'aria-label': t('chat.locate'), title: t('chat.locate') }, icon('pin'));
+      pin.addEventListener('click', () => this.locate && this.locate());
+      this.form.insertBefore(pin, this.input);
+    }
+    this.append(el('h2', { class: 'visually-hidden' }, t('chat.title')), this.list, this.uploads, this.form);
   }
 
   /** Reads the history. */
@@ -78,9 +89,8 @@ export class Chat extends HTMLElement {
     const mine = m.from === this.self;
     const body = el('div', { class: 'body' });
     if (m.file) body.append(this.fileView(m.file, m.text || 'file'));
-    else if (m.geo && typeof m.geo.lat === 'number') {
-      body.append(t('chat.position'), ' ', el('a', { href: m.geo.map_url, target: '_blank', rel: 'noopener' }, `${m.geo.lat.toFixed(5)}, ${m.geo.lon.toFixed(5)}`));
-    } else body.append(m.text);
+    else if (m.geo && typeof m.geo.lat === 'number') body.append(this.geoView(m));
+    else body.append(m.text);
     const item = el('li', { class: mine ? 'mine' : 'theirs', 'data-id': m.id },
       el('div', { class: 'meta' }, el('b', {}, m.name || m.from), ' ', el('time', {}, formatTime(m.at))), body);
     // Kept in time order: a message read from the history may be older than a live one.
@@ -90,6 +100,56 @@ export class Chat extends HTMLElement {
     else this.list.append(item);
     this.list.scrollTop = this.list.scrollHeight;
     this.dispatchEvent(new CustomEvent('chat-message', { detail: { message: m, mine }, bubbles: true }));
+  }
+
+  /**
+   * A shared position: where (the address once found), a map link and a picture.
+   * @param {ChatMessage} m
+   */
+  geoView(m) {
+    const g = m.geo;
+    const box = el('div', { class: 'geo', 'data-geo': m.id });
+    const coords = `${g.lat.toFixed(5)}, ${g.lon.toFixed(5)}`;
+    const address = el('p', { class: 'address' });
+    const link = el('a', { href: g.map_url, target: '_blank', rel: 'noopener', class: 'map-link' }, t('chat.map'));
+    box.append(el('b', {}, t('chat.position')), address, el('p', { class: 'muted small' }, `${coords} ±${Math.round(g.accuracy)} m · `, link));
+    const early = this.early.get(m.id);
+    if (early) {
+      this.early.delete(m.id);
+      g.address = early.display_name;
+      g.preview = early.preview;
+    }
+    this.fillGeo(box, g.address, g.preview, 'address' in g);
+    return box;
+  }
+
+  /**
+   * @param {HTMLElement} box
+   * @param {string | null | undefined} address
+   * @param {string | null | undefined} preview
+   * @param {boolean} known Whether the lookup is over.
+   */
+  fillGeo(box, address, preview, known) {
+    const line = /** @type {HTMLElement} */ (box.querySelector('.address'));
+    line.textContent = address || (known ? '' : t('chat.address.pending'));
+    line.classList.toggle('muted', !address);
+    if (preview && !box.querySelector('img.map')) {
+      download(preview, { token: this.token }).then((blob) => {
+        const img = el('img', { src: URL.createObjectURL(blob), alt: t('chat.map.picture'), class: 'map' });
+        box.append(img);
+      }).catch(() => {});
+    }
+  }
+
+  /**
+   * The address (and map picture) of a shared position arrived (`geo.address`).
+   * @param {any} data
+   */
+  resolved(data) {
+    if (!data || typeof data.message !== 'string') return;
+    const box = /** @type {HTMLElement | null} */ (this.list.querySelector(`[data-geo="${CSS.escape(data.message)}"]`));
+    if (box) this.fillGeo(box, data.display_name, data.preview, true);
+    else this.early.set(data.message, data);
   }
 
   /**
@@ -118,10 +178,26 @@ export class Chat extends HTMLElement {
     box.append(button);
     if (fetched) {
       fetched.then((blob) => {
-        box.prepend(el('img', { src: URL.createObjectURL(blob), alt: name, class: 'preview', loading: 'lazy' }));
+        const url = URL.createObjectURL(blob);
+        const open = el('button', { type: 'button', class: 'preview-open', 'aria-label': `${t('chat.open')}: ${name}`, title: t('chat.open') },
+          el('img', { src: url, alt: name, class: 'preview', loading: 'lazy' }));
+        open.addEventListener('click', () => this.viewFull(url, name));
+        box.prepend(open);
       }).catch(() => { fetched = null; });
     }
     return box;
+  }
+
+  /**
+   * A picture at full size over the page (a screenshot the agent drew on, a photo).
+   * @param {string} url
+   * @param {string} name
+   */
+  viewFull(url, name) {
+    const close = el('button', { type: 'button', class: 'icon viewer-close', 'aria-label': t('chat.close'), title: t('chat.close') }, icon('close'));
+    const box = el('div', { class: 'viewer' }, el('img', { src: url, alt: name }), close);
+    const layer = openOverlay(box, { label: name });
+    close.addEventListener('click', () => layer.close());
   }
 
   async sendText() {

@@ -169,3 +169,30 @@ export async function download(id, options) {
   if (!r.ok) throw new ApiError(r.status, 'http', r.statusText);
   return r.blob();
 }
+
+/**
+ * Stores a screenshot (a JPEG) of an interaction's call; the server writes its EXIF.
+ * @param {string} interaction
+ * @param {Blob} jpeg
+ * @param {{source: string, method?: string, of?: string, send?: boolean, token?: string}} o
+ * @returns {Promise<{file: {id: string, name: string}, width: number, height: number, source: string, taken_at: number, position: any}>}
+ */
+export async function screenshot(interaction, jpeg, o) {
+  const q = new URLSearchParams({ source: o.source });
+  if (o.method) q.set('method', o.method);
+  if (o.of) q.set('of', o.of);
+  if (o.send) q.set('send', 'true');
+  /** @type {Record<string, string>} */
+  const headers = { 'Content-Type': 'image/jpeg', Accept: 'application/json' };
+  if (o.token) headers.Authorization = `Bearer ${o.token}`;
+  /** @type {Response} */
+  let r;
+  try {
+    r = await fetch(`/api/interactions/${encodeURIComponent(interaction)}/screenshots?${q}`, { method: 'POST', headers, body: jpeg, credentials: 'same-origin' });
+  } catch (_) {
+    throw new ApiError(0, 'network', 'The server cannot be reached. Check the connection and try again.');
+  }
+  const body = await r.json().catch(() => null);
+  if (!r.ok) throw new ApiError(r.status, (body && body.error) || 'http', (body && body.message) || r.statusText);
+  return body;
+}

@@ -22,6 +22,40 @@ pub struct GeoConfig {
     pub language: String,
     /// Positions remembered (about 1 m apart count as one).
     pub cache_entries: usize,
+    /// The map picture shown with a shared position: a URL template of a static-map
+    /// service where `{lat}`, `{lon}`, `{lang}` and `{key}` are filled in (the Yandex
+    /// Static API by default); none or empty: no picture.
+    pub static_map_url: Option<String>,
+    /// The static-map service's API key (`{key}`); when the template asks for one and
+    /// none is set, no picture is fetched.
+    pub static_map_key: Option<Secret>,
+}
+
+impl GeoConfig {
+    /// The static-map URL for a position, when pictures are on.
+    pub fn static_map(&self, lat: f64, lon: f64) -> Option<String> {
+        let template = self.static_map_url.as_deref().filter(|t| !t.is_empty())?;
+        let key = self
+            .static_map_key
+            .as_ref()
+            .map(Secret::expose)
+            .unwrap_or("");
+        if template.contains("{key}") && key.is_empty() {
+            return None;
+        }
+        let lang = if self.language == "en" {
+            "en_US"
+        } else {
+            "ru_RU"
+        };
+        Some(
+            template
+                .replace("{lat}", &format!("{lat:.6}"))
+                .replace("{lon}", &format!("{lon:.6}"))
+                .replace("{lang}", lang)
+                .replace("{key}", key),
+        )
+    }
 }
 
 impl Default for GeoConfig {
@@ -37,6 +71,12 @@ impl Default for GeoConfig {
             min_interval_ms: 1000,
             language: "ru".into(),
             cache_entries: 10_000,
+            static_map_url: Some(
+                "https://static-maps.yandex.ru/v1?ll={lon},{lat}&z=16&size=450,300\
+                 &pt={lon},{lat},pm2rdm&lang={lang}&apikey={key}"
+                    .into(),
+            ),
+            static_map_key: None,
         }
     }
 }

@@ -260,47 +260,46 @@ impl Chat {
         let mut batch = Batch::new();
         batch.insert(&message);
         self.0.events.commit(batch, events).await?;
-        let (deps, actor) = (self.0.clone(), author.id.clone());
+        let (deps, actor, message_id) = (self.0.clone(), author.id.clone(), message.id.clone());
         tokio::spawn(async move {
             let found = deps
                 .geocoder
                 .reverse(&deps.http, &deps.config.geo, lat, lon)
                 .await;
-            let address = match found {
-                Ok(Some(a)) => GeoAddress {
-                    lat,
-                    lon,
-                    display_name: Some(a.display_name),
-                    address: Some(a.address),
-                    licence: Some(a.licence),
-                    reason: None,
-                },
-                Ok(None) => GeoAddress {
-                    lat,
-                    lon,
-                    display_name: None,
-                    address: None,
-                    licence: None,
-                    reason: Some("no address at this position".into()),
-                },
-                Err(reason) => GeoAddress {
-                    lat,
-                    lon,
-                    display_name: None,
-                    address: None,
-                    licence: None,
-                    reason: Some(reason),
-                },
+            let preview = crate::domain::geo::preview::fetch(&deps, &i, &actor, lat, lon).await;
+            let (display_name, address, licence, reason) = match found {
+                Ok(Some(a)) => (Some(a.display_name), Some(a.address), Some(a.licence), None),
+                Ok(None) => (None, None, None, Some("no address at this position".into())),
+                Err(reason) => (None, None, None, Some(reason)),
             };
+            let address = GeoAddress {
+                lat,
+                lon,
+                display_name,
+                address,
+                licence,
+                reason,
+                message: Some(message_id.clone()),
+                preview: preview.as_ref().map(|m| m.id.clone()),
+            };
+            // The stored message keeps what was found, so the chat's history shows it.
+            let (name, picture) = (address.display_name.clone(), address.preview.clone());
             let _ = deps
-                .events
-                .publish(NewEvent::about(
-                    &i.tenant,
-                    &i.id,
-                    &actor,
-                    EventKind::GeoAddress(address),
-                ))
+                .store
+                .update::<ChatMessage, (), DomainError, _>(&message_id, move |m| {
+                    if let Some(g) = m.geo.as_mut() {
+                        g["address"] = name.clone().into();
+                        g["preview"] = picture.clone().into();
+                    }
+                    Ok(())
+                })
                 .await;
+            let mut batch = Batch::new();
+            if let Some(meta) = &preview {
+                batch.insert(meta);
+            }
+            let event = NewEvent::about(&i.tenant, &i.id, &actor, EventKind::GeoAddress(address));
+            let _ = deps.events.commit(batch, vec![event]).await;
         });
         Ok(message)
     }

@@ -158,6 +158,56 @@ impl Files {
         Ok(meta)
     }
 
+    /// Writes bytes made on the server (a screenshot, a map picture) as a file of
+    /// interaction `i`: the file lands on disk, its record is for the caller to
+    /// commit (with its events); on failure the caller removes the returned path.
+    pub(crate) async fn store_bytes(
+        &self,
+        i: &crate::model::Interaction,
+        by: &str,
+        name: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> DomainResult<(FileMeta, PathBuf)> {
+        let dir = self.folder();
+        let partial_dir = dir.join(".partial");
+        tokio::fs::create_dir_all(&partial_dir)
+            .await
+            .map_err(|e| io_error("create the files folder", &e))?;
+        let file_id = new_id();
+        let partial = partial_dir.join(&file_id);
+        let written = async {
+            let mut f = tokio::fs::File::create(&partial).await?;
+            f.write_all(bytes).await?;
+            f.sync_all().await
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(io_error("write the file", &e));
+        }
+        let final_path = dir.join(&file_id);
+        tokio::fs::rename(&partial, &final_path)
+            .await
+            .map_err(|e| io_error("store the file", &e))?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+        let meta = FileMeta {
+            id: file_id,
+            tenant: i.tenant.clone(),
+            interaction: i.id.clone(),
+            name: name.to_string(),
+            content_type: content_type.to_string(),
+            size: bytes.len() as u64,
+            sha256: crate::store::ids::hex(digest.as_ref()),
+            uploaded_by: by.to_string(),
+            at: now_ms(),
+        };
+        Ok((meta, final_path))
+    }
+
     /// A stored file, for someone in its call.
     pub async fn download(&self, who: &Participant, id: &str) -> DomainResult<Download> {
         if !is_id(id) {

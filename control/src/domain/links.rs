@@ -68,6 +68,8 @@ pub struct LinkInfo {
     pub max_quality: Quality,
     /// The survey after the call.
     pub survey: Survey,
+    /// Whether the page shares the client's position once the call connects.
+    pub geolocation_on_connect: bool,
     /// Where the page goes after the call.
     pub redirect_url: Option<String>,
     /// Whether this device opened the link already (its consent is on record).
@@ -174,6 +176,7 @@ impl Links {
             delivery_chain: Vec::new(),
             language: Language::default(),
             survey: Survey::default(),
+            geolocation_on_connect: false,
             created_at: 0,
         });
         let b = tenant.branding;
@@ -195,6 +198,7 @@ impl Links {
             camera: i.camera,
             max_quality: i.max_quality,
             survey: tenant.survey,
+            geolocation_on_connect: tenant.geolocation_on_connect,
             redirect_url: b.redirect_url,
             opened_here: link.device.is_some(),
             scheduled_at: i.scheduled_at,

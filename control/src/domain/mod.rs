@@ -27,6 +27,7 @@ pub mod media;
 pub mod paging;
 pub mod recordings;
 pub mod rooms;
+pub mod screenshots;
 pub mod tenants;
 pub mod users;
 

@@ -154,6 +154,9 @@ pub struct NewTenant {
     /// The survey after a call (default: a score from 1 to 5 and a comment).
     #[serde(default)]
     pub survey: Option<SurveyInput>,
+    /// Whether clients share their position when the call connects (default no).
+    #[serde(default)]
+    pub geolocation_on_connect: Option<bool>,
 }
 
 /// `PATCH /api/tenants/{id}`: the fields given change.
@@ -172,6 +175,8 @@ pub struct TenantPatch {
     pub language: Option<Language>,
     /// The survey after a call (replaced whole).
     pub survey: Option<SurveyInput>,
+    /// Whether clients share their position when the call connects.
+    pub geolocation_on_connect: Option<bool>,
 }
 
 impl Tenants {
@@ -212,6 +217,7 @@ impl Tenants {
             delivery_chain: chain(request.delivery_chain),
             language: request.language.unwrap_or_default(),
             survey: request.survey.map(Into::into).unwrap_or_default(),
+            geolocation_on_connect: request.geolocation_on_connect.unwrap_or(false),
             created_at: now_ms(),
         };
         self.0.store.insert(&tenant).await?;
@@ -235,6 +241,7 @@ impl Tenants {
         let fields = patch.custom_fields.map(custom_fields).transpose()?;
         let delivery_chain = patch.delivery_chain.map(chain);
         let (language, survey) = (patch.language, patch.survey.map(Survey::from));
+        let geolocation_on_connect = patch.geolocation_on_connect;
         let updated = self
             .0
             .store
@@ -256,6 +263,9 @@ impl Tenants {
                 }
                 if let Some(s) = &survey {
                     t.survey = s.clone();
+                }
+                if let Some(g) = geolocation_on_connect {
+                    t.geolocation_on_connect = g;
                 }
                 Ok(t.clone())
             })

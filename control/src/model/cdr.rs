@@ -68,6 +68,28 @@ pub struct SharedFile {
     pub at: i64,
 }
 
+/// A screenshot of the call (a JPEG with EXIF, `GET /api/files/{file}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CdrScreenshot {
+    /// The file's id.
+    pub file: String,
+    /// What it shows (`client-video`, `client-camera`, `agent-video`, `agent-screen`,
+    /// `annotated`).
+    pub source: String,
+    /// How it was made (`frame`, `image-capture`, `canvas`).
+    pub method: String,
+    /// Pixels across.
+    pub width: u32,
+    /// Pixels down.
+    pub height: u32,
+    /// Who took it (`client` or a user id).
+    pub by: String,
+    /// Unix ms.
+    pub at: i64,
+    /// Whether its EXIF has the client's position.
+    pub located: bool,
+}
+
 /// The client's consent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Consent {
@@ -150,9 +172,17 @@ pub struct Cdr {
     pub shared_files: Vec<SharedFile>,
     /// Screenshots taken.
     pub screenshots: u32,
+    /// The screenshots, in order.
+    #[serde(default)]
+    pub screenshot_files: Vec<CdrScreenshot>,
     /// The client's last reported position.
     #[schema(value_type = Option<Object>)]
     pub geolocation: Option<serde_json::Value>,
+    /// Every position shared in the call, in order (`lat`, `lon`, `accuracy`, `at`,
+    /// `by`, and `address` once found).
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub positions: Vec<serde_json::Value>,
     /// The client's survey score (1 to 5).
     pub survey_score: Option<u8>,
     /// The client's survey comment.

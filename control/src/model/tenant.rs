@@ -32,6 +32,10 @@ pub struct Tenant {
     /// The survey clients get after a call.
     #[serde(default)]
     pub survey: Survey,
+    /// Whether the client's page shares its position when the call connects (the
+    /// browser still asks the client; a refusal is shown to the agent).
+    #[serde(default)]
+    pub geolocation_on_connect: bool,
     /// Unix ms.
     pub created_at: i64,
 }
@@ -157,6 +161,7 @@ mod tests {
             delivery_chain: vec![],
             language: Default::default(),
             survey: Default::default(),
+            geolocation_on_connect: false,
             created_at: 0,
         }
     }

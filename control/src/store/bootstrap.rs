@@ -22,6 +22,7 @@ pub async fn root_tenant(store: &Store) -> StoreResult<()> {
         delivery_chain: Vec::new(),
         language: Default::default(),
         survey: Default::default(),
+        geolocation_on_connect: false,
         created_at: now_ms(),
     };
     match store.insert(&root).await {

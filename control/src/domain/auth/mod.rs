@@ -280,6 +280,7 @@ mod tests {
             delivery_chain: Vec::new(),
             language: Default::default(),
             survey: Default::default(),
+            geolocation_on_connect: false,
             created_at: 0,
         }
     }

@@ -27,6 +27,8 @@ pub fn fold(interaction: &Interaction, events: &[Event], now: i64) -> Cdr {
     let (mut messages, mut files, mut file_bytes, mut screenshots, mut inactive) =
         (0, 0, 0u64, 0, 0);
     let mut geolocation = None;
+    let mut positions: Vec<serde_json::Value> = Vec::new();
+    let mut screenshot_files = Vec::new();
     let mut survey_score = None;
     let mut shared_files = Vec::new();
     let mut survey_comment = None;
@@ -80,22 +82,39 @@ pub fn fold(interaction: &Interaction, events: &[Event], now: i64) -> Cdr {
                 });
             }
             Kind::Known(EventKind::GeoPosition(g)) => {
-                geolocation = Some(serde_json::to_value(g).expect("positions serialize"));
+                let mut p = serde_json::to_value(g).expect("positions serialize");
+                p["by"] = e.actor.clone().into();
+                positions.push(p);
+                if e.actor == "client" {
+                    geolocation = Some(serde_json::to_value(g).expect("positions serialize"));
+                }
             }
             Kind::Known(EventKind::GeoAddress(a)) => {
-                if let Some(g) = geolocation.as_mut()
-                    && g["lat"] == a.lat
-                    && g["lon"] == a.lon
-                {
+                let same = |g: &serde_json::Value| g["lat"] == a.lat && g["lon"] == a.lon;
+                if let Some(g) = geolocation.as_mut().filter(|g| same(g)) {
                     g["address"] = a.display_name.clone().into();
                 }
+                if let Some(p) = positions.iter_mut().rev().find(|p| same(p)) {
+                    p["address"] = a.display_name.clone().into();
+                }
+            }
+            Kind::Known(EventKind::ScreenshotTaken(s)) => {
+                screenshots += 1;
+                screenshot_files.push(crate::model::cdr::CdrScreenshot {
+                    file: s.file.clone(),
+                    source: s.source.clone(),
+                    method: s.method.clone(),
+                    width: s.width,
+                    height: s.height,
+                    by: e.actor.clone(),
+                    at: e.at,
+                    located: s.located,
+                });
             }
             Kind::Known(EventKind::MediaInactive { .. }) => inactive += 1,
             Kind::Known(EventKind::RecordingReady { recording, .. }) => {
                 recording_id = Some(recording.clone());
             }
-            // Kinds of features to come, folded already.
-            Kind::Other { kind, .. } if kind == "screenshot.taken" => screenshots += 1,
             Kind::Known(EventKind::SurveyAnswered { score, comment }) => {
                 survey_score = Some(*score);
                 survey_comment = comment.clone();
@@ -192,7 +211,9 @@ pub fn fold(interaction: &Interaction, events: &[Event], now: i64) -> Cdr {
         shared_files,
         file_bytes,
         screenshots,
+        screenshot_files,
         geolocation,
+        positions,
         survey_score,
         survey_comment,
         consent,

@@ -102,6 +102,10 @@ pub enum EventKind {
     /// The address of a shared position (or why there is none).
     #[serde(rename = "geo.address")]
     GeoAddress(GeoAddress),
+    /// A screenshot or a still was stored (a JPEG with the capture time, and the
+    /// client's last position, in its EXIF).
+    #[serde(rename = "screenshot.taken")]
+    ScreenshotTaken(Screenshot),
     /// A link delivery started.
     #[serde(rename = "delivery.queued")]
     DeliveryQueued {
@@ -331,6 +335,36 @@ pub struct GeoAddress {
     /// Why there is no address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The chat message that shared the position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// A map picture of the place (a file id), when a static-map service is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
+}
+
+/// A stored screenshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Screenshot {
+    /// The file id (`GET /api/files/{file}`).
+    pub file: String,
+    /// What it shows: `client-video`, `client-camera` (a still), `agent-video`,
+    /// `agent-screen` or `annotated`.
+    pub source: String,
+    /// How the page made it: `frame` (a decoded video frame), `image-capture`
+    /// (`ImageCapture.takePhoto`) or `canvas`.
+    pub method: String,
+    /// Pixels across.
+    pub width: u32,
+    /// Pixels down.
+    pub height: u32,
+    /// The screenshot it was drawn on (for `annotated`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub of: Option<String>,
+    /// Whether its EXIF carries a position.
+    pub located: bool,
+    /// Whether it went into the chat.
+    pub sent: bool,
 }
 
 /// A field that is there (even as `null`) is `Some`: absent and `null` stay apart.

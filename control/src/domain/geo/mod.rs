@@ -4,6 +4,7 @@
 //! one per second per application, with an identifying User-Agent).
 
 pub mod nominatim;
+pub mod preview;
 
 use serde::{Deserialize, Serialize};
 

@@ -10,6 +10,7 @@ pub mod links;
 pub mod messages;
 pub mod recordings;
 pub mod rooms;
+pub mod screenshots;
 pub mod session;
 pub mod tenants;
 pub mod users;
@@ -38,5 +39,6 @@ pub fn json_routes() -> OpenApiRouter<AppState> {
 pub fn streaming_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(files::routes())
+        .merge(screenshots::routes())
         .merge(recordings::file_routes())
 }
