@@ -1,6 +1,7 @@
 // Run inside the namespace by firefox_client_holds_a_whole_call.test.js: the agent in
 // Chromium, the client in Firefox (desktop) through the client's page: consent, device
-// check, connect, audio and video both ways, chat and a 10 MB file each way, the end,
+// check, connect, audio and video both ways, chat and a 10 MB file each way, a still
+// from Firefox's camera (a canvas: Firefox has no ImageCapture), the end,
 // the survey, the CDR. Exits 0 when all of it worked.
 
 import assert from 'node:assert/strict';
@@ -84,6 +85,17 @@ try {
     return Array.from(new Uint8Array(d)).map((b) => b.toString(16).padStart(2, '0')).join('');
   }, agentFile);
   assert.equal(inFirefox, createHash('sha256').update(fromAgent).digest('hex'), 'Firefox got the agent\'s file whole');
+
+  // A still asked of Firefox's camera: no ImageCapture there, so the canvas path.
+  assert.equal(await client.evaluate(() => typeof window.ImageCapture), 'undefined');
+  await agent.click('button.tool[aria-label="Photo from the client\'s camera"]');
+  await agent.waitForSelector('.overlay .annotator canvas', { timeout: 15000 });
+  const still = await client.evaluate(() => window.vchatClient.lastStill);
+  const size = await client.evaluate(() => { const v = window.vchatCall.self.video; return [v.videoWidth, v.videoHeight]; });
+  assert.equal(still.method, 'canvas', JSON.stringify(still));
+  assert.deepEqual([still.width, still.height], size, 'the still has the preview\'s size');
+  console.log(`Firefox still: ${still.method}, ${still.width}x${still.height}`);
+  await agent.click('.annotator footer button:not(.primary):not(.link)');
 
   // The end, the survey, the CDR.
   await agent.click('.toolbar .hang-up');
