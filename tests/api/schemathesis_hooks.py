@@ -48,6 +48,13 @@ DATA_RULES = [
     # A device that has not opened the link yet must send the consent it accepted; one
     # that has, need not: which one the fuzzer is depends on its cookies.
     ("POST", "/api/links/{code}", 400, "bad-request", r"consent: the client must accept the consent text first"),
+    # A screenshot's body must be a JPEG (bytes a schema cannot describe); which
+    # sources a participant takes depends on who it is; `of` names a screenshot of the
+    # same call (data).
+    ("POST", "/api/interactions/{id}/screenshots", 400, "bad-request",
+     r"the body is not a JPEG image \(send image/jpeg bytes\)|the JPEG has no size|the JPEG cannot carry EXIF: .*"
+     r"|source .+ is not one this participant takes|of: the screenshot drawn on|of is for annotated screenshots"
+     r"|of is not a screenshot of this call"),
     # A user id is data: the caller's own id is refused.
     ("DELETE", "/api/users/{id}", 400, "bad-request", r"you cannot delete yourself"),
 ]
