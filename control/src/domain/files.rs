@@ -62,6 +62,30 @@ impl Files {
         self.0.data_dir.join("files")
     }
 
+    /// A new file id and the place its bytes are written before they land.
+    async fn partial(&self) -> DomainResult<(String, PathBuf)> {
+        let partial_dir = self.folder().join(".partial");
+        tokio::fs::create_dir_all(&partial_dir)
+            .await
+            .map_err(|e| io_error("create the files folder", &e))?;
+        let file_id = new_id();
+        let partial = partial_dir.join(&file_id);
+        Ok((file_id, partial))
+    }
+
+    /// Moves a written file to its place under its id, durably (the folder synced).
+    async fn land(&self, partial: &Path, file_id: &str) -> DomainResult<PathBuf> {
+        let dir = self.folder();
+        let final_path = dir.join(file_id);
+        tokio::fs::rename(partial, &final_path)
+            .await
+            .map_err(|e| io_error("store the file", &e))?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(final_path)
+    }
+
     /// The largest file accepted.
     pub fn max_bytes(&self) -> u64 {
         self.0.config.files.max_bytes
@@ -91,13 +115,7 @@ impl Files {
             .content_type
             .filter(|v| v.len() <= 200 && v.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
             .unwrap_or_else(|| "application/octet-stream".to_string());
-        let dir = self.folder();
-        let partial_dir = dir.join(".partial");
-        tokio::fs::create_dir_all(&partial_dir)
-            .await
-            .map_err(|e| io_error("create the files folder", &e))?;
-        let file_id = new_id();
-        let partial = partial_dir.join(&file_id);
+        let (file_id, partial) = self.partial().await?;
         let (size, sha256) = match receive(upload.body, &partial, max).await {
             Ok(v) => v,
             Err(e) => {
@@ -111,13 +129,7 @@ impl Files {
                 "the file is empty: send its bytes as the body",
             ));
         }
-        let final_path = dir.join(&file_id);
-        tokio::fs::rename(&partial, &final_path)
-            .await
-            .map_err(|e| io_error("store the file", &e))?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
+        let final_path = self.land(&partial, &file_id).await?;
         let meta = FileMeta {
             id: file_id.clone(),
             tenant: interaction.tenant.clone(),
@@ -169,13 +181,7 @@ impl Files {
         content_type: &str,
         bytes: &[u8],
     ) -> DomainResult<(FileMeta, PathBuf)> {
-        let dir = self.folder();
-        let partial_dir = dir.join(".partial");
-        tokio::fs::create_dir_all(&partial_dir)
-            .await
-            .map_err(|e| io_error("create the files folder", &e))?;
-        let file_id = new_id();
-        let partial = partial_dir.join(&file_id);
+        let (file_id, partial) = self.partial().await?;
         let written = async {
             let mut f = tokio::fs::File::create(&partial).await?;
             f.write_all(bytes).await?;
@@ -186,13 +192,7 @@ impl Files {
             let _ = tokio::fs::remove_file(&partial).await;
             return Err(io_error("write the file", &e));
         }
-        let final_path = dir.join(&file_id);
-        tokio::fs::rename(&partial, &final_path)
-            .await
-            .map_err(|e| io_error("store the file", &e))?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
+        let final_path = self.land(&partial, &file_id).await?;
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
         let meta = FileMeta {
             id: file_id,
