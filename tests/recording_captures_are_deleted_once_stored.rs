@@ -50,14 +50,20 @@ async fn captures_go_once_the_recording_is_stored() -> anyhow::Result<()> {
         .wait_for(
             agent,
             &format!("/api/interactions/{id}/recording"),
-            10,
+            30,
             |r| r["state"] == "ready" || r["state"] == "failed",
         )
         .await?;
     assert_eq!(rec["state"], "ready", "{rec}");
+    // The server marks the recording ready, then deletes the captures: a moment later.
+    let mut waited_ms = 0;
+    while captures.exists() && waited_ms < 10_000 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited_ms += 50;
+    }
     assert!(
         !captures.exists(),
-        "the captures are gone once the file is stored"
+        "the captures are gone once the file is stored (waited {waited_ms} ms)"
     );
     let Auth::Cookie(cookie) = agent else {
         unreachable!()

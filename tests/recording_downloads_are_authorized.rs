@@ -63,7 +63,7 @@ async fn recordings_are_downloaded_by_whom_they_belong_to() -> anyhow::Result<()
         .wait_for(
             agent,
             &format!("/api/interactions/{id}/recording"),
-            10,
+            30,
             |r| r["state"] == "ready" || r["state"] == "failed",
         )
         .await?;

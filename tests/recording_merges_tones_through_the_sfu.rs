@@ -219,7 +219,7 @@ async fn tones_left_and_right_silences_in_place_video_in_sync() -> anyhow::Resul
         .wait_for(
             agent,
             &format!("/api/interactions/{id}/recording"),
-            10,
+            30,
             |r| r["state"] == "ready" || r["state"] == "failed",
         )
         .await?;
