@@ -625,6 +625,7 @@ function startLive() {
     }
     if (event.kind === 'geo.address' && chat && chat.interaction === event.interaction) chat.resolved(event.data);
     if (event.interaction && (event.kind.startsWith('interaction.') || event.kind === 'link.opened')) refresh(event.interaction);
+    if (screen && chat && event.interaction === chat.interaction && event.kind === 'client.state') screen.peerState(event.data.state);
     if (screen && chat && event.interaction === chat.interaction && ['interaction.ended', 'interaction.failed', 'interaction.cancelled'].includes(event.kind)) screen.end('ended');
     const phase = document.getElementById('client-phase');
     if (phase && event.interaction === (chat && chat.interaction)) {

@@ -508,6 +508,18 @@ export class CallScreen {
     this.flashTimer = setTimeout(() => this.flashLine.classList.add('hidden'), 4000);
   }
 
+  /**
+   * What the other side said of its own connection (the client's `client.state`, as
+   * the agent hears it on the live feed): while it reconnects and this page is fine,
+   * the banner says so; once it is back, the banner goes.
+   * @param {string} state
+   */
+  peerState(state) {
+    if (this.over || this.phase !== 'connected') return;
+    if (state === 'reconnecting') this.showBanner(t('call.peer.reconnecting'));
+    else if (state === 'connected') this.showBanner('');
+  }
+
   /** @param {string} text */
   showBanner(text) {
     this.banner.textContent = text;

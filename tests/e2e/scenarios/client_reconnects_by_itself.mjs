@@ -2,8 +2,9 @@
 // is cut twice with nobody clicking: the namespace's veth (which carries the server's
 // media address) down for 2 s — the browsers do not even notice — and the address
 // itself gone for 12 s — a network change the browsers notice: both pages say
-// "reconnecting", restart ICE, and the client reports `reconnecting` then `connected`
-// to the agent. Each time, media must be back within 3 s of the path returning.
+// "reconnecting" (the agent's own, or "the other side is reconnecting" from the
+// client's report), restart ICE, and the client reports `reconnecting` then
+// `connected` to the agent. Each time, media must be back within 3 s of the path returning.
 // Prints each figure; exits 0 when all of it held.
 
 import assert from 'node:assert/strict';
@@ -56,6 +57,8 @@ try {
     const base = await decoded();
     let back = 0;
     while (Date.now() - upAt < 20000) {
+      // A page that noticed late still says so while the path comes back.
+      agentBanner ||= await agent.evaluate(() => !document.querySelector('.call-banner')?.classList.contains('hidden'));
       const now = await decoded();
       if (now > base + 5) { back = Date.now() - upAt; break; }
       await sleep(100);
