@@ -10,6 +10,7 @@
 //! - [`config`]: the configuration, its layers and checks;
 //! - [`app`]: the composition root; [`server`]: start and graceful stop; [`state`]:
 //!   what handlers reach; [`media`], [`turn`]: the SFU and the relay as they run here;
+//!   [`tls`]: the certificate (files, self-signed, ACME) and the HTTPS listeners;
 //!   [`metrics`]: Prometheus; [`cli`]: the command line.
 
 #![forbid(unsafe_code)]
@@ -25,5 +26,6 @@ pub mod model;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod turn;
 pub mod ws;

@@ -21,6 +21,10 @@ use crate::http::router;
 use crate::metrics::Metrics;
 use crate::state::{AppState, IceServers, MoreMetrics};
 use crate::store::bootstrap;
+use crate::tls::Certificates;
+use crate::tls::acme::Acme;
+use crate::tls::files::CertificateFiles;
+use crate::tls::listener::TlsListener;
 use crate::turn::TurnService;
 use crate::turn::bridge::{ToSfu, ToTurn};
 use crate::ws::messages::IceServer;
@@ -30,8 +34,14 @@ const HTTP_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// A started server.
 pub struct Running {
-    /// Where HTTP listens (the real port, when the config said 0).
+    /// Where HTTP (or HTTPS) listens (the real port, when the config said 0).
     pub http_addr: SocketAddr,
+    /// Whether that is HTTPS.
+    pub https: bool,
+    /// The plain-HTTP address that redirects to HTTPS, when there is one.
+    pub redirect_addr: Option<SocketAddr>,
+    /// The certificate of HTTPS and TURNS, when either is on.
+    pub certificates: Option<Arc<Certificates>>,
     /// The SFU's media addresses, one per worker.
     pub media_addrs: Vec<SocketAddr>,
     /// The data folder.
@@ -44,6 +54,7 @@ pub struct Running {
     draining: watch::Sender<bool>,
     stop_http: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
+    redirect: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl IceServers for TurnService {
@@ -54,7 +65,7 @@ impl IceServers for TurnService {
 
 /// Starts everything `config` describes. Returns once every socket is bound.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    // One crypto stack for every rustls user in the process (TURNS now, HTTPS later):
+    // One crypto stack for every rustls user in the process (TURNS, HTTPS, ACME):
     // aws-lc-rs, as str0m's DTLS. Fails harmlessly when already chosen.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -90,10 +101,25 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     sfu.attach_tap(|_| Box::new(capture.sink()))
         .context("cannot link the SFU to the recorder")?;
 
+    let https = config.https();
+    let certificates = if https || (config.turn.enabled && config.turn.tls) {
+        Some(certificates(&config, &data_dir)?)
+    } else {
+        None
+    };
+    let acme = match (&certificates, https && !config.tls.acme.names.is_empty()) {
+        (Some(certs), true) => Some(Acme::new(&config.tls.acme, &data_dir, certs.clone())?),
+        _ => None,
+    };
+
     let turn = if config.turn.enabled {
         // Relayed browsers reach the SFU in-process: no UDP hop between the two.
         let to_sfu = Box::new(ToSfu::new(sfu.relay_inlets()));
-        let turn = TurnService::start(&config, &data_dir, &media_addrs, Some(to_sfu))?;
+        let turns = match &certificates {
+            Some(c) if config.turn.tls => Some(c.turns_config()?),
+            _ => None,
+        };
+        let turn = TurnService::start(&config, &data_dir, &media_addrs, Some(to_sfu), turns)?;
         let inbox = turn.internal_inbox();
         let (ip, ports) = (
             config.turn.relay_ip,
@@ -107,10 +133,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let more_metrics: MoreMetrics = {
         let (capture, turn) = (capture.clone(), turn.clone());
+        let (certs, acme) = (certificates.clone(), acme.clone());
         Arc::new(move || {
             let mut text = capture_metrics(&capture.stats());
             if let Some(turn) = &turn {
                 text.push_str(&turn.render_metrics());
+            }
+            if let Some(certs) = &certs {
+                text.push_str(&crate::tls::metrics::render(certs, acme.as_deref()));
             }
             text
         })
@@ -118,11 +148,34 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
-        .with_context(|| format!("cannot listen for HTTP on {}", config.http))?;
+        .with_context(|| {
+            format!(
+                "cannot listen for {} on {}",
+                if https { "HTTPS" } else { "HTTP" },
+                config.http
+            )
+        })?;
     let http_addr = listener.local_addr()?;
+    let redirect_listener = match config.tls.redirect_from.filter(|_| https) {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen for plain HTTP on {addr} (tls.redirect_from)")
+        })?),
+        None => None,
+    };
+    let redirect_addr = match &redirect_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    let hsts = config.tls.hsts_max_age_secs;
     let (draining, draining_rx) = watch::channel(false);
-    let (stop_http, mut stop_http_rx) = watch::channel(false);
+    let (stop_http, stop_http_rx) = watch::channel(false);
     let public_base = config.public_base(http_addr);
+    let config_summary = ServeSummary {
+        https,
+        files: config.tls.cert.is_some(),
+        names: config.tls.acme.names.clone(),
+        directory: config.tls.acme.directory.clone(),
+    };
     let state = assemble(
         config,
         Parts {
@@ -163,15 +216,57 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     recordings.sweep_captures_hourly();
     // CDRs a crash kept from being written (the grace period has passed for them).
     call_store.sweep(Duration::ZERO).await?;
-    let http = tokio::spawn(
-        axum::serve(
-            listener,
-            router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop_http_rx.wait_for(|stop| *stop).await;
-        })
-        .into_future(),
+    let app = router(state.clone());
+    let stopped = move || {
+        let mut rx = stop_http_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let http = match (&certificates, https) {
+        (Some(certs), true) => {
+            let app = app.layer(axum::middleware::from_fn_with_state(
+                (certs.clone(), hsts),
+                crate::tls::strict_transport,
+            ));
+            let tls = TlsListener::start(listener, certs.https_config()?)?;
+            tokio::spawn(
+                axum::serve(
+                    axum::serve::ListenerExt::tap_io(tls, |_| {}),
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(stopped())
+                .into_future(),
+            )
+        }
+        _ => tokio::spawn(
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped())
+            .into_future(),
+        ),
+    };
+    let redirect = match (redirect_listener, &certificates) {
+        (Some(l), Some(certs)) => Some(tokio::spawn(
+            axum::serve(
+                l,
+                crate::tls::redirect::router(certs.clone(), http_addr.port()),
+            )
+            .with_graceful_shutdown(stopped())
+            .into_future(),
+        )),
+        _ => None,
+    };
+    if let Some(acme) = &acme {
+        acme.spawn();
+    }
+    say_how_pages_are_served(
+        &config_summary,
+        http_addr,
+        certificates.as_deref(),
+        acme.is_some(),
     );
     let turn_addrs = turn.as_ref().map_or((None, None, None), |t| t.addrs());
     tracing::info!(
@@ -179,10 +274,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         media = ?media_addrs,
         turn = ?turn_addrs,
         data = %data_dir.display(),
-        "vchat is serving; open http://{http_addr}/"
+        "vchat is serving; open {}/",
+        state.deps.public_base
     );
     Ok(Running {
         http_addr,
+        https,
+        redirect_addr,
+        certificates,
         media_addrs,
         data_dir,
         turn_addrs,
@@ -192,7 +291,99 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         draining,
         stop_http,
         http,
+        redirect,
     })
+}
+
+/// The certificate of HTTPS and TURNS: the configured files, or a self-signed pair
+/// for every name and address this server is reached at (until ACME gives one).
+fn certificates(config: &Config, data_dir: &std::path::Path) -> anyhow::Result<Arc<Certificates>> {
+    let mut names = vec!["localhost".to_string()];
+    let mut add = |n: String| {
+        let n = n.trim_start_matches('[').trim_end_matches(']').to_string();
+        if !n.is_empty() && !names.contains(&n) {
+            names.push(n);
+        }
+    };
+    for ip in [
+        Some(config.http.ip()),
+        config.turn.announce_ip,
+        Some(config.turn.listen_ip),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|ip| !ip.is_unspecified())
+    {
+        add(ip.to_string());
+    }
+    add(crate::turn::tls_host(config));
+    for name in &config.tls.acme.names {
+        add(name.clone());
+    }
+    let files = CertificateFiles::resolve(
+        config.tls.cert.as_deref(),
+        config.tls.key.as_deref(),
+        data_dir,
+        &names,
+    )?;
+    files.watch()
+}
+
+/// What `vchat serve` prints about HTTPS: which it is doing, and for a self-signed
+/// certificate, the fingerprint to check when trusting it.
+fn say_how_pages_are_served(
+    summary: &ServeSummary,
+    at: SocketAddr,
+    certs: Option<&Certificates>,
+    acme: bool,
+) {
+    let Some(certs) = certs.filter(|_| summary.https) else {
+        if at.ip().is_loopback() {
+            tracing::info!(
+                "plain HTTP on {at}: a loopback address, which browsers treat as a secure \
+                 page; any other address or a public name turns HTTPS on"
+            );
+        } else {
+            tracing::warn!(
+                "tls.mode = off: plain HTTP on {at}; browsers give camera and microphone \
+                 only to secure pages, so an HTTPS proxy must stand in front"
+            );
+        }
+        return;
+    };
+    let current = certs.current();
+    let fingerprint = current
+        .end_entity_cert()
+        .map(crate::tls::fingerprint)
+        .unwrap_or_default();
+    match (certs.trusted(), acme) {
+        (true, true) => tracing::info!(
+            "HTTPS on {at} with the ACME certificate for {:?} (stored; renewed before it ends)",
+            summary.names
+        ),
+        (false, true) => tracing::info!(
+            "HTTPS on {at}: ordering a certificate for {:?} from {}; a self-signed one \
+             stands in until it comes",
+            summary.names,
+            summary.directory
+        ),
+        (_, false) if summary.files => {
+            tracing::info!("HTTPS on {at} with the certificate of tls.cert (SHA-256 {fingerprint})")
+        }
+        _ => tracing::warn!(
+            "HTTPS on {at} with a self-signed certificate: browsers warn until it is \
+             trusted (README, \"Trusting the self-signed certificate\"); check its \
+             SHA-256 fingerprint is {fingerprint}"
+        ),
+    }
+}
+
+/// What [`say_how_pages_are_served`] needs of the configuration.
+struct ServeSummary {
+    https: bool,
+    files: bool,
+    names: Vec<String>,
+    directory: String,
 }
 
 /// The recorder's counters in the text format.
@@ -227,6 +418,12 @@ fn capture_metrics(c: &vchat_recorder::capture::files::CaptureStats) -> String {
 }
 
 impl Running {
+    /// `http://` or `https://`, then the address HTTP listens on.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.http_addr)
+    }
+
     /// The REST API token.
     pub fn api_token(&self) -> &str {
         self.state.deps.auth.bootstrap().expose()
@@ -268,6 +465,9 @@ impl Running {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = self.stop_http.send(true);
+        if let Some(redirect) = self.redirect {
+            redirect.abort();
+        }
         match tokio::time::timeout(HTTP_CLOSE_GRACE, self.http).await {
             Ok(joined) => joined??,
             Err(_) => tracing::warn!(

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod matrix;
 pub mod netns;
+pub mod pebble;
 pub mod process;
 pub mod turn_client;
 
@@ -73,6 +74,7 @@ pub struct TestServer {
     running: Option<Running>,
     data: tempfile::TempDir,
     env: Vec<(String, String)>,
+    http: SocketAddr,
 }
 
 impl TestServer {
@@ -83,6 +85,14 @@ impl TestServer {
 
     /// Starts a server with these `VCHAT_*` settings on top.
     pub async fn start_with(settings: &[(&str, &str)]) -> anyhow::Result<TestServer> {
+        TestServer::start_at("127.0.0.1:0".parse()?, settings).await
+    }
+
+    /// Starts a server whose HTTP listens on `http`, with these settings on top.
+    pub async fn start_at(
+        http: SocketAddr,
+        settings: &[(&str, &str)],
+    ) -> anyhow::Result<TestServer> {
         init_crypto();
         let data = tempfile::tempdir()?;
         // Free ports for everything, so tests run side by side.
@@ -96,19 +106,24 @@ impl TestServer {
         .map(|k| (k.to_string(), "0".to_string()))
         .collect();
         env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let running = Self::run(&env, data.path()).await?;
+        let running = Self::run(&env, data.path(), http).await?;
         Ok(TestServer {
-            base: format!("http://{}", running.http_addr),
+            base: running.base_url(),
             api_token: running.api_token().to_string(),
             running: Some(running),
             data,
             env,
+            http,
         })
     }
 
-    async fn run(env: &[(String, String)], data: &std::path::Path) -> anyhow::Result<Running> {
+    async fn run(
+        env: &[(String, String)],
+        data: &std::path::Path,
+        http: SocketAddr,
+    ) -> anyhow::Result<Running> {
         let overrides = Overrides {
-            http: Some("127.0.0.1:0".parse()?),
+            http: Some(http),
             data_dir: Some(data.into()),
         };
         let config = Config::load(None, env.to_vec(), &overrides)?;
@@ -121,8 +136,8 @@ impl TestServer {
         if let Some(running) = self.running.take() {
             running.shutdown().await?;
         }
-        let running = Self::run(&self.env, self.data.path()).await?;
-        self.base = format!("http://{}", running.http_addr);
+        let running = Self::run(&self.env, self.data.path(), self.http).await?;
+        self.base = running.base_url();
         self.running = Some(running);
         Ok(())
     }
@@ -140,6 +155,11 @@ impl TestServer {
         self.running
             .as_ref()
             .map_or((None, None, None), |r| r.turn_addrs)
+    }
+
+    /// The running server.
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("the server runs")
     }
 
     /// The data folder.

@@ -15,6 +15,7 @@ mod layers;
 mod media;
 mod outside;
 mod store;
+mod tls;
 mod turn;
 
 use std::collections::BTreeMap;
@@ -33,7 +34,8 @@ pub use layers::env_name;
 pub use media::{MediaConfig, RoomsConfig, ShutdownConfig, SignalingConfig};
 pub use outside::{DeliveryConfig, EventsConfig, GeoConfig};
 pub use store::{StoreConfig, StoreEngine};
-pub use turn::{TlsConfig, TurnConfig};
+pub use tls::{AcmeChallenge, AcmeConfig, TlsConfig, TlsMode};
+pub use turn::TurnConfig;
 
 /// Prefix of every environment variable vchat reads.
 pub const ENV_PREFIX: &str = "VCHAT_";
@@ -295,7 +297,8 @@ impl Config {
         }
         self.rooms.check(c)?;
         self.signaling.check(c)?;
-        self.turn.check(c, &self.tls)?;
+        self.turn.check(c)?;
+        self.tls.check(c, self.http, self.public_url.as_deref())?;
         self.signaling.check_rate(c)
     }
 
@@ -319,8 +322,18 @@ impl Config {
     pub fn public_base(&self, bound: SocketAddr) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
+            None if self.https() => match self.tls.acme.names.first() {
+                Some(name) if bound.port() == 443 => format!("https://{name}"),
+                Some(name) => format!("https://{name}:{}", bound.port()),
+                None => format!("https://{bound}"),
+            },
             None => format!("http://{bound}"),
         }
+    }
+
+    /// Whether pages are served over HTTPS (see [`TlsMode`]).
+    pub fn https(&self) -> bool {
+        self.tls.https(self.http, self.public_url.as_deref())
     }
 }
 

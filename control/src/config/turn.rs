@@ -1,7 +1,6 @@
-//! The built-in TURN relay and the server certificate.
+//! The built-in TURN relay.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -109,7 +108,7 @@ impl Default for TurnConfig {
 }
 
 impl TurnConfig {
-    pub(super) fn check(&self, c: &Check<'_>, tls: &TlsConfig) -> Result<(), ConfigError> {
+    pub(super) fn check(&self, c: &Check<'_>) -> Result<(), ConfigError> {
         if !self.enabled {
             return Ok(());
         }
@@ -164,21 +163,6 @@ impl TurnConfig {
         if self.user_quota == 0 || self.total_quota == 0 {
             return Err(c.fail("turn.user_quota", "quotas must be at least 1"));
         }
-        if tls.cert.is_some() != tls.key.is_some() {
-            return Err(c.fail("tls.cert", "give both tls.cert and tls.key, or neither"));
-        }
         Ok(())
     }
-}
-
-/// The server certificate. Without one, a self-signed certificate for `localhost`
-/// and the configured addresses is made once into `<data_dir>/tls/`. The files are
-/// re-read when they change (checked every 10 s) and on SIGHUP, without a restart.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// PEM certificate chain.
-    pub cert: Option<PathBuf>,
-    /// PEM private key.
-    pub key: Option<PathBuf>,
 }

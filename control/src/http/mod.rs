@@ -19,9 +19,10 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderValue;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::RefOr;
@@ -108,16 +109,44 @@ pub fn router(state: AppState) -> Router {
         .merge(json)
         .merge(streaming)
         .merge(plain.split_for_parts().0)
-        .route("/ws", get(crate::ws::client::upgrade))
-        .route("/api/connectors/ws", get(crate::ws::connector::upgrade))
-        .route("/api/live", get(crate::ws::live::upgrade))
+        // WebSockets over HTTP/1.1 (GET) and over HTTP/2 (extended CONNECT, RFC 8441).
+        .route("/ws", any(crate::ws::client::upgrade))
+        .route("/api/connectors/ws", any(crate::ws::connector::upgrade))
+        .route("/api/live", any(crate::ws::live::upgrade))
         .fallback(get(web::serve))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_request,
         ))
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// What every response says about itself, API and errors included: no sniffing, no
+/// referrer, never in a frame, a window of its own, and which powerful features the
+/// pages may ask for (pages get their content-security policy in [`web::secure`]).
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    const HEADERS: [(&str, &str); 5] = [
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+        ("cross-origin-opener-policy", "same-origin"),
+        (
+            "permissions-policy",
+            "camera=(self), microphone=(self), geolocation=(self), display-capture=(self), \
+             payment=(), usb=(), serial=(), bluetooth=()",
+        ),
+    ];
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    for (name, value) in HEADERS {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// This document.

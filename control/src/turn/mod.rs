@@ -2,11 +2,11 @@
 //! configuration, handing browsers fresh credentials, exported to Prometheus.
 
 pub mod bridge;
-pub mod certificate;
 mod metrics;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
@@ -18,7 +18,6 @@ use vchat_turn::relay::RelayConfig;
 use crate::config::{Config, Secret};
 use crate::domain::auth::secrets;
 use crate::ws::messages::IceServer;
-use certificate::CertificateFiles;
 
 /// The running relay and what browsers need to use it.
 pub struct TurnService {
@@ -30,12 +29,14 @@ pub struct TurnService {
 
 impl TurnService {
     /// Starts the relay `config.turn` describes; `media` are the SFU's addresses
-    /// (reached in-process through `internal`).
+    /// (reached in-process through `internal`); `tls` is the server certificate's
+    /// configuration for TURNS (the one HTTPS uses).
     pub fn start(
         config: &Config,
         data_dir: &Path,
         media: &[SocketAddr],
         internal: Option<Box<dyn InternalPeers>>,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> anyhow::Result<TurnService> {
         let t = &config.turn;
         let secret = match &t.secret {
@@ -77,20 +78,10 @@ impl TurnService {
             ..RelayConfig::default()
         };
         let host = t.announce_ip.unwrap_or(t.listen_ip);
-        let tls_host = t
-            .host
-            .clone()
-            .or_else(|| config.public_url.as_deref().and_then(url_host))
-            .unwrap_or_else(|| url_ip(host));
+        let tls_host = tls_host(config);
         let tls = if t.tls {
-            let names = vec!["localhost".to_string(), host.to_string(), tls_host.clone()];
-            let files = CertificateFiles::resolve(
-                config.tls.cert.as_deref(),
-                config.tls.key.as_deref(),
-                data_dir,
-                &names,
-            )?;
-            Some(files.watch()?)
+            let config = tls.context("TURNS needs the server certificate")?;
+            Some(Arc::new(RwLock::new(config)))
         } else {
             None
         };
@@ -177,6 +168,16 @@ fn url_ip(ip: IpAddr) -> String {
         IpAddr::V4(a) => a.to_string(),
         IpAddr::V6(a) => format!("[{a}]"),
     }
+}
+
+/// The host name put into `turns:` URLs: it must be one the certificate names.
+pub fn tls_host(config: &Config) -> String {
+    let t = &config.turn;
+    t.host
+        .clone()
+        .or_else(|| config.public_url.as_deref().and_then(url_host))
+        .or_else(|| config.tls.acme.names.first().cloned())
+        .unwrap_or_else(|| url_ip(t.announce_ip.unwrap_or(t.listen_ip)))
 }
 
 /// The host of an http(s) URL.
