@@ -24,7 +24,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { adminApi, agentCreatesCall, callStats as statsOf } from './apps.js';
-import { sleep, startServer, waitFor } from './harness.js';
+import { shoot, sleep, startServer, waitFor } from './harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SCREENS = path.join(here, '../../docs/screens');
@@ -68,16 +68,6 @@ async function outsideStandIn() {
 }
 
 /** Screenshots `page` at both sizes, then back to `own`. */
-async function shoot(page, name, own) {
-  for (const [size, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
-    await page.setViewportSize(viewport);
-    await sleep(500);
-    await page.screenshot({ path: path.join(SCREENS, `${name}-${size}.png`), scale: 'css' });
-  }
-  await page.setViewportSize(own);
-  await sleep(300);
-}
-
 /** The viewport point of picture spot (x, y) of a video (object-fit and mirroring). */
 function pointOf(page, selector, x, y) {
   return page.evaluate(({ selector, x, y }) => {

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,10 +25,11 @@ export function vchatBinary() {
 /**
  * Starts `vchat serve` on free ports with a fresh data folder.
  * @param {Record<string, string>} [env] Extra VCHAT_* settings.
+ * @param {{http?: string}} [options] Where HTTP(S) listens (default: a free loopback port).
  */
-export async function startServer(env = {}) {
+export async function startServer(env = {}, { http = '127.0.0.1:0' } = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'vchat-e2e-'));
-  const child = spawn(vchatBinary(), ['serve', '--http', '127.0.0.1:0', '--data', dataDir], {
+  const child = spawn(vchatBinary(), ['serve', '--http', http, '--data', dataDir], {
     env: {
       ...process.env, NO_COLOR: '1', VCHAT_LOG: 'info',
       VCHAT_MEDIA_PORT: '0', VCHAT_TURN_UDP_PORT: '0', VCHAT_TURN_TCP_PORT: '0', VCHAT_TURN_TLS_PORT: '0',
@@ -43,7 +44,7 @@ export async function startServer(env = {}) {
   const base = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`vchat did not start:\n${log}`)), 15000);
     const check = () => {
-      const match = log.match(/vchat is serving; open (http:\/\/[^/\s]+)\//);
+      const match = log.match(/vchat is serving; open (https?:\/\/[^/\s]+)\//);
       if (match) {
         clearTimeout(timer);
         resolve(match[1]);
@@ -288,4 +289,27 @@ export function chatText(page) {
     const list = document.getElementById('messages');
     return list ? list.textContent || '' : '';
   });
+}
+
+/** The sizes every screen is shot at. */
+export const PHONE = { width: 390, height: 844 };
+export const DESKTOP = { width: 1440, height: 900 };
+
+/**
+ * Screenshots `page` at phone and desktop size into `docs/screens/<name>-<size>.png`,
+ * then gives it back its own size `own`. (A playwright page.)
+ * @param {any} page
+ * @param {string} name
+ * @param {{width: number, height: number}} own
+ */
+export async function shoot(page, name, own) {
+  const screens = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/screens');
+  mkdirSync(screens, { recursive: true });
+  for (const [size, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
+    await page.setViewportSize(viewport);
+    await sleep(500);
+    await page.screenshot({ path: path.join(screens, `${name}-${size}.png`), scale: 'css' });
+  }
+  await page.setViewportSize(own);
+  await sleep(300);
 }

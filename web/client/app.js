@@ -170,7 +170,10 @@ function render() {
       const view = /** @type {DeviceCheckView} */ (document.createElement('vchat-device-check'));
       card.append(view);
       if (state.check) view.show(state.check);
-      if (state.check && (state.check.camera === 'denied' || state.check.microphone === 'denied')) {
+      if (!window.isSecureContext) {
+        // Browsers keep the camera and microphone from pages that are not secure.
+        card.append(el('p', { class: 'error', id: 'insecure' }, t('client.check.insecure')));
+      } else if (state.check && (state.check.camera === 'denied' || state.check.microphone === 'denied')) {
         card.append(el('p', { class: 'error' }, t('client.check.denied.help')));
       }
       const preview = el('video', { class: 'preview-video', autoplay: true, playsinline: true, muted: true, 'aria-label': t('call.you') });

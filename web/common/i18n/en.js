@@ -26,6 +26,7 @@ export const en = {
   'client.check.unavailable': 'not found',
   'client.check.sound.on': 'on',
   'client.check.sound.tap': 'tap “Connect” to turn it on',
+  'client.check.insecure': 'This link does not open a secure page, so your browser keeps the camera and microphone off. Ask for a link that starts with https://',
   'client.check.denied.help': 'Allow the camera and microphone in your browser’s settings for this site, then try again.',
   'client.connect': 'Connect',
   'client.connecting': 'Connecting…',

@@ -26,6 +26,7 @@ export const ru = {
   'client.check.unavailable': 'не найдено',
   'client.check.sound.on': 'включён',
   'client.check.sound.tap': 'включится по кнопке «Подключиться»',
+  'client.check.insecure': 'Эта ссылка открывает незащищённую страницу, и браузер не даёт ей камеру и микрофон. Попросите ссылку, которая начинается с https://',
   'client.check.denied.help': 'Разрешите камеру и микрофон для этого сайта в настройках браузера и попробуйте снова.',
   'client.connect': 'Подключиться',
   'client.connecting': 'Подключаемся…',
