@@ -2,36 +2,14 @@
 //! SIGHUP arrives, without a restart; a broken replacement keeps the old one serving.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use vchat_tests::TestServer;
 
 fn make_certificate(dir: &Path, name: &str) -> anyhow::Result<()> {
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-        ])
-        .args(["-subj", &format!("/CN={name}"), "-keyout"])
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()?;
-    if !status.success() {
-        bail!("openssl req failed");
-    }
-    Ok(())
+    vchat_tests::pebble::self_signed(name, &dir.join("cert.pem"), &dir.join("key.pem"))
 }
 
 /// The subject of the certificate the TLS listener presents.

@@ -39,6 +39,32 @@ fn openssl(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A self-signed P-256 certificate for `name`, valid two days, into `cert` and `key`.
+pub fn self_signed(name: &str, cert: &Path, key: &Path) -> anyhow::Result<()> {
+    let dir = cert.parent().context("a folder")?;
+    let (c, k) = (cert.to_string_lossy(), key.to_string_lossy());
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &k,
+            "-out",
+            &c,
+        ],
+    )
+}
+
 impl Pebble {
     /// Starts pebble, which validates HTTP-01 on 127.0.0.1:`http_port` and TLS-ALPN-01 on
     /// 127.0.0.1:`tls_port`, issuing certificates valid for `validity_secs`.

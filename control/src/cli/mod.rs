@@ -1,5 +1,7 @@
 //! The command line: its arguments, and what each command does.
 
+pub mod backup;
+pub mod doctor;
 pub mod merge;
 pub mod serve;
 pub mod user;
@@ -22,6 +24,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::Add(args)) => user::add(load(&args.serve)?, &args),
+        Command::Backup(args) => backup::backup(&load(&args.serve)?, &args.to),
+        Command::Restore(args) => {
+            let config = load(&args.serve)?;
+            backup::restore(&args.from, &config.data_dir)
+        }
+        Command::Doctor(args) => doctor::run(&load(&args)?),
         Command::Recording(RecordingCommand::Merge(args)) => {
             merge::merge(&args.captures, &args.out, &args.audio)
         }
@@ -57,6 +65,17 @@ pub enum Command {
     /// Manage users (the first admin, before anyone can log in).
     #[command(subcommand)]
     User(UserCommand),
+    /// Copy the data folder (store, files, certificates, secrets) while the server runs.
+    ///
+    /// Example: `vchat backup --data /var/lib/vchat /backups/vchat-2026-12-03`
+    Backup(BackupArgs),
+    /// Put a backup into a new or empty data folder (refuses a newer schema).
+    ///
+    /// Example: `vchat restore /backups/vchat-2026-12-03 --data /var/lib/vchat`
+    Restore(RestoreArgs),
+    /// Check a deployment and say what to fix: addresses and ports, UDP, the
+    /// certificate, the clock, disk space, the media libraries.
+    Doctor(ServeArgs),
     /// Work with recordings' files by hand.
     #[command(subcommand)]
     Recording(RecordingCommand),
@@ -83,6 +102,26 @@ pub struct RecordingMergeArgs {
     /// all 20 ms, else re-encoded), `passthrough` or `reencode`.
     #[arg(long, default_value = "auto", value_parser = ["auto", "passthrough", "reencode"])]
     pub audio: String,
+}
+
+/// `vchat backup`.
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    /// Where the data folder is (the same settings as `serve`).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// A new or empty folder to write the backup into.
+    pub to: PathBuf,
+}
+
+/// `vchat restore`.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The folder `vchat backup` wrote.
+    pub from: PathBuf,
+    /// The data folder to restore into (`--data`; new or empty).
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// `vchat user ...`.

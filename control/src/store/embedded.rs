@@ -20,6 +20,9 @@ use super::{
 /// The embedded store's file name in the data folder.
 pub const FILE_NAME: &str = "vchat.db";
 
+/// The schema version this vchat migrates to (and the newest it can open).
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
 /// A handle to the embedded store; clones share the connection.
 #[derive(Clone)]
 pub struct Embedded {

@@ -593,3 +593,34 @@ pub fn merge_with(
         lip_sync_us,
     })
 }
+
+/// What the merge needs of the ffmpeg libraries it is linked with: each part, and
+/// whether it is there (`vchat doctor` shows this).
+pub fn libraries() -> Vec<(String, bool)> {
+    if ffmpeg::init().is_err() {
+        return vec![(
+            "the ffmpeg libraries (libavformat, libavcodec)".into(),
+            false,
+        )];
+    }
+    let version = |v: u32| format!("{}.{}.{}", v >> 16, (v >> 8) & 0xff, v & 0xff);
+    vec![
+        (format!("libavformat {}", version(format::version())), true),
+        (
+            format!("libavcodec {}", version(ffmpeg::codec::version())),
+            true,
+        ),
+        (
+            "libopus (the recordings' stereo audio)".into(),
+            encoder::find_by_name("libopus").is_some(),
+        ),
+        (
+            "the Opus decoder".into(),
+            ffmpeg::decoder::find(codec::Id::OPUS).is_some(),
+        ),
+        (
+            "the AAC encoder (MP4 recordings)".into(),
+            encoder::find(codec::Id::AAC).is_some(),
+        ),
+    ]
+}
