@@ -298,7 +298,7 @@ impl Config {
         self.rooms.check(c)?;
         self.signaling.check(c)?;
         self.turn.check(c)?;
-        self.tls.check(c, self.http, self.public_url.as_deref())?;
+        self.tls.check(c, self.http)?;
         self.signaling.check_rate(c)
     }
 
@@ -333,7 +333,7 @@ impl Config {
 
     /// Whether pages are served over HTTPS (see [`TlsMode`]).
     pub fn https(&self) -> bool {
-        self.tls.https(self.http, self.public_url.as_deref())
+        self.tls.https(self.http)
     }
 }
 

@@ -16,9 +16,9 @@ const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsMode {
-    /// HTTPS unless `http` is a loopback address with no public name (browsers treat
-    /// `localhost` as secure): on any other address, with ACME names, or with an
-    /// `https://` public URL.
+    /// HTTPS unless `http` is a loopback address with no ACME names (browsers treat
+    /// `localhost` as secure, and a TLS proxy in front of a loopback address may set an
+    /// `https://` public URL): on any other address, or with ACME names.
     #[default]
     Auto,
     /// HTTPS always, loopback too.
@@ -115,24 +115,15 @@ impl Default for AcmeConfig {
 
 impl TlsConfig {
     /// Whether pages are served over HTTPS for a server told to listen on `http`.
-    pub fn https(&self, http: SocketAddr, public_url: Option<&str>) -> bool {
+    pub fn https(&self, http: SocketAddr) -> bool {
         match self.mode {
             TlsMode::On => true,
             TlsMode::Off => false,
-            TlsMode::Auto => {
-                !http.ip().is_loopback()
-                    || !self.acme.names.is_empty()
-                    || public_url.is_some_and(|u| u.starts_with("https://"))
-            }
+            TlsMode::Auto => !http.ip().is_loopback() || !self.acme.names.is_empty(),
         }
     }
 
-    pub(super) fn check(
-        &self,
-        c: &Check<'_>,
-        http: SocketAddr,
-        public_url: Option<&str>,
-    ) -> Result<(), ConfigError> {
+    pub(super) fn check(&self, c: &Check<'_>, http: SocketAddr) -> Result<(), ConfigError> {
         if self.cert.is_some() != self.key.is_some() {
             return Err(c.fail("tls.cert", "give both tls.cert and tls.key, or neither"));
         }
@@ -146,7 +137,7 @@ impl TlsConfig {
                 "a certificate comes from tls.cert or from ACME, not both",
             ));
         }
-        if !self.https(http, public_url) {
+        if !self.https(http) {
             return Err(c.fail("tls.acme.names", "ACME needs HTTPS: tls.mode is off"));
         }
         for name in &a.names {
