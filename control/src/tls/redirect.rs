@@ -80,7 +80,7 @@ mod tests {
         assert_eq!(host_only("vchat.example.com"), Some("vchat.example.com"));
         assert_eq!(host_only("vchat.example.com:80"), Some("vchat.example.com"));
         assert_eq!(host_only("[::1]:8080"), Some("[::1]"));
-        assert_eq!(host_only("10.0.0.5"), Some("10.0.0.5"));
+        assert_eq!(host_only("127.0.0.5"), Some("127.0.0.5"));
         assert_eq!(host_only(""), None);
         assert_eq!(host_only("evil.com/path"), None);
         assert_eq!(host_only("a b"), None);
