@@ -77,16 +77,16 @@ fn forward(net: &mut TestNet, packets: u64) -> (Duration, u64, u64) {
         for datagram in &datagrams {
             net.engine.handle_datagram(now, from, datagram);
         }
-        while let Some(transmit) = net.engine.poll_transmit() {
-            out.push(black_box(transmit));
+        while let Some(output) = net.engine.poll_output() {
+            out.push(black_box(output));
         }
         spent += start.elapsed();
         allocations += CountingAlloc::allocations() - before;
         // Untimed: the subscribers take their packets, and STUN and RTCP answers reach
         // everyone, so the call stays up however long criterion runs it.
         sent += out.len() as u64;
-        for transmit in out.drain(..) {
-            net.deliver_to_client(transmit);
+        for output in out.drain(..) {
+            net.take_output(output);
         }
         net.now += Duration::from_micros(200);
         // Keep the peers alive (RTCP, consent) outside the timed part.

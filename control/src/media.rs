@@ -25,6 +25,10 @@ impl Media for Sfu {
     fn close_room(&self, room: RoomId) {
         Sfu::close_room(self, room);
     }
+
+    fn set_video_cap(&self, room: RoomId, max_height: Option<u16>) {
+        Sfu::set_video_cap(self, room, max_height);
+    }
 }
 
 impl MediaSession for Session {

@@ -27,6 +27,9 @@ pub struct Metrics {
     unknown_source: IntCounter,
     channel_messages: IntCounter,
     peer_panics: IntCounter,
+    layer_switches: IntCounter,
+    paused_video: IntGaugeVec,
+    bandwidth_estimates: prometheus::Histogram,
     peers_connected: IntCounter,
     peers_gone: IntCounterVec,
     tracks_published: IntCounterVec,
@@ -103,6 +106,34 @@ impl Metrics {
             rtp_forwarded: counter(
                 "vchat_sfu_rtp_forwarded_total",
                 "RTP packets handed to subscribers.",
+            ),
+            layer_switches: counter(
+                "vchat_sfu_layer_switches_total",
+                "Subscribers moved from one simulcast layer to another (at its keyframe).",
+            ),
+            paused_video: reg(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "vchat_sfu_paused_video",
+                        "Video tracks paused at their subscriber because even the lowest layer does not fit its bandwidth.",
+                    ),
+                    &["worker"],
+                )
+                .expect("valid metric"),
+            ),
+            bandwidth_estimates: reg(
+                &registry,
+                prometheus::Histogram::with_opts(
+                    prometheus::HistogramOpts::new(
+                        "vchat_sfu_bandwidth_estimate_bps",
+                        "Bandwidth estimates of the paths to connected peers, sampled every second, bit/s.",
+                    )
+                    .buckets(vec![
+                        100e3, 200e3, 300e3, 500e3, 800e3, 1.2e6, 2e6, 3e6, 5e6, 8e6, 15e6,
+                    ]),
+                )
+                .expect("valid metric"),
             ),
             forward_drops: counter(
                 "vchat_sfu_forward_drops_total",
@@ -284,6 +315,13 @@ impl Metrics {
         self.unknown_source.inc_by(s.unknown_source);
         self.channel_messages.inc_by(s.channel_messages);
         self.peer_panics.inc_by(s.peer_panics);
+        self.layer_switches.inc_by(s.layer_switches);
+        self.paused_video
+            .with_label_values(&[&worker])
+            .set(s.paused_video as i64);
+        for bps in &s.estimates_bps {
+            self.bandwidth_estimates.observe(*bps as f64);
+        }
     }
 
     /// The text exposition format.

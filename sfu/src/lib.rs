@@ -11,8 +11,10 @@
 //!   [`Session`] is one participant's handle.
 //! - Each worker (a thread) owns a UDP socket, the rooms hashed onto it and their peers.
 //!   Nothing on the packet path is shared between threads or locked.
-//! - [`Engine`] is a worker's sans-IO core: commands, datagrams and time in; datagrams,
-//!   signals and events out. Tests and benches drive it without sockets.
+//! - [`Engine`] is a worker's sans-IO core: commands, datagrams and time (monotonic and
+//!   wall) in; datagrams, signals, events and tapped media out, all from
+//!   [`Engine::poll_output`]. It reads no clock and holds no channel; tests and benches
+//!   drive it without sockets or threads.
 //!
 //! # Run loop of a worker
 //!
@@ -22,7 +24,8 @@
 //!     engine.handle_command(now, command)      for each queued command
 //!     engine.handle_datagram(now, from, bytes) for each datagram of a recvmmsg batch
 //!     engine.handle_timeout(now)
-//!     send everything engine.poll_transmit() gives
+//!     for each engine.poll_output(): a datagram to the socket, a signal to its
+//!         session, an event to the control plane, tapped media to the recorder
 //! }
 //! ```
 
@@ -39,6 +42,7 @@ mod ids;
 mod message;
 mod net;
 mod peer;
+mod quality;
 pub mod relay;
 mod sdp;
 mod slab;
@@ -58,7 +62,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use config::SfuConfig;
-pub use engine::{Engine, EngineLimits};
+pub use engine::{Engine, EngineLimits, Output};
 pub use error::SfuError;
 pub use ids::{MAX_ID_LEN, ParticipantId, RoomId, SessionId};
 pub use message::{
@@ -66,7 +70,7 @@ pub use message::{
     TrackKind, WorkerStats,
 };
 
-use worker::WorkerHandle;
+use worker::{WorkerCommand, WorkerHandle};
 
 /// The running SFU: its worker threads.
 ///
@@ -121,13 +125,13 @@ impl Sfu {
     ) -> Result<Session, SfuError> {
         let session = SessionId(self.next_session.fetch_add(1, Ordering::Relaxed));
         let worker = &self.workers[self.worker_for(&room)];
-        worker.send(Command::Join {
+        worker.send(WorkerCommand::Signals(session, signals))?;
+        worker.send(WorkerCommand::Engine(Command::Join {
             session,
             room,
             participant,
             name,
-            signals,
-        })?;
+        }))?;
         Ok(Session {
             id: session,
             commands: worker.commands.clone(),
@@ -142,7 +146,7 @@ impl Sfu {
         mut sink: impl FnMut(usize) -> Box<dyn tap::TapSink>,
     ) -> Result<(), SfuError> {
         for (i, worker) in self.workers.iter().enumerate() {
-            worker.send(Command::AttachTap(sink(i)))?;
+            worker.send(WorkerCommand::AttachTap(sink(i)))?;
         }
         Ok(())
     }
@@ -150,13 +154,23 @@ impl Sfu {
     /// Starts or stops recording `room` (its publishers' RTP goes to the tap).
     pub fn record(&self, room: RoomId, on: bool) {
         let worker = &self.workers[self.worker_for(&room)];
-        let _ = worker.send(Command::Record { room, on });
+        let _ = worker.send(WorkerCommand::Engine(Command::Record { room, on }));
+    }
+
+    /// Caps the video of `room` at frames `max_height` high (`None`: no cap): no
+    /// subscriber gets a taller simulcast layer. Takes effect within a quality tick.
+    pub fn set_video_cap(&self, room: RoomId, max_height: Option<u16>) {
+        let worker = &self.workers[self.worker_for(&room)];
+        let _ = worker.send(WorkerCommand::Engine(Command::SetVideoCap {
+            room,
+            max_height,
+        }));
     }
 
     /// Closes every peer of `room`; each session is told the call ended.
     pub fn close_room(&self, room: RoomId) {
         let worker = &self.workers[self.worker_for(&room)];
-        let _ = worker.send(Command::CloseRoom { room });
+        let _ = worker.send(WorkerCommand::Engine(Command::CloseRoom { room }));
     }
 
     /// Sends each worker's datagrams for the in-process TURN relay to
@@ -166,7 +180,7 @@ impl Sfu {
         link: impl Fn(usize) -> Box<dyn turn_link::RelayOut>,
     ) -> Result<(), SfuError> {
         for (i, worker) in self.workers.iter().enumerate() {
-            worker.send(Command::AttachRelay(link(i)))?;
+            worker.send(WorkerCommand::AttachRelay(link(i)))?;
         }
         Ok(())
     }
@@ -186,7 +200,7 @@ impl Sfu {
     /// Closes every peer (telling each session why) and waits for the workers to stop.
     pub fn shutdown(&self) {
         for worker in &self.workers {
-            let _ = worker.send(Command::Shutdown);
+            let _ = worker.send(WorkerCommand::Engine(Command::Shutdown));
         }
         for worker in &self.workers {
             let thread = worker
@@ -206,14 +220,14 @@ impl Sfu {
 /// One worker's door for datagrams from the in-process TURN relay.
 #[derive(Clone)]
 pub struct RelayInlet {
-    commands: std::sync::mpsc::Sender<Command>,
+    commands: std::sync::mpsc::Sender<WorkerCommand>,
     waker: std::sync::Arc<mio::Waker>,
 }
 
 impl RelayInlet {
     /// Hands a batch to the worker (dropped if it has stopped).
     pub fn deliver(&self, batch: turn_link::FromRelay) {
-        if self.commands.send(Command::FromRelay(batch)).is_ok() {
+        if self.commands.send(WorkerCommand::FromRelay(batch)).is_ok() {
             let _ = self.waker.wake();
         }
     }
@@ -228,7 +242,7 @@ impl Drop for Sfu {
 /// One participant's signaling session with the SFU. Dropping it leaves the room.
 pub struct Session {
     id: SessionId,
-    commands: std::sync::mpsc::Sender<Command>,
+    commands: std::sync::mpsc::Sender<WorkerCommand>,
     waker: std::sync::Arc<mio::Waker>,
     left: bool,
 }
@@ -241,7 +255,7 @@ impl Session {
 
     fn send(&self, command: Command) -> Result<(), SfuError> {
         self.commands
-            .send(command)
+            .send(WorkerCommand::Engine(command))
             .map_err(|_| SfuError::ShuttingDown)?;
         self.waker.wake().map_err(|_| SfuError::ShuttingDown)
     }

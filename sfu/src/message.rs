@@ -2,6 +2,8 @@
 //!
 //! Control sends [`Command`]s; a worker answers a session through that session's
 //! [`SignalSink`] with [`PeerSignal`]s and reports to the control plane with [`SfuEvent`]s.
+//! The engine itself sends nothing anywhere: it returns signals and events from
+//! [`crate::Engine::poll_output`], and the worker hands them to these sinks.
 //! Nothing else crosses the boundary, so the same messages could later travel between
 //! processes or nodes.
 
@@ -16,7 +18,7 @@ pub type SignalSink = UnboundedSender<PeerSignal>;
 /// Where workers send what the control plane should know.
 pub type EventSink = UnboundedSender<SfuEvent>;
 
-/// A request from the control plane to the worker that owns the room.
+/// A request from the control plane to the engine of the worker that owns the room.
 #[derive(Debug)]
 pub enum Command {
     /// A participant joins a room through a new signaling session.
@@ -29,8 +31,6 @@ pub enum Command {
         participant: ParticipantId,
         /// Display name shown to the others.
         name: String,
-        /// Where this session's signals go.
-        signals: SignalSink,
     },
     /// An SDP offer from the session's browser.
     Offer {
@@ -58,8 +58,6 @@ pub enum Command {
         /// Which session.
         session: SessionId,
     },
-    /// From now on, tapped RTP of recorded rooms goes here.
-    AttachTap(Box<dyn crate::tap::TapSink>),
     /// Start (`on`) or stop recording a room.
     Record {
         /// The room.
@@ -72,12 +70,16 @@ pub enum Command {
         /// The room.
         room: RoomId,
     },
+    /// Cap the room's video at a frame height (`None`: no cap): no subscriber gets a
+    /// layer taller than this. Applies at once to everyone in the room.
+    SetVideoCap {
+        /// The room.
+        room: RoomId,
+        /// Highest frame height forwarded.
+        max_height: Option<u16>,
+    },
     /// Close every peer and stop the worker.
     Shutdown,
-    /// From now on, datagrams for the in-process TURN relay's addresses go here.
-    AttachRelay(Box<dyn crate::turn_link::RelayOut>),
-    /// Datagrams that clients sent this worker through the in-process TURN relay.
-    FromRelay(crate::turn_link::FromRelay),
 }
 
 /// A kind of media track.
@@ -162,6 +164,11 @@ pub enum PeerSignal {
     Closed {
         /// Why.
         reason: LeaveReason,
+    },
+    /// Who speaks now in the room (from the audio levels of what each publishes).
+    ActiveSpeaker {
+        /// The speaker.
+        participant: ParticipantId,
     },
 }
 
@@ -295,8 +302,8 @@ pub enum SfuEvent {
 }
 
 /// Traffic counters of one worker. Counts are since the previous report; `rooms` and
-/// `peers` are current values.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// `peers`, `paused_video` and `estimates_bps` are current values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkerStats {
     /// Which worker.
     pub worker: usize,
@@ -330,6 +337,12 @@ pub struct WorkerStats {
     pub channel_messages: u64,
     /// Peers dropped because they hit a bug.
     pub peer_panics: u64,
+    /// Subscribers moved from one simulcast layer to another.
+    pub layer_switches: u64,
+    /// Video tracks paused now at their subscriber for want of bandwidth.
+    pub paused_video: u64,
+    /// The bandwidth estimate of each connected peer's path now, bit/s.
+    pub estimates_bps: Vec<u64>,
 }
 
 impl WorkerStats {
@@ -348,5 +361,6 @@ impl WorkerStats {
         self.unknown_source += other.unknown_source;
         self.channel_messages += other.channel_messages;
         self.peer_panics += other.peer_panics;
+        self.layer_switches += other.layer_switches;
     }
 }

@@ -9,12 +9,14 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::format::PayloadParams;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
+use str0m::media::{Rid, Rids};
 use str0m::rtp::Ssrc;
 use str0m::{Candidate, Rtc};
 
 use crate::forward::ForwardState;
 use crate::ids::{RoomId, SessionId};
-use crate::message::{ErrorCode, ParticipantInfo, PeerSignal, SignalSink, TrackKind};
+use crate::message::{ErrorCode, ParticipantInfo, PeerSignal, TrackKind};
+use crate::quality::{Chooser, LayerInfo, MAX_LAYERS, SpeakerMeter};
 use crate::slab::Key;
 
 /// An unanswered offer of ours is dropped after this long and made again.
@@ -33,7 +35,8 @@ pub(crate) struct Peer {
     pub(crate) room: RoomId,
     pub(crate) info: ParticipantInfo,
     pub(crate) rtc: Rtc,
-    signals: SignalSink,
+    /// Signals for this peer's session, collected by the engine after each drain.
+    pub(crate) outbox: Vec<PeerSignal>,
     pub(crate) ufrag: String,
     /// Addresses the demux routes to this peer.
     pub(crate) addrs: Vec<SocketAddr>,
@@ -65,23 +68,76 @@ pub(crate) struct Peer {
     pub(crate) start_seq: u16,
     /// Maps the publisher's sender-report clock onto ours: (capture time, our instant).
     pub(crate) ntp_anchor: Option<(std::time::SystemTime, Instant)>,
+    /// What the bandwidth estimate of the path to this peer allows, bit/s; `None`
+    /// until the first estimate.
+    pub(crate) estimate: Option<u64>,
+    /// The desired bitrate last given to str0m's estimator, bit/s.
+    pub(crate) desired: u64,
+    /// Video tracks it receives that are paused for want of bandwidth.
+    pub(crate) paused_tracks: u64,
+}
+
+/// Whose video goes first when bandwidth is short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Priority {
+    /// A shared screen: a publisher's second video track.
+    Screen,
+    /// A camera.
+    Camera,
+}
+
+/// One simulcast layer of a published track (a track without simulcast has one).
+#[derive(Debug, Clone)]
+pub(crate) struct LayerIn {
+    pub(crate) rid: Option<Rid>,
+    pub(crate) ssrc: Option<Ssrc>,
+    /// Payload bytes since the last quality tick.
+    pub(crate) bytes: u64,
+    /// Smoothed bitrate, bit/s; 0 until measured.
+    pub(crate) bitrate: u64,
+    /// Frame height from the last keyframe; 0 until seen.
+    pub(crate) height: u16,
+    pub(crate) last_packet: Option<Instant>,
+    /// The latest sender report: its NTP time, its RTP time in seconds, and where that
+    /// NTP time falls on our clock.
+    pub(crate) sr_mapping: Option<(std::time::SystemTime, f64, Instant)>,
+}
+
+impl LayerIn {
+    fn new(rid: Option<Rid>) -> LayerIn {
+        LayerIn {
+            rid,
+            ssrc: None,
+            bytes: 0,
+            bitrate: 0,
+            height: 0,
+            last_packet: None,
+            sr_mapping: None,
+        }
+    }
 }
 
 /// A track this peer publishes.
 pub(crate) struct TrackIn {
     pub(crate) mid: Mid,
     pub(crate) kind: TrackKind,
-    pub(crate) ssrc: Option<Ssrc>,
+    /// Its layers, lowest first (the order of the offer's `a=simulcast` rids).
+    pub(crate) layers: Vec<LayerIn>,
+    pub(crate) priority: Priority,
+    /// Audio levels heard since the last speaker tick.
+    pub(crate) speaker: SpeakerMeter,
+    /// The layer the recorder gets, the one it should get (the best sent), and the
+    /// rewrite that keeps the capture one stream across a change.
+    pub(crate) tap_layer: Option<usize>,
+    pub(crate) tap_target: Option<usize>,
+    pub(crate) tap_rewrite: crate::tap::TapRewrite,
     /// Payload params of the PTs seen, so forwarding need not search the codec table.
     pub(crate) params: Vec<PayloadParams>,
     /// Peers that receive this track.
     pub(crate) subscribers: Vec<Key>,
-    /// A keyframe request held back by the interval, to send when it is over.
-    keyframe_deferred: Option<KeyframeRequestKind>,
-    /// The latest sender report: its NTP time, its RTP time in seconds, and where that
-    /// NTP time falls on our clock.
-    pub(crate) sr_mapping: Option<(std::time::SystemTime, f64, Instant)>,
-    last_keyframe_request: Option<Instant>,
+    /// A keyframe request held back by the interval, to send when it is over, per layer.
+    keyframe_deferred: [Option<KeyframeRequestKind>; MAX_LAYERS],
+    last_keyframe_request: [Option<Instant>; MAX_LAYERS],
     /// RTP gathered for the recorder since the last hand-over.
     pub(crate) tap: Option<crate::tap::TapBuffer>,
 }
@@ -94,6 +150,13 @@ pub(crate) struct TrackOut {
     pub(crate) kind: TrackKind,
     pub(crate) state: OutState,
     pub(crate) forward: ForwardState,
+    /// The publisher's layer chosen for this subscriber, and its hysteresis.
+    pub(crate) chooser: Chooser,
+    /// The layer forwarded now; differs from the chosen one until its keyframe.
+    pub(crate) current: Option<usize>,
+    /// When the chosen layer's keyframe was last asked for.
+    pub(crate) asked_keyframe: Option<Instant>,
+    pub(crate) priority: Priority,
 }
 
 /// Where an outgoing track stands in negotiation.
@@ -133,14 +196,12 @@ pub(crate) enum OfferOutcome {
 }
 
 impl Peer {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         key: Key,
         session: SessionId,
         room: RoomId,
         info: ParticipantInfo,
         mut rtc: Rtc,
-        signals: SignalSink,
         now: Instant,
         start_seq: u16,
     ) -> Peer {
@@ -151,7 +212,7 @@ impl Peer {
             room,
             info,
             rtc,
-            signals,
+            outbox: Vec::new(),
             ufrag,
             addrs: Vec::new(),
             last_destination: None,
@@ -171,15 +232,17 @@ impl Peer {
             channels: Vec::new(),
             start_seq,
             ntp_anchor: None,
+            estimate: None,
+            desired: 0,
+            paused_tracks: 0,
         }
     }
 
-    pub(crate) fn signal(&self, signal: PeerSignal) {
-        // A closed session just missed the news; the peer is being removed anyway.
-        let _ = self.signals.send(signal);
+    pub(crate) fn signal(&mut self, signal: PeerSignal) {
+        self.outbox.push(signal);
     }
 
-    pub(crate) fn error(&self, code: ErrorCode, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, code: ErrorCode, message: impl Into<String>) {
         self.signal(PeerSignal::Error {
             code,
             message: message.into(),
@@ -360,6 +423,7 @@ impl Peer {
         info: &ParticipantInfo,
         source_mid: Mid,
         kind: TrackKind,
+        priority: Priority,
     ) {
         if self
             .tracks_out
@@ -375,6 +439,10 @@ impl Peer {
             kind,
             state: OutState::ToOpen,
             forward: ForwardState::default(),
+            chooser: Chooser::default(),
+            current: None,
+            asked_keyframe: None,
+            priority,
         });
     }
 
@@ -404,42 +472,58 @@ impl Peer {
         self.tracks_out.iter().any(|t| t.state.mid() == Some(mid))
     }
 
-    /// Asks the browser for a keyframe on a track it publishes, at most every 100 ms.
-    pub(crate) fn request_keyframe(&mut self, mid: Mid, kind: KeyframeRequestKind, now: Instant) {
+    /// Asks the browser for a keyframe on layer `layer` of a track it publishes (`None`:
+    /// every layer), at most every 100 ms per layer.
+    pub(crate) fn request_keyframe(
+        &mut self,
+        mid: Mid,
+        layer: Option<usize>,
+        kind: KeyframeRequestKind,
+        now: Instant,
+    ) {
         let Some(track) = self.tracks_in.iter_mut().find(|t| t.mid == mid) else {
             return;
         };
         if track.kind != TrackKind::Video {
             return;
         }
-        if track
-            .last_keyframe_request
-            .is_some_and(|t| now.duration_since(t) < KEYFRAME_INTERVAL)
-        {
-            // Too soon after the last one, which may have come before this subscriber
-            // could decode anything: ask again when the interval is over, or it waits for
-            // the publisher's next natural keyframe (a second or more).
-            track.keyframe_deferred = Some(kind);
-            return;
-        }
-        track.last_keyframe_request = Some(now);
-        track.keyframe_deferred = None;
-        if let Some(stream) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
-            stream.request_keyframe(kind);
+        let layers = match layer {
+            Some(l) => l..l + 1,
+            None => 0..track.layers.len().max(1),
+        };
+        for l in layers.filter(|l| *l < MAX_LAYERS) {
+            if track.last_keyframe_request[l]
+                .is_some_and(|t| now.duration_since(t) < KEYFRAME_INTERVAL)
+            {
+                // Too soon after the last one, which may have come before this
+                // subscriber could decode anything: ask again when the interval is
+                // over, or it waits for the publisher's next natural keyframe.
+                track.keyframe_deferred[l] = Some(kind);
+                continue;
+            }
+            track.last_keyframe_request[l] = Some(now);
+            track.keyframe_deferred[l] = None;
+            let rid = track.layers.get(l).and_then(|layer| layer.rid);
+            if let Some(stream) = self.rtc.direct_api().stream_rx_by_mid(mid, rid) {
+                stream.request_keyframe(kind);
+            }
         }
     }
 
-    /// Sends a deferred keyframe request of published track `index` once its interval
-    /// is over. Cheap enough to call for every packet of the track.
-    pub(crate) fn keyframe_due(&mut self, index: usize, now: Instant) {
+    /// Sends a deferred keyframe request of layer `layer` of published track `index`
+    /// once its interval is over. Cheap enough to call for every packet of the track.
+    pub(crate) fn keyframe_due(&mut self, index: usize, layer: usize, now: Instant) {
         let track = &self.tracks_in[index];
-        let (Some(kind), Some(last)) = (track.keyframe_deferred, track.last_keyframe_request)
+        let Some(l) = (layer < MAX_LAYERS).then_some(layer) else {
+            return;
+        };
+        let (Some(kind), Some(last)) = (track.keyframe_deferred[l], track.last_keyframe_request[l])
         else {
             return;
         };
         if now.duration_since(last) >= KEYFRAME_INTERVAL {
             let mid = track.mid;
-            self.request_keyframe(mid, kind, now);
+            self.request_keyframe(mid, Some(l), kind, now);
         }
     }
 
@@ -447,30 +531,102 @@ impl Peer {
         if self.tracks_in.iter().any(|t| t.mid == mid) {
             return false;
         }
+        // The rids of the offer's simulcast line, in its order: lowest first, as the
+        // SDK sends them. No simulcast: one layer.
+        let rids: Vec<Rid> = match self.rtc.media(mid).map(|m| m.rids_rx()) {
+            Some(Rids::Specific(rids)) => rids.clone(),
+            _ => Vec::new(),
+        };
+        let layers = if rids.is_empty() {
+            vec![LayerIn::new(None)]
+        } else {
+            rids.into_iter()
+                .take(MAX_LAYERS)
+                .map(|r| LayerIn::new(Some(r)))
+                .collect()
+        };
+        let videos = self
+            .tracks_in
+            .iter()
+            .filter(|t| t.kind == TrackKind::Video)
+            .count();
         self.tracks_in.push(TrackIn {
             mid,
             kind,
-            ssrc: None,
+            layers,
+            priority: if kind == TrackKind::Video && videos > 0 {
+                Priority::Screen
+            } else {
+                Priority::Camera
+            },
+            speaker: SpeakerMeter::default(),
+            tap_layer: None,
+            tap_target: None,
+            tap_rewrite: crate::tap::TapRewrite::default(),
             params: Vec::new(),
             subscribers: Vec::new(),
-            sr_mapping: None,
-            keyframe_deferred: None,
-            last_keyframe_request: None,
+            keyframe_deferred: [None; MAX_LAYERS],
+            last_keyframe_request: [None; MAX_LAYERS],
             tap: None,
         });
         true
     }
 
-    /// The index of the published track an RTP packet with `ssrc` belongs to.
-    pub(crate) fn track_in_index(&mut self, ssrc: Ssrc) -> Option<usize> {
-        if let Some(i) = self.tracks_in.iter().position(|t| t.ssrc == Some(ssrc)) {
-            return Some(i);
+    /// The published track and layer an RTP packet with `ssrc` belongs to.
+    pub(crate) fn track_in_index(&mut self, ssrc: Ssrc) -> Option<(usize, usize)> {
+        for (i, t) in self.tracks_in.iter().enumerate() {
+            if let Some(l) = t.layers.iter().position(|l| l.ssrc == Some(ssrc)) {
+                return Some((i, l));
+            }
         }
-        // First packet of this SSRC: ask str0m which m-line it maps to.
-        let mid = self.rtc.direct_api().stream_rx(&ssrc)?.mid();
+        // First packet of this SSRC: ask str0m which m-line and rid it maps to.
+        let (mid, rid) = {
+            let mut direct = self.rtc.direct_api();
+            let stream = direct.stream_rx(&ssrc)?;
+            (stream.mid(), stream.rid())
+        };
         let i = self.tracks_in.iter().position(|t| t.mid == mid)?;
-        self.tracks_in[i].ssrc = Some(ssrc);
-        Some(i)
+        let track = &mut self.tracks_in[i];
+        let l = match track.layers.iter().position(|l| l.rid == rid) {
+            Some(l) => l,
+            // A rid the offer did not list (or the rid was learnt late): its own layer.
+            None if track.layers.len() < MAX_LAYERS => {
+                track.layers.push(LayerIn::new(rid));
+                track.layers.len() - 1
+            }
+            None => return None,
+        };
+        track.layers[l].ssrc = Some(ssrc);
+        Some((i, l))
+    }
+
+    /// What the layers of published track `index` cost and show, lowest first.
+    pub(crate) fn layer_infos(
+        &self,
+        index: usize,
+        now: Instant,
+    ) -> ([LayerInfo; MAX_LAYERS], usize) {
+        let mut out = [LayerInfo {
+            bitrate: 0,
+            height: 0,
+            active: false,
+        }; MAX_LAYERS];
+        let track = &self.tracks_in[index];
+        let n = track.layers.len().min(MAX_LAYERS);
+        for (i, layer) in track.layers.iter().take(n).enumerate() {
+            out[i] = LayerInfo {
+                bitrate: if layer.bitrate > 0 {
+                    layer.bitrate
+                } else {
+                    crate::quality::default_bitrate(i, n)
+                },
+                height: layer.height,
+                active: layer
+                    .last_packet
+                    .is_some_and(|t| now.duration_since(t) < crate::quality::LAYER_IDLE),
+            };
+        }
+        (out, n)
     }
 
     /// The codec behind payload type `pt` of published track `index`.

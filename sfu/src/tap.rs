@@ -109,6 +109,45 @@ pub(crate) struct TapBuffer {
     last_keyframe_request: Option<Instant>,
 }
 
+/// Keeps a capture one stream when the recording moves to another simulcast layer:
+/// sequence numbers go on by one and the 90 kHz clock by the time that passed, on the
+/// extended (64-bit) numbers the recorder reads.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct TapRewrite {
+    seq_offset: i64,
+    ts_offset: i64,
+    last: Option<(u64, u64, Instant)>,
+}
+
+impl TapRewrite {
+    /// The capture moves to a layer whose keyframe starts at `seq`, `ts`.
+    pub(crate) fn switch(&mut self, seq: u64, ts: u64, now: Instant) {
+        let Some((last_seq, last_ts, at)) = self.last else {
+            return;
+        };
+        let elapsed = (now.duration_since(at).as_micros() as i64 * 90 / 1000).max(1);
+        self.seq_offset = last_seq as i64 + 1 - seq as i64;
+        self.ts_offset = last_ts as i64 + elapsed - ts as i64;
+    }
+
+    /// The capture's numbers for a packet's `seq` and `ts`.
+    pub(crate) fn rewrite(&mut self, seq: u64, ts: u64, now: Instant) -> (u64, u64) {
+        let out = (
+            (seq as i64 + self.seq_offset).max(0) as u64,
+            (ts as i64 + self.ts_offset).max(0) as u64,
+        );
+        if self.last.is_none_or(|(s, _, _)| out.0 > s) {
+            self.last = Some((out.0, out.1, now));
+        }
+        out
+    }
+
+    /// A sender report's 32-bit RTP time on the capture's clock.
+    pub(crate) fn report_ts(&self, rtp_ts: u64) -> u64 {
+        ((rtp_ts as i64 + self.ts_offset) as u64) & 0xffff_ffff
+    }
+}
+
 /// Keyframe requests for a recording: at most one a second per track.
 const RECORDING_KEYFRAME_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -120,8 +159,9 @@ pub(crate) struct WallClock {
 }
 
 impl WallClock {
-    pub(crate) fn now(now: Instant) -> WallClock {
-        let unix_us = SystemTime::now()
+    /// The clock that read `wall` at `now`.
+    pub(crate) fn new(now: Instant, wall: SystemTime) -> WallClock {
+        let unix_us = wall
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
         WallClock {
@@ -137,11 +177,6 @@ impl WallClock {
             -i64::try_from(self.instant.duration_since(t).as_micros()).unwrap_or(i64::MAX)
         };
         self.unix_us.saturating_add(delta)
-    }
-
-    /// Re-anchors now and then, so the wall clock's steps (NTP) are followed.
-    pub(crate) fn stale(&self, now: Instant) -> bool {
-        now.duration_since(self.instant) > Duration::from_secs(60)
     }
 }
 
@@ -166,9 +201,16 @@ impl TapBuffer {
         self.last_keyframe_request = Some(now);
     }
 
-    /// Adds a packet.
-    pub(crate) fn push(&mut self, arrival_us: i64, packet: &RtpPacket, params: &PayloadParams) {
-        let seq = *packet.seq_no;
+    /// Adds a packet, with its sequence number and RTP time as the capture numbers
+    /// them (see [`TapRewrite`]).
+    pub(crate) fn push(
+        &mut self,
+        arrival_us: i64,
+        seq: u64,
+        rtp_ts: u64,
+        packet: &RtpPacket,
+        params: &PayloadParams,
+    ) {
         self.last_seq = Some(self.last_seq.map_or(seq, |l| l.max(seq)));
         if self.codec.is_none() {
             let spec = params.spec();
@@ -183,8 +225,8 @@ impl TapBuffer {
         self.data.extend_from_slice(&packet.payload);
         self.packets.push(TapPacket {
             arrival_us,
-            seq: *packet.seq_no,
-            rtp_ts: packet.time.numer(),
+            seq,
+            rtp_ts,
             marker: packet.header.marker,
             offset,
             len: u32::try_from(packet.payload.len()).unwrap_or(u32::MAX),

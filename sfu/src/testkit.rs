@@ -5,22 +5,22 @@
 //! between them on a virtual clock. Nothing touches a socket or the real clock, so a
 //! minute-long call runs in milliseconds and runs the same every time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid};
+use str0m::media::{Direction, MediaKind, Mid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Candidate, Event, Input, Output, Rtc};
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
-use crate::engine::{Engine, EngineLimits};
+use crate::engine::{Engine, EngineLimits, Output as EngineOutput};
 use crate::ids::{ParticipantId, RoomId, SessionId};
 use crate::message::{Command, PeerSignal, SfuEvent};
+use crate::tap::TapBatch;
 
 /// The address the engine under test announces.
 pub const SFU_ADDR: &str = "192.0.2.1:40000";
@@ -60,6 +60,8 @@ pub struct Offerer {
     pub video_codecs: Option<Vec<Codec>>,
     /// Rewrites each offer before the engine sees it.
     pub rewrite: fn(&str) -> String,
+    /// Publish video as simulcast layers with these rids, lowest first.
+    pub simulcast: Option<&'static [&'static str]>,
 }
 
 impl Offerer {
@@ -69,6 +71,7 @@ impl Offerer {
             publish,
             video_codecs: None,
             rewrite: str::to_string,
+            simulcast: None,
         }
     }
 }
@@ -120,6 +123,9 @@ pub struct Received {
     pub last_payload: Vec<u8>,
     /// Codec of the last packet.
     pub codec: Option<Codec>,
+    /// Every packet: sequence number, RTP time, marker, the first 20 payload bytes,
+    /// and when it arrived.
+    pub log: Vec<(u64, u32, bool, Vec<u8>, Instant)>,
 }
 
 /// A browser stand-in.
@@ -134,7 +140,7 @@ pub struct TestClient {
     pub session: SessionId,
     /// Signals the engine sent it, in order.
     pub signals: Vec<PeerSignal>,
-    inbox: UnboundedReceiver<PeerSignal>,
+    inbox: VecDeque<PeerSignal>,
     pending: Option<SdpPendingOffer>,
     /// The audio m-line it sends on.
     pub audio_mid: Option<Mid>,
@@ -154,6 +160,10 @@ pub struct TestClient {
     pub capture: Option<Vec<Vec<u8>>>,
     /// Keyframe requests (PLI or FIR) the engine sent it.
     pub keyframe_requests: u64,
+    /// The rid of each keyframe request, in order (`None`: no simulcast).
+    pub keyframe_rids: Vec<Option<String>>,
+    /// Sequence numbers written per simulcast rid.
+    layer_seq: HashMap<String, u64>,
     /// Whether the engine dropped it.
     pub closed: bool,
     /// The last offer it sent, as the engine got it.
@@ -210,6 +220,48 @@ impl TestClient {
         true
     }
 
+    /// Writes one RTP packet of simulcast layer `rid` on the video m-line, at RTP time
+    /// `ts` (each layer numbers its own packets).
+    pub fn send_layer(
+        &mut self,
+        rid: &str,
+        payload: &[u8],
+        ts: u32,
+        marker: bool,
+        now: Instant,
+    ) -> bool {
+        let Some(mid) = self.video_mid else {
+            return false;
+        };
+        let negotiated = self
+            .rtc
+            .media(mid)
+            .map(|m| m.remote_pts().to_vec())
+            .unwrap_or_default();
+        let want = self.video_codec;
+        let Some(pt) = self
+            .rtc
+            .codec_config()
+            .find(|p| p.spec().codec == want && negotiated.contains(&p.pt()))
+            .map(|p| p.pt())
+        else {
+            return false;
+        };
+        let seq = self.layer_seq.entry(rid.to_string()).or_insert(0);
+        *seq += 1;
+        let seq: SeqNo = (*seq).into();
+        let mut direct = self.rtc.direct_api();
+        let Some(stream) = direct.stream_tx_by_mid(mid, Some(rid.into())) else {
+            return false;
+        };
+        stream.write_rtp(
+            RtpWrite::new(pt, seq, ts, now, payload.to_vec())
+                .marker(marker)
+                .nackable(true),
+        );
+        true
+    }
+
     /// Loses the next `n` packets of the video (or audio) stream on the way: their
     /// sequence numbers and timestamps go by, nothing is sent.
     pub fn lose_rtp(&mut self, video: bool, n: u64) {
@@ -244,7 +296,10 @@ pub struct TestNet {
     pub clients: Vec<TestClient>,
     /// Events the engine reported.
     pub events: Vec<SfuEvent>,
-    event_inbox: UnboundedReceiver<SfuEvent>,
+    /// Tapped media the engine handed out for the recorder.
+    pub taps: Vec<TapBatch>,
+    /// Datagrams held back by [`TestNet::deliver_signals`].
+    held: Vec<Transmit>,
     next_session: u64,
     /// Drop every n-th RTP datagram a client sends to the engine, by client index.
     pub upstream_loss: Option<(usize, u64)>,
@@ -268,14 +323,16 @@ impl TestNet {
 
     /// An engine with these limits.
     pub fn with_limits(limits: EngineLimits) -> TestNet {
-        let (events, event_inbox) = unbounded_channel();
         let addr = SFU_ADDR.parse().expect("valid address");
+        // The virtual clock starts at the real now; nothing reads a clock after this.
+        let now = Instant::now();
         TestNet {
-            now: Instant::now(),
-            engine: Engine::new(0, addr, limits, events),
+            now,
+            engine: Engine::new(0, addr, limits, now, SystemTime::now()),
             clients: Vec::new(),
             events: Vec::new(),
-            event_inbox,
+            taps: Vec::new(),
+            held: Vec::new(),
             next_session: 1,
             upstream_loss: None,
             downstream_loss: None,
@@ -296,6 +353,7 @@ impl TestNet {
             publish,
             video_codecs,
             rewrite,
+            simulcast,
         } = offerer;
         let index = self.clients.len();
         let addr: SocketAddr = format!("10.0.{}.{}:5000", index / 250, index % 250 + 1)
@@ -320,7 +378,6 @@ impl TestNet {
         let mut rtc = builder.build(self.now);
         rtc.add_local_candidate(Candidate::host(addr, "udp").expect("host candidate"));
 
-        let (signals, inbox) = unbounded_channel();
         let session = SessionId(self.next_session);
         self.next_session += 1;
         let participant = ParticipantId::new(participant).expect("test participant id");
@@ -331,7 +388,6 @@ impl TestNet {
                 room: RoomId::new(room).expect("test room id"),
                 participant: participant.clone(),
                 name: participant.to_string(),
-                signals,
             },
         );
 
@@ -339,9 +395,16 @@ impl TestNet {
         let audio_mid = publish
             .audio
             .then(|| change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+        let layers = simulcast.map(|rids| {
+            let mut s = Simulcast::new();
+            for rid in rids {
+                s.add_send_layer(SimulcastLayer::new(rid));
+            }
+            s
+        });
         let video_mid = publish
             .video
-            .then(|| change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+            .then(|| change.add_media(MediaKind::Video, Direction::SendOnly, None, None, layers));
         change.add_channel(CHANNEL.into());
         let (offer, pending) = change.apply().expect("an offer");
         let sdp = rewrite(&offer.to_sdp_string());
@@ -359,7 +422,7 @@ impl TestNet {
             participant,
             session,
             signals: Vec::new(),
-            inbox,
+            inbox: VecDeque::new(),
             pending: Some(pending),
             audio_mid,
             video_mid,
@@ -376,6 +439,8 @@ impl TestNet {
             messages: Vec::new(),
             capture: None,
             keyframe_requests: 0,
+            keyframe_rids: Vec::new(),
+            layer_seq: HashMap::new(),
             closed: false,
             seq: [0; 2],
             next_timeout: self.now,
@@ -446,8 +511,21 @@ impl TestNet {
     /// Hands every client the signals the engine sent it, and nothing else: no
     /// datagram moves, so no connection makes progress.
     pub fn deliver_signals(&mut self) {
-        for i in 0..self.clients.len() {
-            self.handle_signals(i);
+        // A client's answer may make the engine offer again: signals until none move.
+        for _ in 0..100 {
+            while let Some(output) = self.engine.poll_output() {
+                match output {
+                    EngineOutput::Transmit(transmit) => self.held.push(transmit),
+                    other => self.take_output(other),
+                }
+            }
+            let mut moved = false;
+            for i in 0..self.clients.len() {
+                moved |= self.handle_signals(i);
+            }
+            if !moved {
+                return;
+            }
         }
     }
 
@@ -527,20 +605,36 @@ impl TestNet {
     pub fn exchange(&mut self) {
         for _ in 0..1000 {
             let mut moved = false;
+            for transmit in std::mem::take(&mut self.held) {
+                moved = true;
+                self.deliver_to_client(transmit);
+            }
             for i in 0..self.clients.len() {
                 moved |= self.handle_signals(i);
                 moved |= self.drain_client(i);
             }
-            while let Some(transmit) = self.engine.poll_transmit() {
+            while let Some(output) = self.engine.poll_output() {
                 moved = true;
-                self.deliver_to_client(transmit);
-            }
-            while let Ok(event) = self.event_inbox.try_recv() {
-                self.events.push(event);
+                self.take_output(output);
             }
             if !moved {
                 return;
             }
+        }
+    }
+
+    /// Routes one output of the engine: a datagram to its client, a signal to its
+    /// session's client, the rest to [`TestNet::events`] and [`TestNet::taps`].
+    pub fn take_output(&mut self, output: EngineOutput) {
+        match output {
+            EngineOutput::Transmit(transmit) => self.deliver_to_client(transmit),
+            EngineOutput::Signal(session, signal) => {
+                if let Some(client) = self.clients.iter_mut().find(|c| c.session == session) {
+                    client.inbox.push_back(signal);
+                }
+            }
+            EngineOutput::Event(event) => self.events.push(event),
+            EngineOutput::Tap(batch) => self.taps.push(batch),
         }
     }
 
@@ -557,7 +651,7 @@ impl TestNet {
 
     fn handle_signals(&mut self, i: usize) -> bool {
         let mut moved = false;
-        while let Ok(signal) = self.clients[i].inbox.try_recv() {
+        while let Some(signal) = self.clients[i].inbox.pop_front() {
             moved = true;
             let client = &mut self.clients[i];
             match &signal {
@@ -642,10 +736,22 @@ impl TestNet {
                             r.bytes += packet.payload.len() as u64;
                             r.last_payload = packet.payload.to_vec();
                             r.codec = codec;
+                            r.log.push((
+                                *packet.seq_no,
+                                packet.header.timestamp,
+                                packet.header.marker,
+                                packet.payload[..packet.payload.len().min(20)].to_vec(),
+                                self.now,
+                            ));
                         }
                     }
                     Event::ChannelOpen(id, _) => client.channel = Some(id),
-                    Event::KeyframeRequest(_) => client.keyframe_requests += 1,
+                    Event::KeyframeRequest(request) => {
+                        client.keyframe_requests += 1;
+                        client
+                            .keyframe_rids
+                            .push(request.rid.map(|r| r.to_string()));
+                    }
                     Event::ChannelData(data) => client.messages.push(data.data),
                     _ => {}
                 },

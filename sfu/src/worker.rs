@@ -4,21 +4,24 @@
 //! `Waker`) or the engine's next deadline. Commands arrive on a channel, one per worker;
 //! packets never cross threads.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::config::SfuConfig;
-use crate::engine::{Engine, EngineLimits};
+use crate::engine::{Engine, EngineLimits, Output};
 use crate::error::SfuError;
-use crate::message::{Command, EventSink, SfuEvent, WorkerStats};
+use crate::ids::SessionId;
+use crate::message::{Command, EventSink, PeerSignal, SfuEvent, SignalSink, WorkerStats};
 use crate::net::UdpIo;
-use crate::turn_link::RelayOut;
+use crate::tap::TapSink;
+use crate::turn_link::{FromRelay, RelayOut};
 
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -27,16 +30,31 @@ const STATS_INTERVAL: Duration = Duration::from_secs(1);
 /// Receive batches handled before timers and commands get a turn.
 const BATCHES_PER_TURN: usize = 16;
 
+/// What the control plane asks of a worker: engine commands, and what only the
+/// worker's loop handles (where signals, tapped media and relayed datagrams go).
+pub(crate) enum WorkerCommand {
+    /// For the engine.
+    Engine(Command),
+    /// Signals for `session` go to `sink` until it is closed. Sent before its join.
+    Signals(SessionId, SignalSink),
+    /// From now on, tapped RTP of recorded rooms goes here.
+    AttachTap(Box<dyn TapSink>),
+    /// From now on, datagrams for the in-process TURN relay's addresses go here.
+    AttachRelay(Box<dyn RelayOut>),
+    /// Datagrams that clients sent this worker through the in-process TURN relay.
+    FromRelay(FromRelay),
+}
+
 /// The control plane's end of a worker.
 pub(crate) struct WorkerHandle {
-    pub(crate) commands: Sender<Command>,
+    pub(crate) commands: Sender<WorkerCommand>,
     pub(crate) waker: Arc<Waker>,
     pub(crate) local_addr: SocketAddr,
     pub(crate) thread: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl WorkerHandle {
-    pub(crate) fn send(&self, command: Command) -> Result<(), SfuError> {
+    pub(crate) fn send(&self, command: WorkerCommand) -> Result<(), SfuError> {
         self.commands
             .send(command)
             .map_err(|_| SfuError::ShuttingDown)?;
@@ -64,17 +82,11 @@ pub(crate) fn spawn(
         .map_err(SfuError::Thread)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(SfuError::Thread)?);
     let (commands, inbox) = mpsc::channel();
-    let limits = EngineLimits {
-        max_participants_per_room: config.max_participants_per_room,
-        connect_timeout: config.connect_timeout,
-        disconnect_timeout: config.disconnect_timeout,
-        max_channel_message: config.max_channel_message,
-        media_inactive_after: config.media_inactive_after,
-    };
+    let limits = EngineLimits::from(config);
     let thread = thread::Builder::new()
         .name(format!("vchat-sfu-{index}"))
         .spawn(move || {
-            let engine = Engine::new(index, announced, limits, events.clone());
+            let engine = Engine::new(index, announced, limits, Instant::now(), SystemTime::now());
             run(engine, io, poll, inbox, events);
         })
         .map_err(SfuError::Thread)?;
@@ -87,11 +99,19 @@ pub(crate) fn spawn(
     })
 }
 
+/// Where the engine's outputs go, besides the socket.
+struct Outlets {
+    events: EventSink,
+    signals: HashMap<SessionId, SignalSink>,
+    tap: Option<Box<dyn TapSink>>,
+    relay: Option<Box<dyn RelayOut>>,
+}
+
 fn run(
     mut engine: Engine,
     mut io: UdpIo,
     mut poll: Poll,
-    inbox: Receiver<Command>,
+    inbox: Receiver<WorkerCommand>,
     events: EventSink,
 ) {
     let mut ready = Events::with_capacity(64);
@@ -99,7 +119,12 @@ fn run(
     let mut next_stats = Instant::now() + STATS_INTERVAL;
     let mut more_to_read = false;
     let mut out = Vec::with_capacity(256);
-    let mut relay: Option<Box<dyn RelayOut>> = None;
+    let mut outlets = Outlets {
+        events,
+        signals: HashMap::new(),
+        tap: None,
+        relay: None,
+    };
     loop {
         let timeout = if more_to_read {
             Duration::ZERO
@@ -121,13 +146,17 @@ fn run(
         let now = Instant::now();
         loop {
             match inbox.try_recv() {
-                Ok(Command::FromRelay(batch)) => {
+                Ok(WorkerCommand::FromRelay(batch)) => {
                     for (source, datagram) in batch.iter() {
                         engine.handle_datagram(now, source, datagram);
                     }
                 }
-                Ok(Command::AttachRelay(link)) => relay = Some(link),
-                Ok(command) => engine.handle_command(now, command),
+                Ok(WorkerCommand::AttachRelay(link)) => outlets.relay = Some(link),
+                Ok(WorkerCommand::AttachTap(sink)) => outlets.tap = Some(sink),
+                Ok(WorkerCommand::Signals(session, sink)) => {
+                    outlets.signals.insert(session, sink);
+                }
+                Ok(WorkerCommand::Engine(command)) => engine.handle_command(now, command),
                 Err(TryRecvError::Empty) => break,
                 // The Sfu handle is gone: nobody can reach these peers any more.
                 Err(TryRecvError::Disconnected) => {
@@ -158,14 +187,17 @@ fn run(
         engine.handle_timeout(Instant::now());
         // One send pass per wake-up: the most GSO coalescing, and each receiver (a
         // browser's socket) is woken once per burst rather than once per packet.
-        flush(&mut engine, &mut io, &mut out, &mut sent, &mut relay);
+        flush(&mut engine, &mut io, &mut out, &mut sent, &mut outlets);
 
         let now = Instant::now();
         if now >= next_stats || engine.is_stopped() {
+            // The wall clock reaches the engine as an input, like time itself: its
+            // steps (NTP) are followed within a second.
+            engine.handle_wall_clock(now, SystemTime::now());
             let mut stats = engine.take_stats();
             stats.add_counts(&sent);
             sent = WorkerStats::default();
-            let _ = events.send(SfuEvent::Stats(stats));
+            let _ = outlets.events.send(SfuEvent::Stats(stats));
             next_stats = now + STATS_INTERVAL;
         }
         if engine.is_stopped() {
@@ -179,11 +211,35 @@ fn flush(
     io: &mut UdpIo,
     out: &mut Vec<(SocketAddr, Vec<u8>)>,
     stats: &mut WorkerStats,
-    relay: &mut Option<Box<dyn RelayOut>>,
+    outlets: &mut Outlets,
 ) {
     let local = engine.local_addr();
-    while let Some(transmit) = engine.poll_transmit() {
-        if let Some(relay) = relay.as_mut()
+    while let Some(output) = engine.poll_output() {
+        let transmit = match output {
+            Output::Transmit(transmit) => transmit,
+            Output::Signal(session, signal) => {
+                let closed = matches!(signal, PeerSignal::Closed { .. });
+                if let Some(sink) = outlets.signals.get(&session) {
+                    // A closed session just missed the news; its peer is gone anyway.
+                    let _ = sink.send(signal);
+                }
+                if closed {
+                    outlets.signals.remove(&session);
+                }
+                continue;
+            }
+            Output::Event(event) => {
+                let _ = outlets.events.send(event);
+                continue;
+            }
+            Output::Tap(batch) => {
+                if let Some(tap) = outlets.tap.as_mut() {
+                    tap.deliver(batch);
+                }
+                continue;
+            }
+        };
+        if let Some(relay) = outlets.relay.as_mut()
             && relay.owns(transmit.destination)
         {
             relay.push(transmit.destination, local, &transmit.contents);
@@ -193,7 +249,7 @@ fn flush(
         }
         out.push((transmit.destination, Vec::from(transmit.contents)));
     }
-    if let Some(relay) = relay.as_mut() {
+    if let Some(relay) = outlets.relay.as_mut() {
         relay.flush();
     }
     if out.is_empty() {

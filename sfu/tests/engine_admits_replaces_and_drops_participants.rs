@@ -37,7 +37,12 @@ fn a_third_participant_joining_and_leaving_does_not_disturb_the_call() {
     // Carol gets both others; the others get her on top.
     assert!(
         net.clients[c].received_of(MediaKind::Video) > 150,
-        "carol sees alice and bob"
+        "carol sees alice and bob: {:?}",
+        net.clients[c]
+            .received
+            .values()
+            .map(|r| r.packets)
+            .collect::<Vec<_>>()
     );
     assert_eq!(
         net.clients[c].received.len(),

@@ -1,24 +1,14 @@
 //! The recorder's tap: in a recorded room every published track's RTP reaches the
-//! tap sink in per-track batches (once a second, payloads back to back), with codec,
+//! recorder as `Output::Tap` per-track batches (once a second, payloads back to back), with codec,
 //! clock rate and SSRC; a leave closes the publisher's tracks; rooms not recorded give
 //! nothing; a recording's first video asks the publisher for a keyframe, and so does a
 //! video loss while recording — at most once a second.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use vchat_sfu::tap::{TapBatch, TapSink};
+use vchat_sfu::tap::TapBatch;
 use vchat_sfu::testkit::{Publish, TestNet};
 use vchat_sfu::{Command, RoomId, TrackKind};
-
-#[derive(Clone, Default)]
-struct Collect(Arc<Mutex<Vec<TapBatch>>>);
-
-impl TapSink for Collect {
-    fn deliver(&mut self, batch: TapBatch) {
-        self.0.lock().unwrap().push(batch);
-    }
-}
 
 fn send(net: &mut TestNet, who: &[(usize, &str)], n: u32) {
     for i in 0..n {
@@ -33,11 +23,7 @@ fn send(net: &mut TestNet, who: &[(usize, &str)], n: u32) {
 
 #[test]
 fn recorded_rooms_hand_every_published_track_to_the_tap() {
-    let tap = Collect::default();
     let mut net = TestNet::new();
-    let now = net.now;
-    net.engine
-        .handle_command(now, Command::AttachTap(Box::new(tap.clone())));
     let a = net.join("rec", "client", Publish::audio_video());
     let b = net.join("rec", "agent", Publish::audio_video());
     let c = net.join("plain", "other", Publish::audio_video());
@@ -46,7 +32,7 @@ fn recorded_rooms_hand_every_published_track_to_the_tap() {
     // Before recording starts, nothing.
     send(&mut net, &[(a, "a"), (b, "b"), (c, "c")], 20);
     net.progress(Duration::from_millis(1500));
-    assert!(tap.0.lock().unwrap().is_empty());
+    assert!(net.taps.is_empty());
 
     let keyframes_before: Vec<u64> = net.clients.iter().map(|c| c.keyframe_requests).collect();
     let now = net.now;
@@ -68,7 +54,7 @@ fn recorded_rooms_hand_every_published_track_to_the_tap() {
     }
     net.run_until(Duration::from_millis(1500), |_| false);
 
-    let batches = tap.0.lock().unwrap().clone();
+    let batches = net.taps.clone();
     assert!(
         batches.iter().all(|b| b.room.as_str() == "rec"),
         "only the recorded room"
@@ -124,10 +110,8 @@ fn recorded_rooms_hand_every_published_track_to_the_tap() {
     // A leave closes the leaver's tracks; stopping the recording closes the rest.
     net.leave(a);
     net.run_until(Duration::from_millis(200), |_| false);
-    let closed: Vec<(String, TrackKind)> = tap
-        .0
-        .lock()
-        .unwrap()
+    let closed: Vec<(String, TrackKind)> = net
+        .taps
         .iter()
         .filter(|b| b.closed)
         .map(|b| (b.participant.to_string(), b.kind))
@@ -142,24 +126,17 @@ fn recorded_rooms_hand_every_published_track_to_the_tap() {
             on: false,
         },
     );
-    let n = tap.0.lock().unwrap().len();
-    assert_eq!(tap.0.lock().unwrap().iter().filter(|b| b.closed).count(), 4);
+    net.exchange();
+    let n = net.taps.len();
+    assert_eq!(net.taps.iter().filter(|b| b.closed).count(), 4);
     send(&mut net, &[(b, "b")], 60);
     net.run_until(Duration::from_millis(1500), |_| false);
-    assert_eq!(
-        tap.0.lock().unwrap().len(),
-        n,
-        "nothing after the recording stopped"
-    );
+    assert_eq!(net.taps.len(), n, "nothing after the recording stopped");
 }
 
 #[test]
 fn video_loss_while_recording_asks_for_a_keyframe_at_most_once_a_second() {
-    let tap = Collect::default();
     let mut net = TestNet::new();
-    let now = net.now;
-    net.engine
-        .handle_command(now, Command::AttachTap(Box::new(tap.clone())));
     let a = net.join("rec", "client", Publish::audio_video());
     let _b = net.join("rec", "agent", Publish::audio_video());
     assert!(net.run_until(Duration::from_secs(5), |n| n.all_connected()));

@@ -35,6 +35,7 @@ export { CHANNELS } from './relay.js';
  * - `participant-joined` {participant}, `participant-left` {participant, reason};
  * - `track` {participant, track, stream, kind, mid}: a track of another participant;
  * - `track-removed` {participant, mid};
+ * - `active-speaker` {participant}: the id of who speaks now;
  * - `message` {from, label, data}: a relayed data-channel message (string or Uint8Array);
  * - `connection` {state}: the RTCPeerConnection's connection state;
  * - `ice` {state}: its ICE connection state;
@@ -249,6 +250,9 @@ export class Session extends EventTarget {
         break;
       case 'track-removed':
         this.emit('track-removed', { participant: message.participant, mid: message.mid });
+        break;
+      case 'active-speaker':
+        this.emit('active-speaker', { participant: message.participant });
         break;
       case 'error':
         this.emit('error', { code: message.code, message: message.message });

@@ -26,6 +26,7 @@
  *   | {type: 'participant-left', participant: string, reason: string}
  *   | {type: 'track-added', participant: string, mid: string, kind: 'audio' | 'video'}
  *   | {type: 'track-removed', participant: string, mid: string}
+ *   | {type: 'active-speaker', participant: string}
  *   | {type: 'error', code: string, message: string}
  *   | {type: 'bye', reason: string}} ServerMessage
  */
@@ -83,6 +84,8 @@ export function parseServerMessage(text) {
       return isString(m.participant) && isString(m.mid) && (m.kind === 'audio' || m.kind === 'video') ? m : null;
     case 'track-removed':
       return isString(m.participant) && isString(m.mid) ? m : null;
+    case 'active-speaker':
+      return isString(m.participant) ? m : null;
     case 'error':
       return isString(m.code) && isString(m.message) ? m : null;
     case 'bye':

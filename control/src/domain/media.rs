@@ -42,6 +42,9 @@ pub trait Media: Send + Sync + 'static {
     fn record(&self, room: RoomId, on: bool);
     /// Ends every session in `room`.
     fn close_room(&self, room: RoomId);
+    /// Caps the video of `room` at `max_height` lines: no one there receives a
+    /// taller simulcast layer (the apps also cap what they send).
+    fn set_video_cap(&self, room: RoomId, max_height: Option<u16>);
 }
 
 /// Records the room ids a recording call or a close named.
@@ -51,6 +54,8 @@ pub enum MediaCall {
     Record(String, bool),
     /// `close_room(room)`.
     Close(String),
+    /// `set_video_cap(room, max_height)`.
+    Cap(String, Option<u16>),
 }
 
 /// No media server: joins are refused, other commands are remembered.
@@ -89,5 +94,12 @@ impl Media for NoMedia {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(MediaCall::Close(room.to_string()));
+    }
+
+    fn set_video_cap(&self, room: RoomId, max_height: Option<u16>) {
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(MediaCall::Cap(room.to_string(), max_height));
     }
 }

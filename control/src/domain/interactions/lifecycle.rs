@@ -122,6 +122,11 @@ impl Lifecycle {
                 what,
             ))
             .await?;
+        // Every join applies the call's cap: the room is made on the first one, and
+        // a worker that restarted forgets it.
+        if joined {
+            self.set_video_cap(&interaction.room, interaction.max_quality);
+        }
         let mut connected = interaction.state == State::Connected;
         if !joined && connected {
             self.end_when_empty(interaction.id.clone());
@@ -208,6 +213,14 @@ impl Lifecycle {
             }
         }
         Ok(sessions.values().filter(|n| **n > 0).count())
+    }
+
+    /// Caps a room's video at the call's maximum quality.
+    pub fn set_video_cap(&self, room: &str, quality: crate::model::interaction::Quality) {
+        if let Ok(room) = vchat_sfu::RoomId::new(room) {
+            let height = u16::try_from(quality.height()).ok();
+            self.0.media.set_video_cap(room, height);
+        }
     }
 
     /// Starts or stops recording a room's media.

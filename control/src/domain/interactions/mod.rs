@@ -416,6 +416,7 @@ impl Interactions {
         .map(str::to_string)
         .collect();
         let recording_changed = patch.recording.is_some();
+        let quality_changed = patch.max_quality.is_some();
         let client: Option<ClientContact> = patch.client.map(Into::into);
         let (video, max_quality, recording) = (patch.video, patch.max_quality, patch.recording);
         let (camera, language) = (patch.camera, patch.language);
@@ -488,6 +489,11 @@ impl Interactions {
                     Ok(())
                 })
                 .await?;
+        }
+        if quality_changed {
+            // A new cap takes effect in the call at once (the SFU's next pass).
+            self.lifecycle()
+                .set_video_cap(&updated.room, updated.max_quality);
         }
         if updated.state == State::Connected && recording_changed {
             self.lifecycle()

@@ -138,6 +138,11 @@ pub enum ServerMessage {
         /// The transceiver's mid.
         mid: String,
     },
+    /// Who speaks now (from the audio levels the SFU reads on every packet).
+    ActiveSpeaker {
+        /// Their id.
+        participant: String,
+    },
     /// Something the browser asked could not be done; the session goes on.
     Error {
         /// A stable code.
@@ -185,6 +190,9 @@ impl ServerMessage {
             PeerSignal::Error { code, message } => ServerMessage::Error {
                 code: code.as_str().into(),
                 message,
+            },
+            PeerSignal::ActiveSpeaker { participant } => ServerMessage::ActiveSpeaker {
+                participant: participant.to_string(),
             },
             PeerSignal::Joined { .. } | PeerSignal::Closed { .. } => return None,
         })
