@@ -75,6 +75,8 @@ pub(crate) struct Peer {
     pub(crate) desired: u64,
     /// Video tracks it receives that are paused for want of bandwidth.
     pub(crate) paused_tracks: u64,
+    /// When its estimator was last asked to probe.
+    pub(crate) last_probe: Option<Instant>,
 }
 
 /// Whose video goes first when bandwidth is short.
@@ -235,6 +237,7 @@ impl Peer {
             estimate: None,
             desired: 0,
             paused_tracks: 0,
+            last_probe: None,
         }
     }
 

@@ -123,7 +123,7 @@ pub struct Received {
     pub last_payload: Vec<u8>,
     /// Codec of the last packet.
     pub codec: Option<Codec>,
-    /// Every packet: sequence number, RTP time, marker, the first 20 payload bytes,
+    /// Every packet: sequence number, RTP time, marker, the first 24 payload bytes,
     /// and when it arrived.
     pub log: Vec<(u64, u32, bool, Vec<u8>, Instant)>,
 }
@@ -300,6 +300,8 @@ pub struct TestNet {
     pub taps: Vec<TapBatch>,
     /// Datagrams held back by [`TestNet::deliver_signals`].
     held: Vec<Transmit>,
+    /// The path from the engine to each client, where one is set: a bottleneck.
+    links: HashMap<usize, Link>,
     next_session: u64,
     /// Drop every n-th RTP datagram a client sends to the engine, by client index.
     pub upstream_loss: Option<(usize, u64)>,
@@ -333,6 +335,7 @@ impl TestNet {
             events: Vec::new(),
             taps: Vec::new(),
             held: Vec::new(),
+            links: HashMap::new(),
             next_session: 1,
             upstream_loss: None,
             downstream_loss: None,
@@ -543,6 +546,7 @@ impl TestNet {
         self.exchange();
         self.now += step;
         let now = self.now;
+        self.deliver_due(now);
         for i in 0..self.clients.len() {
             if !self.clients[i].closed && self.clients[i].next_timeout <= now {
                 let _ = self.clients[i].rtc.handle_input(Input::Timeout(now));
@@ -740,7 +744,7 @@ impl TestNet {
                                 *packet.seq_no,
                                 packet.header.timestamp,
                                 packet.header.marker,
-                                packet.payload[..packet.payload.len().min(20)].to_vec(),
+                                packet.payload[..packet.payload.len().min(24)].to_vec(),
                                 self.now,
                             ));
                         }
@@ -769,6 +773,51 @@ impl TestNet {
         else {
             return;
         };
+        if let Some(link) = self.links.get_mut(&i) {
+            link.send(now, transmit);
+            return;
+        }
+        self.receive_at_client(i, transmit);
+    }
+
+    /// Puts a bottleneck between the engine and client `index` (`None`: none), or
+    /// changes the one there (its queue is kept).
+    pub fn set_downlink(&mut self, index: usize, link: Option<LinkConfig>) {
+        match link {
+            None => {
+                self.links.remove(&index);
+            }
+            Some(config) => {
+                self.links
+                    .entry(index)
+                    .and_modify(|l| l.config = config)
+                    .or_insert_with(|| Link::new(config));
+            }
+        }
+    }
+
+    /// What the bottleneck to client `index` dropped so far: (random losses, queue
+    /// overflows).
+    pub fn downlink_drops(&self, index: usize) -> (u64, u64) {
+        self.links
+            .get(&index)
+            .map_or((0, 0), |l| (l.lost, l.overflowed))
+    }
+
+    fn deliver_due(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for (i, link) in self.links.iter_mut() {
+            while let Some(t) = link.pop_due(now) {
+                due.push((*i, t));
+            }
+        }
+        for (i, transmit) in due {
+            self.receive_at_client(i, transmit);
+        }
+    }
+
+    fn receive_at_client(&mut self, i: usize, transmit: Transmit) {
+        let now = self.now;
         if self.lose(self.downstream_loss, i, &transmit.contents) {
             return;
         }
@@ -790,5 +839,87 @@ impl TestNet {
 impl Default for TestNet {
     fn default() -> Self {
         TestNet::new()
+    }
+}
+
+/// A bottleneck's shape.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkConfig {
+    /// Capacity, bit/s.
+    pub rate_bps: u64,
+    /// One-way delay on top of the queue.
+    pub latency: Duration,
+    /// Random loss, 0..1.
+    pub loss: f64,
+    /// The queue holds this much time at the rate; beyond it packets are dropped.
+    pub queue: Duration,
+}
+
+impl LinkConfig {
+    /// A link of `rate_bps` with 20 ms of delay, a 300 ms queue and no random loss.
+    pub fn rate(rate_bps: u64) -> LinkConfig {
+        LinkConfig {
+            rate_bps,
+            latency: Duration::from_millis(20),
+            loss: 0.0,
+            queue: Duration::from_millis(300),
+        }
+    }
+}
+
+/// A drop-tail bottleneck on virtual time: packets leave at the link's rate after
+/// its delay; random loss from a seeded generator, so a run repeats exactly.
+struct Link {
+    config: LinkConfig,
+    busy_until: Option<Instant>,
+    in_flight: VecDeque<(Instant, Transmit)>,
+    rng: u64,
+    lost: u64,
+    overflowed: u64,
+}
+
+impl Link {
+    fn new(config: LinkConfig) -> Link {
+        Link {
+            config,
+            busy_until: None,
+            in_flight: VecDeque::new(),
+            rng: 0x9e37_79b9_7f4a_7c15,
+            lost: 0,
+            overflowed: 0,
+        }
+    }
+
+    fn random(&mut self) -> f64 {
+        // xorshift64*
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn send(&mut self, now: Instant, transmit: Transmit) {
+        if self.config.loss > 0.0 && self.random() < self.config.loss {
+            self.lost += 1;
+            return;
+        }
+        let start = self.busy_until.map_or(now, |b| b.max(now));
+        if start.duration_since(now) > self.config.queue {
+            self.overflowed += 1;
+            return;
+        }
+        let bits = (transmit.contents.len() as u64 + 28) * 8;
+        let on_wire = Duration::from_nanos(bits * 1_000_000_000 / self.config.rate_bps.max(1));
+        let done = start + on_wire;
+        self.busy_until = Some(done);
+        self.in_flight
+            .push_back((done + self.config.latency, transmit));
+    }
+
+    fn pop_due(&mut self, now: Instant) -> Option<Transmit> {
+        if self.in_flight.front().is_some_and(|(at, _)| *at <= now) {
+            return self.in_flight.pop_front().map(|(_, t)| t);
+        }
+        None
     }
 }

@@ -78,10 +78,18 @@ impl Engine {
                     let opened = self.with_peer(key, now, |peer| {
                         let before: Vec<(Key, Mid)> = opened_tracks(peer);
                         peer.accept_answer(&sdp);
-                        opened_tracks(peer)
+                        let opened = opened_tracks(peer)
                             .into_iter()
                             .filter(|t| !before.contains(t))
-                            .collect::<Vec<_>>()
+                            .collect::<Vec<_>>();
+                        // The estimator's first probes ran before there was video to
+                        // pad with; with the first video it starts over and probes.
+                        if before.is_empty() && !opened.is_empty() && peer.estimate.is_some() {
+                            peer.rtc
+                                .bwe()
+                                .reset(str0m::bwe::Bitrate::from(crate::quality::INITIAL_ESTIMATE));
+                        }
+                        opened
                     });
                     // Newly opened video needs a layer chosen and its keyframe asked for.
                     if opened.is_some_and(|o| !o.is_empty()) {

@@ -137,13 +137,14 @@ impl Engine {
             .enable_opus(true, false)
             .enable_vp8(true)
             .enable_h264(true)
-            .enable_bwe(self.limits.bandwidth_estimation.then(|| {
-                // TWCC-based estimation of the path to this peer: what chooses its
-                // layers. Off by default for now: str0m's pacer, which comes with it,
-                // releases forwarded video too slowly under this engine's batching
-                // (see `EngineLimits::bandwidth_estimation`).
-                Bitrate::from(crate::quality::INITIAL_ESTIMATE)
-            }))
+            // TWCC-based estimation of the path to this peer: what chooses its layers.
+            // With it comes str0m's pacer, which sends one packet per timeout pass
+            // (see `Engine::poll_rtc`).
+            .enable_bwe(
+                self.limits
+                    .bandwidth_estimation
+                    .then(|| Bitrate::from(crate::quality::INITIAL_ESTIMATE)),
+            )
             .set_crypto_provider(self.crypto.clone())
             .set_dtls_cert(self.cert.clone())
             .build(now);

@@ -54,6 +54,9 @@ const TIMER_SLACK: Duration = Duration::from_millis(10);
 const TAP_FLUSH: Duration = Duration::from_millis(500);
 /// How often peers are checked for connect and reachability deadlines.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
+/// A timeout this close is due now: str0m's pacer asks for its next pass a
+/// microsecond after the last.
+const PACER_SOON: Duration = Duration::from_micros(50);
 /// Most immediate timeout passes one drain gives a peer's pacer (one packet each).
 const PACER_PASSES: usize = 256;
 /// Most output one `Rtc` may produce while closing before we stop draining it.
@@ -74,10 +77,9 @@ pub struct EngineLimits {
     /// ([`SfuEvent::MediaInactive`]); `None`: never.
     pub media_inactive_after: Option<Duration>,
     /// Estimate each subscriber's bandwidth (str0m's TWCC estimator) and choose its
-    /// simulcast layers by it. Off by default: with the estimator comes str0m's
-    /// pacer, which in this engine releases forwarded video of a renegotiated
-    /// subscriber at about ten packets a second (seen in the engine tests); until
-    /// that is solved, layers are chosen by the room's cap and what publishers send.
+    /// simulcast layers by it; off: layers are chosen by the room's cap and what
+    /// publishers send. Off by default until the estimate's way back up is quick
+    /// enough (the engine tests measure it: down within a second, up too slowly).
     pub bandwidth_estimation: bool,
 }
 
@@ -135,10 +137,12 @@ enum Work {
     Allocate {
         peer: Key,
     },
-    /// Tell a peer's estimator what it should probe towards.
+    /// Tell a peer's estimator what it should probe towards (`again`: probe anew,
+    /// though the rate is the same).
     Desired {
         peer: Key,
         bps: u64,
+        again: bool,
     },
     Relay {
         from: Key,
@@ -477,7 +481,8 @@ impl Engine {
                 }
             };
             match output {
-                RtcOutput::Timeout(at) if at <= now && passes < PACER_PASSES => {
+                // "At once" is a microsecond later to the pacer.
+                RtcOutput::Timeout(at) if at <= now + PACER_SOON && passes < PACER_PASSES => {
                     passes += 1;
                     let _ = peer.rtc.handle_input(Input::Timeout(now));
                 }
@@ -647,11 +652,14 @@ impl Engine {
                     });
                 }
                 Work::Allocate { peer } => self.allocate(peer, now),
-                Work::Desired { peer, bps } => {
+                Work::Desired { peer, bps, again } => {
                     self.with_peer(peer, now, |peer| {
-                        peer.rtc
-                            .bwe()
-                            .set_bitrate(Bitrate::ZERO, Bitrate::from(bps));
+                        let mut bwe = peer.rtc.bwe();
+                        if again {
+                            // Only a rise requests a probe.
+                            bwe.set_bitrate(Bitrate::ZERO, Bitrate::from(bps / 2));
+                        }
+                        bwe.set_bitrate(Bitrate::ZERO, Bitrate::from(bps));
                     });
                 }
                 Work::Relay {

@@ -11,7 +11,7 @@ use crate::ids::RoomId;
 use crate::message::{PeerSignal, TrackKind};
 use crate::quality::speaker::takes_over;
 use crate::quality::{
-    AUDIO_RESERVE, LayerInfo, MAX_LAYERS, QUALITY_TICK, SWITCH_KEYFRAME_RETRY, smooth,
+    AUDIO_RESERVE, LAYER_IDLE, LayerInfo, MAX_LAYERS, QUALITY_TICK, SWITCH_KEYFRAME_RETRY, smooth,
 };
 use crate::slab::Key;
 
@@ -84,12 +84,12 @@ impl Engine {
                     .get(t.publisher)
                     .and_then(|p| p.tracks_in.iter().find(|i| i.mid == t.source_mid))
                     .and_then(|i| i.layers.first())
-                    .map_or(AUDIO_RESERVE, |l| {
-                        if l.bitrate > 0 {
-                            l.bitrate
-                        } else {
-                            AUDIO_RESERVE
-                        }
+                    .map_or(0, |l| match l.last_packet {
+                        // Silent (muted, or not sent yet): nothing to set aside.
+                        None => 0,
+                        Some(at) if now.duration_since(at) >= LAYER_IDLE => 0,
+                        Some(_) if l.bitrate > 0 => l.bitrate,
+                        Some(_) => AUDIO_RESERVE,
                     })
             })
             .sum();
@@ -124,6 +124,12 @@ impl Engine {
                 Some(p) => p.layer_infos(track, now),
                 None => continue,
             };
+            let mut infos = infos;
+            if layers == 1 {
+                // One layer: its rate is the publisher's own adaptation to its uplink;
+                // it pauses only where no video fits at all.
+                infos[0].bitrate = infos[0].bitrate.min(crate::quality::SINGLE_LAYER_NEED);
+            }
             let infos: &[LayerInfo] = &infos[..layers.min(MAX_LAYERS)];
             if let Some(best) = (0..infos.len()).rev().find(|i| {
                 infos[*i].active
@@ -172,13 +178,24 @@ impl Engine {
             return;
         };
         sub.paused_tracks = paused;
-        // Let the estimator probe towards what the best allowed layers would take.
-        let desired = desired.max(crate::quality::INITIAL_ESTIMATE / 2);
-        if sub.desired.abs_diff(desired) * 10 > sub.desired {
+        // Let the estimator probe towards what the best allowed layers would take,
+        // with the headroom an up-switch needs.
+        let desired = ((desired as f64 * crate::quality::choose::UP_HEADROOM * 1.05) as u64)
+            .max(crate::quality::INITIAL_ESTIMATE / 2);
+        // str0m probes when the desired rate rises above its estimate; while the
+        // estimate stays below what the best layers need, ask again now and then so
+        // that a recovered link is found within seconds.
+        let reprobe = sub.estimate.is_some_and(|e| e < desired)
+            && sub
+                .last_probe
+                .is_none_or(|at| now.duration_since(at) >= crate::quality::REPROBE);
+        if sub.desired.abs_diff(desired) * 10 > sub.desired || reprobe {
             sub.desired = desired;
+            sub.last_probe = Some(now);
             self.work.push_back(Work::Desired {
                 peer: key,
                 bps: desired,
+                again: reprobe,
             });
         }
     }

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 /// How much more than a layer's need the share must be before going up to it.
-pub(crate) const UP_HEADROOM: f64 = 1.25;
+pub(crate) const UP_HEADROOM: f64 = 1.15;
 /// How long the share must allow a higher layer before it is chosen.
 pub(crate) const UP_HOLD: Duration = Duration::from_millis(1500);
 
@@ -34,6 +34,10 @@ pub(crate) struct Chooser {
     started: bool,
     /// Since when the share allows `up_to`.
     up_since: Option<(Instant, usize)>,
+    /// The cap of the last choice.
+    cap: Option<u16>,
+    /// Which layers were active at the last choice, one bit each.
+    active: u8,
 }
 
 /// Whether `layer` may be forwarded under the cap (`None`: no cap). A layer whose height
@@ -73,9 +77,21 @@ impl Chooser {
                 .find(|i| allowed(*i) && (layers[*i].bitrate as f64) * factor <= share as f64),
         };
         let fits_now = fitting(1.0);
+        let cap_before = self.cap;
+        self.cap = cap;
+        let active = layers
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.active)
+            .fold(0u8, |m, (i, _)| m | (1 << i.min(7)));
+        // A new cap or a layer that starts or stops is no news about the link: the
+        // choice follows at once.
+        let cap_changed = cap != cap_before || active != self.active;
+        self.active = active;
         let wanted = match self.target {
-            // First choice, or no estimate to hold against: what fits, now.
-            _ if !self.started || share.is_none() => fits_now,
+            // First choice, no estimate to hold against, or a new cap (not news about
+            // the link): what fits, now.
+            _ if !self.started || share.is_none() || cap_changed => fits_now,
             // The current layer is gone or above the cap now: move at once.
             Some(current) if !allowed(current) => fits_now,
             Some(current) if fits_now.is_none_or(|f| f < current) => fits_now,
