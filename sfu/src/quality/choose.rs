@@ -68,7 +68,13 @@ impl Chooser {
         layers: &[LayerInfo],
         cap: Option<u16>,
     ) -> Option<Option<usize>> {
-        let allowed = |i: usize| layers[i].active && under_cap(layers, i, cap);
+        // Under the cap; where no layer is (a screen shared larger than the cap, say),
+        // the lowest one sent: an SFU cannot scale, and no picture is worse.
+        let any_under = (0..layers.len()).any(|i| layers[i].active && under_cap(layers, i, cap));
+        let lowest = (0..layers.len()).find(|i| layers[*i].active);
+        let allowed = |i: usize| {
+            layers[i].active && (under_cap(layers, i, cap) || (!any_under && Some(i) == lowest))
+        };
         let best_allowed = (0..layers.len()).rev().find(|i| allowed(*i));
         let fitting = |factor: f64| match share {
             None => best_allowed,
@@ -216,6 +222,25 @@ mod tests {
         }
         let mut fresh = Chooser::default();
         assert_eq!(fresh.update(t0, None, &l, Some(1080)), Some(Some(0)));
+    }
+
+    #[test]
+    fn a_track_taller_than_the_cap_with_no_lower_layer_still_shows() {
+        let t0 = Instant::now();
+        let screen = [LayerInfo {
+            bitrate: 800_000,
+            height: 900,
+            active: true,
+        }];
+        let mut c = Chooser::default();
+        assert_eq!(c.update(t0, None, &screen, Some(720)), Some(Some(0)));
+        // With layers to choose from, the cap holds.
+        let mut l = layers();
+        l[0].height = 540;
+        l[1].height = 720;
+        l[2].height = 1080;
+        let mut c = Chooser::default();
+        assert_eq!(c.update(t0, None, &l, Some(720)), Some(Some(1)));
     }
 
     #[test]
