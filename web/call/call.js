@@ -212,7 +212,8 @@ export class CallScreen {
     this.session = session;
     for (const track of this.local.getTracks()) {
       if (track.kind === 'video' && !this.o.sendVideo) continue;
-      session.publish(track, this.local);
+      // The camera as simulcast: each other side gets what its link and the cap allow.
+      session.publish(track, this.local, { simulcast: true });
     }
     if (this.screenTrack) session.publish(this.screenTrack, new MediaStream([this.screenTrack]));
     const on = (/** @type {string} */ type, /** @type {(d: any) => void} */ fn) =>

@@ -43,6 +43,30 @@ export { CHANNELS } from './relay.js';
  * - `closed` {code, reason, bye}: the session is over (`bye`: the server's reason, e.g.
  *   `room-closed` when the call was ended).
  */
+/**
+ * The simulcast layers a camera is sent as, lowest first: about 150 kbit/s, 500 kbit/s
+ * and 1.5 Mbit/s for a 720-line camera.
+ * @type {ReadonlyArray<{rid: string, scaleResolutionDownBy: number, maxBitrate: number}>}
+ */
+export const SIMULCAST = Object.freeze([
+  { rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 150000 },
+  { rid: 'm', scaleResolutionDownBy: 2, maxBitrate: 500000 },
+  { rid: 'h', scaleResolutionDownBy: 1, maxBitrate: 1500000 },
+]);
+
+/**
+ * Whether a track is worth sending as simulcast: video of 360 lines or more, from a
+ * browser whose simulcast the SFU reads in this layer order (Chromium and Safari;
+ * Firefox sends one layer until tested).
+ * @param {MediaStreamTrack} track
+ */
+export function simulcastFits(track) {
+  if (track.kind !== 'video') return false;
+  if (typeof navigator !== 'undefined' && /Firefox\//.test(navigator.userAgent)) return false;
+  const height = track.getSettings ? track.getSettings().height || 0 : 0;
+  return height >= 360;
+}
+
 export class Session extends EventTarget {
   /** @param {SessionOptions} options */
   constructor(options) {
@@ -68,7 +92,7 @@ export class Session extends EventTarget {
     this.welcomed = false;
     /** Server messages are handled one at a time, in order. @type {Promise<void>} */
     this.inbox = Promise.resolve();
-    /** @type {{stream: MediaStream, track: MediaStreamTrack}[]} */
+    /** @type {{stream: MediaStream, track: MediaStreamTrack, options: {simulcast?: boolean}}[]} */
     this.pendingPublish = [];
     /** Why the server said the session ends (`room-closed`, …). @type {string | null} */
     this.byeReason = null;
@@ -107,16 +131,24 @@ export class Session extends EventTarget {
 
   /**
    * Sends a track to the room (camera, microphone, later a screen).
+   *
+   * With `simulcast`, a camera of 360 lines or more goes out as three layers (a
+   * quarter, half and whole of its size, lowest first, as the SFU expects): each
+   * other participant then gets the one its link and the call's cap allow.
    * @param {MediaStreamTrack} track
    * @param {MediaStream} stream The stream it belongs to (groups audio with video).
+   * @param {{simulcast?: boolean}} [options]
    * @returns {RTCRtpSender | null} null before the welcome; the track is sent once joined.
    */
-  publish(track, stream) {
+  publish(track, stream, options = {}) {
     if (!this.pc) {
-      this.pendingPublish.push({ track, stream });
+      this.pendingPublish.push({ track, stream, options });
       return null;
     }
-    const transceiver = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    /** @type {RTCRtpTransceiverInit} */
+    const init = { direction: 'sendonly', streams: [stream] };
+    if (options.simulcast && simulcastFits(track)) init.sendEncodings = SIMULCAST.map((e) => ({ ...e }));
+    const transceiver = this.pc.addTransceiver(track, init);
     return transceiver.sender;
   }
 
@@ -140,10 +172,13 @@ export class Session extends EventTarget {
     if (!params.encodings || params.encodings.length === 0) params.encodings = [{}];
     const track = sender.track;
     const height = track && track.getSettings ? track.getSettings().height || 0 : 0;
-    for (const e of params.encodings) {
-      if (cap.maxHeight && height) e.scaleResolutionDownBy = Math.max(1, height / cap.maxHeight);
-      if (cap.maxBitrate) e.maxBitrate = cap.maxBitrate;
-    }
+    const layers = params.encodings.length;
+    params.encodings.forEach((e, i) => {
+      // Simulcast layers keep their own scale; the cap only lowers the tallest ones.
+      const base = layers > 1 ? SIMULCAST[Math.min(i, SIMULCAST.length - 1)].scaleResolutionDownBy : 1;
+      if (cap.maxHeight && height) e.scaleResolutionDownBy = Math.max(base, height / cap.maxHeight);
+      if (cap.maxBitrate && i === layers - 1) e.maxBitrate = cap.maxBitrate;
+    });
     await sender.setParameters(params);
   }
 
@@ -287,7 +322,7 @@ export class Session extends EventTarget {
 
     this.openChannel(CHANNELS.reliable, { ordered: true });
     this.openChannel(CHANNELS.lossy, { ordered: false, maxRetransmits: 0 });
-    for (const { track, stream } of this.pendingPublish) this.publish(track, stream);
+    for (const { track, stream, options } of this.pendingPublish) this.publish(track, stream, options);
     this.pendingPublish = [];
     this.emit('welcome', { participant: welcome.participant, room: welcome.room, participants: welcome.participants });
     await this.negotiate();
