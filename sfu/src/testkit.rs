@@ -190,17 +190,7 @@ impl TestClient {
             MediaKind::Audio
         };
         let want = if video { self.video_codec } else { Codec::Opus };
-        let negotiated = self
-            .rtc
-            .media(mid)
-            .map(|m| m.remote_pts().to_vec())
-            .unwrap_or_default();
-        let Some(pt) = self
-            .rtc
-            .codec_config()
-            .find(|p| p.spec().codec == want && negotiated.contains(&p.pt()))
-            .map(|p| p.pt())
-        else {
+        let Some(pt) = self.negotiated_pt(mid, want) else {
             return false;
         };
         let _ = kind;
@@ -220,6 +210,15 @@ impl TestClient {
         true
     }
 
+    /// The payload type of `codec` that the engine accepted on m-line `mid`.
+    fn negotiated_pt(&self, mid: Mid, codec: Codec) -> Option<str0m::media::Pt> {
+        let negotiated = self.rtc.media(mid)?.remote_pts();
+        self.rtc
+            .codec_config()
+            .find(|p| p.spec().codec == codec && negotiated.contains(&p.pt()))
+            .map(|p| p.pt())
+    }
+
     /// Writes one RTP packet of simulcast layer `rid` on the video m-line, at RTP time
     /// `ts` (each layer numbers its own packets).
     pub fn send_layer(
@@ -233,18 +232,7 @@ impl TestClient {
         let Some(mid) = self.video_mid else {
             return false;
         };
-        let negotiated = self
-            .rtc
-            .media(mid)
-            .map(|m| m.remote_pts().to_vec())
-            .unwrap_or_default();
-        let want = self.video_codec;
-        let Some(pt) = self
-            .rtc
-            .codec_config()
-            .find(|p| p.spec().codec == want && negotiated.contains(&p.pt()))
-            .map(|p| p.pt())
-        else {
+        let Some(pt) = self.negotiated_pt(mid, self.video_codec) else {
             return false;
         };
         let seq = self.layer_seq.entry(rid.to_string()).or_insert(0);

@@ -105,7 +105,6 @@ impl Engine {
             }
         }
         order[..n].sort_unstable();
-        let mut switched = 0;
         let mut paused = 0;
         for &(_, out) in &order[..n] {
             let Some(sub) = self.peers.get(key) else {
@@ -164,7 +163,6 @@ impl Engine {
                     .is_none_or(|at| now.duration_since(at) >= SWITCH_KEYFRAME_RETRY)
             {
                 t.asked_keyframe = Some(now);
-                switched += 1;
                 self.work.push_back(Work::Keyframe {
                     publisher,
                     mid: source_mid,
@@ -173,7 +171,6 @@ impl Engine {
                 });
             }
         }
-        let _ = switched;
         let Some(sub) = self.peers.get_mut(key) else {
             return;
         };
