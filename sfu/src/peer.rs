@@ -156,8 +156,8 @@ pub(crate) struct TrackOut {
     pub(crate) chooser: Chooser,
     /// The layer forwarded now; differs from the chosen one until its keyframe.
     pub(crate) current: Option<usize>,
-    /// When the chosen layer's keyframe was last asked for.
-    pub(crate) asked_keyframe: Option<Instant>,
+    /// Which layer's keyframe was last asked for, and when.
+    pub(crate) asked_keyframe: Option<(usize, Instant)>,
     pub(crate) priority: Priority,
 }
 
@@ -616,6 +616,8 @@ impl Peer {
         }; MAX_LAYERS];
         let track = &self.tracks_in[index];
         let n = track.layers.len().min(MAX_LAYERS);
+        let silent = |l: &LayerIn| l.last_packet.map(|t| now.duration_since(t));
+        let freshest = track.layers.iter().take(n).filter_map(silent).min();
         for (i, layer) in track.layers.iter().take(n).enumerate() {
             out[i] = LayerInfo {
                 bitrate: if layer.bitrate > 0 {
@@ -624,9 +626,10 @@ impl Peer {
                     crate::quality::default_bitrate(i, n)
                 },
                 height: layer.height,
-                active: layer
-                    .last_packet
-                    .is_some_and(|t| now.duration_since(t) < crate::quality::LAYER_IDLE),
+                active: silent(layer).is_some_and(|s| {
+                    s < crate::quality::LAYER_IDLE
+                        && freshest.is_none_or(|f| s - f < crate::quality::LAYER_LAGGING)
+                }),
             };
         }
         (out, n)

@@ -246,10 +246,74 @@ fn the_recording_takes_the_best_layer_and_follows_it_down() {
         assert_eq!(w[1].0, w[0].0 + 1, "one stream in the capture");
         assert!(w[1].1 > w[0].1, "its clock goes on");
     }
+    // The top layer is taken as stopped once it lags the others (not after a whole
+    // second of nothing): the file's picture holds still for little more than that.
+    let held =
+        Duration::from_micros((packets[first_m].1 - packets[first_m - 1].1) * 1_000_000 / 90_000);
     println!(
-        "recorded {} video packets: {} of 720 lines, then {} of 360",
+        "recorded {} video packets: {} of 720 lines, then {} of 360; the picture held {held:?} at the switch",
         packets.len(),
         first_m,
         packets.len() - first_m
     );
+    assert!(held <= Duration::from_millis(700), "{held:?}");
+}
+
+#[test]
+fn after_an_outage_the_picture_comes_back_at_the_first_keyframe_of_any_layer() {
+    let mut net = TestNet::new();
+    let alice = net.join_as(
+        "r",
+        "alice",
+        Offerer {
+            simulcast: Some(RIDS),
+            ..Offerer::new(Publish::audio_video())
+        },
+    );
+    let bob = net.join(
+        "r",
+        "bob",
+        Publish {
+            audio: false,
+            video: false,
+            h264: false,
+        },
+    );
+    assert!(net.run_until(Duration::from_secs(5), |n| n.all_connected()));
+    let mut publisher = Publisher {
+        frame: 0,
+        answered: 0,
+    };
+    for _ in 0..60 {
+        publisher.frame(&mut net, alice, &[0, 1, 2]);
+    }
+    assert_eq!(layer_now(&net, bob), Some(2));
+    // The publisher's path is gone for 2 s (every layer falls idle), then all its
+    // layers come back in one frame, with no keyframe until one is asked for.
+    net.progress(Duration::from_secs(2));
+    publisher.frame = 100;
+    let received = |net: &TestNet| -> usize {
+        net.clients[bob]
+            .received
+            .values()
+            .map(|r| r.log.len())
+            .sum()
+    };
+    let before = received(&net);
+    let back_at = net.now;
+    let (mut picture, mut top) = (None, None);
+    for _ in 0..30 {
+        publisher.frame(&mut net, alice, &[0, 1, 2]);
+        if picture.is_none() && received(&net) > before {
+            picture = Some(net.now - back_at);
+        }
+        if top.is_none() && layer_now(&net, bob) == Some(2) && received(&net) > before {
+            top = Some(net.now - back_at);
+        }
+    }
+    println!("after the outage: a picture after {picture:?}, 720 lines after {top:?}");
+    let picture = picture.expect("the picture came back");
+    let top = top.expect("720 lines came back");
+    assert!(picture <= Duration::from_millis(150), "{picture:?}");
+    assert!(top <= Duration::from_millis(400), "{top:?}");
 }

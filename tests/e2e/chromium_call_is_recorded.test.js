@@ -3,7 +3,10 @@
 // link, the agent joins 2 s later, the agent ends the call; the merged recording is
 // downloaded through the API and checked with ffprobe and sox — stereo Opus with sound
 // in the client's (left) channel throughout and in the agent's (right) channel only
-// after the agent joined, and the client's video decodable. The same file is then
+// after the agent joined, and the client's video decodable from start to end (ffmpeg
+// -xerror) across two layer switches: mid-call the client stops sending its top
+// simulcast layer and takes it back, and the file keeps each size as sent (e.g.
+// 640x480, then 320x240, then 640x480 again). The same file is then
 // played by Chromium and Firefox themselves (Web Audio's decodeAudioData, their own
 // WebM demuxers and Opus decoders): Chromium sends 20 ms Opus packets, so the file's
 // stereo track is the parties' own packets as two Opus streams (RFC 7845 mapping
@@ -51,7 +54,7 @@ function soxStat(wav, channel, from, length) {
   return Number(match[1]);
 }
 
-test('a recorded Chromium call gives the client left and the agent right', async () => {
+test('a recorded Chromium call gives the client left and the agent right, and its video across layer switches', async () => {
   const server = await startServer({ VCHAT_RECORDINGS_MERGE_GRACE_MS: '300' });
   const chromium = await launchChromium();
   const work = mkdtempSync(path.join(tmpdir(), 'vchat-rec-'));
@@ -84,7 +87,37 @@ test('a recorded Chromium call gives the client left and the agent right', async
     const join = await (await api('POST', `/api/interactions/${interaction.id}/join`, null, cookie)).json();
     const agent = await chromium.open(join.join_url);
     await waitConnected(agent);
-    await sleep(5000);
+    // The client's uplink drops its top simulcast layer for a while, as Chromium does
+    // when its own estimate falls, and takes it back: the recorder follows the best
+    // layer down and up again, so the file holds two switches.
+    const topLayer = (active) => client.evaluate(async (on) => {
+      const pc = window.vchatCall && window.vchatCall.session && window.vchatCall.session.pc;
+      const sender = pc && pc.getSenders().find((s) => s.track && s.track.kind === 'video');
+      if (!sender) return 0;
+      const params = sender.getParameters();
+      if (params.encodings.length < 2) return params.encodings.length;
+      params.encodings[params.encodings.length - 1].active = on;
+      await sender.setParameters(params);
+      return params.encodings.length;
+    }, active);
+    // Chromium adds its top layer a few seconds into a call, once its own estimate
+    // allows: wait for it, and let the recording hold it a moment.
+    const topSending = () => client.evaluate(async () => {
+      const pc = window.vchatCall && window.vchatCall.session && window.vchatCall.session.pc;
+      if (!pc) return false;
+      let rates = /** @type {number[]} */ ([]);
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === 'outbound-rtp' && s.kind === 'video') rates.push(s.frameHeight && s.framesPerSecond ? s.frameHeight : 0);
+      });
+      return rates.length >= 2 && rates.every((h) => h > 0);
+    });
+    await waitFor('the client to send all its layers', topSending, 20000);
+    await sleep(1500);
+    const layers = await topLayer(false);
+    assert.ok(layers >= 2, `the client sends simulcast (${layers} layers)`);
+    await sleep(3500);
+    await topLayer(true);
+    await sleep(3500);
     const ended = await api('POST', `/api/interactions/${interaction.id}/end`, null, cookie);
     assert.equal(ended.status, 200, await ended.text());
     const callSecs = (Date.now() - started) / 1000;
@@ -108,6 +141,27 @@ test('a recorded Chromium call gives the client left and the agent right', async
     assert.match(probe, /codec_name=vp8/, 'the client\'s video is in the file');
     const frames = Number((probe.match(/nb_read_frames=(\d+)/) || [])[1]);
     assert.ok(frames > 60, `${frames} video frames decode`);
+    // The picture's size follows the layers recorded (kept as sent, not scaled), and
+    // the whole video decodes without an error.
+    const sizes = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'frame=width,height', '-of', 'csv=p=0', webm], { encoding: 'utf8' })
+      .trim().split('\n').filter(Boolean);
+    const runs = sizes.reduce((acc, size) => {
+      if (!acc.length || acc[acc.length - 1][0] !== size) acc.push([size, 0]);
+      acc[acc.length - 1][1] += 1;
+      return acc;
+    }, /** @type {[string, number][]} */ ([]));
+    console.log(`video sizes in the file, in order: ${runs.map(([size, n]) => `${size.replace(',', 'x')} ×${n}`).join(' → ')}`);
+    // The top layer, the one below while the top was off, the top again to the end
+    // (a lower layer may come first, while Chromium had not added its top one yet).
+    const width = (run) => Number(run[0].split(',')[0]);
+    assert.ok(runs.length >= 3, 'at least two switches');
+    const [top, below, again] = runs.slice(-3);
+    assert.equal(top[0], again[0], 'the top layer again at the end');
+    assert.ok(width(below) < width(top), `down a layer while the top was off: ${width(top)} → ${width(below)}`);
+    assert.ok(below[1] >= 30 && again[1] >= 30, 'a second or more of each');
+    const decode = spawnSync('ffmpeg', ['-v', 'error', '-xerror', '-i', webm, '-map', '0:v', '-f', 'null', '-'], { encoding: 'utf8' });
+    assert.equal(decode.status, 0, decode.stderr);
+    assert.equal(decode.stderr.trim(), '', 'ffmpeg decodes the video from start to end without an error');
     const duration = Number((probe.match(/duration=([0-9.]+)/) || [])[1]);
     assert.ok(Math.abs(duration - callSecs) < 1.5, `file ${duration} s, call ${callSecs} s`);
 

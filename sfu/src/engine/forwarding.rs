@@ -16,8 +16,8 @@ use super::{Engine, Output};
 use crate::forward::{Rewrite, matching_pt};
 use crate::message::{SfuEvent, TrackKind};
 use crate::peer::{OutState, Peer};
-use crate::quality::LAYER_IDLE;
 use crate::quality::codec::{keyframe_size, starts_keyframe, vp8_ids, vp8_write_ids};
+use crate::quality::{LAYER_IDLE, LAYER_LAGGING};
 use crate::relay;
 use crate::slab::Key;
 
@@ -53,11 +53,17 @@ impl Engine {
         };
         let woke = {
             let t = &mut publisher.tracks_in[track];
+            // Taken as stopped after this long (see `Peer::layer_infos`).
+            let idle = if t.layers.len() > 1 {
+                LAYER_LAGGING
+            } else {
+                LAYER_IDLE
+            };
             let l = &mut t.layers[layer];
             l.bytes += packet.payload.len() as u64;
             let woke = l
                 .last_packet
-                .is_none_or(|at| now.duration_since(at) >= LAYER_IDLE);
+                .is_none_or(|at| now.duration_since(at) >= idle);
             l.last_packet = Some(now);
             // A layer starts (or starts again): its subscribers choose now, so this
             // very packet may be the first they get.
@@ -146,7 +152,13 @@ impl Engine {
                     // Between layers only at a keyframe; a track of one layer starts
                     // anywhere (the subscriber asks for a keyframe if it needs one).
                     let single = layers == 1 && t.current.is_none();
-                    if target != Some(layer) || !(keyframe || single) {
+                    // With nothing flowing (a start, or back after an outage), any
+                    // keyframe at or below the target starts the picture; the target's
+                    // own keyframe moves it up later.
+                    let start =
+                        keyframe && t.current.is_none() && target.is_some_and(|g| layer <= g);
+                    let at_target = target == Some(layer) && (keyframe || single);
+                    if !(at_target || start) {
                         continue;
                     }
                     // The chosen layer's keyframe: switch here.

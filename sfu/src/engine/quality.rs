@@ -158,11 +158,15 @@ impl Engine {
             }
             // The chosen layer is not flowing yet: its keyframe is needed, asked for
             // again now and then until it comes.
-            if target != t.current
-                && t.asked_keyframe
-                    .is_none_or(|at| now.duration_since(at) >= SWITCH_KEYFRAME_RETRY)
+            // A new target is asked for at once (layers that come back together after
+            // an outage each move the target up).
+            if let Some(layer) = target
+                && target != t.current
+                && t.asked_keyframe.is_none_or(|(asked, at)| {
+                    asked != layer || now.duration_since(at) >= SWITCH_KEYFRAME_RETRY
+                })
             {
-                t.asked_keyframe = Some(now);
+                t.asked_keyframe = Some((layer, now));
                 self.work.push_back(Work::Keyframe {
                     publisher,
                     mid: source_mid,

@@ -25,6 +25,12 @@ pub(crate) const MAX_LAYERS: usize = 4;
 pub(crate) const QUALITY_TICK: Duration = Duration::from_millis(200);
 /// A layer with no packet for this long is taken as stopped by its publisher.
 pub(crate) const LAYER_IDLE: Duration = Duration::from_millis(1000);
+/// A layer this far behind its track's freshest layer is taken as stopped sooner:
+/// the track goes on, this layer does not (a browser drops its top layer when its
+/// uplink narrows), so its subscribers and the recorder move down without waiting
+/// `LAYER_IDLE`. Layers of one frame are sent together, so even a one-frame-a-second
+/// screen keeps its layers within milliseconds of each other.
+pub(crate) const LAYER_LAGGING: Duration = Duration::from_millis(400);
 /// Kept aside from a subscriber's estimate for each audio track it receives until
 /// that track's bitrate is measured, bit/s (Opus speech at browsers' defaults).
 pub(crate) const AUDIO_RESERVE: u64 = 40_000;
