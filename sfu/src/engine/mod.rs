@@ -142,6 +142,8 @@ enum Work {
     Desired {
         peer: Key,
         bps: u64,
+        /// What to keep sending, padding included.
+        sustain: u64,
         again: bool,
     },
     Relay {
@@ -652,14 +654,20 @@ impl Engine {
                     });
                 }
                 Work::Allocate { peer } => self.allocate(peer, now),
-                Work::Desired { peer, bps, again } => {
+                Work::Desired {
+                    peer,
+                    bps,
+                    sustain,
+                    again,
+                } => {
                     self.with_peer(peer, now, |peer| {
                         let mut bwe = peer.rtc.bwe();
+                        let sustain = Bitrate::from(sustain);
                         if again {
                             // Only a rise requests a probe.
-                            bwe.set_bitrate(Bitrate::ZERO, Bitrate::from(bps / 2));
+                            bwe.set_bitrate(sustain, Bitrate::from(bps / 2));
                         }
-                        bwe.set_bitrate(Bitrate::ZERO, Bitrate::from(bps));
+                        bwe.set_bitrate(sustain, Bitrate::from(bps));
                     });
                 }
                 Work::Relay {

@@ -95,6 +95,10 @@ impl Engine {
             .sum();
         let mut left = sub.estimate.map(|e| e.saturating_sub(audio));
         let mut desired = audio;
+        // What str0m keeps sending, padding where media falls short: each flowing
+        // track's next layer up, so that the estimate can grow to it (an estimator
+        // fed only what is sent now cannot find more). Nothing while all is paused.
+        let mut sustain = 0;
         // Screens first: when bandwidth is short, the camera goes down first.
         let mut order: [(u8, usize); 16] = [(0, 0); 16];
         let mut n = 0;
@@ -130,10 +134,11 @@ impl Engine {
                 infos[0].bitrate = infos[0].bitrate.min(crate::quality::SINGLE_LAYER_NEED);
             }
             let infos: &[LayerInfo] = &infos[..layers.min(MAX_LAYERS)];
-            if let Some(best) = (0..infos.len()).rev().find(|i| {
-                infos[*i].active
-                    && cap.is_none_or(|c| infos[*i].height == 0 || infos[*i].height <= c)
-            }) {
+            let allowed = |i: usize| {
+                infos[i].active && cap.is_none_or(|c| infos[i].height == 0 || infos[i].height <= c)
+            };
+            let best = (0..infos.len()).rev().find(|i| allowed(*i));
+            if let Some(best) = best {
                 desired += infos[best].bitrate;
             }
             let Some(sub) = self.peers.get_mut(key) else {
@@ -145,6 +150,12 @@ impl Engine {
             let target = t.chooser.target();
             if let (Some(l), Some(chosen)) = (left.as_mut(), target) {
                 *l = l.saturating_sub(infos[chosen].bitrate);
+            }
+            if let Some(chosen) = target {
+                let next = (chosen + 1..infos.len())
+                    .find(|i| allowed(*i))
+                    .unwrap_or(chosen);
+                sustain += infos[next].bitrate;
             }
             if target.is_none() {
                 // Paused for want of bandwidth (not a publisher that sends nothing).
@@ -183,6 +194,11 @@ impl Engine {
         // with the headroom an up-switch needs.
         let desired = ((desired as f64 * crate::quality::choose::UP_HEADROOM * 1.05) as u64)
             .max(crate::quality::INITIAL_ESTIMATE / 2);
+        let sustain = if sustain == 0 {
+            0
+        } else {
+            (((sustain + audio) as f64 * crate::quality::choose::UP_HEADROOM) as u64).min(desired)
+        };
         // str0m probes when the desired rate rises above its estimate; while the
         // estimate stays below what the best layers need, ask again now and then so
         // that a recovered link is found within seconds.
@@ -190,12 +206,17 @@ impl Engine {
             && sub
                 .last_probe
                 .is_none_or(|at| now.duration_since(at) >= crate::quality::REPROBE);
-        if sub.desired.abs_diff(desired) * 10 > sub.desired || reprobe {
+        if sub.desired.abs_diff(desired) * 10 > sub.desired
+            || sub.sustain.abs_diff(sustain) * 10 > sub.sustain
+            || reprobe
+        {
             sub.desired = desired;
+            sub.sustain = sustain;
             sub.last_probe = Some(now);
             self.work.push_back(Work::Desired {
                 peer: key,
                 bps: desired,
+                sustain,
                 again: reprobe,
             });
         }
