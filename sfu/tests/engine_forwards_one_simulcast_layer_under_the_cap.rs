@@ -84,8 +84,8 @@ fn layer_now(net: &TestNet, bob: usize) -> Option<u8> {
         .next()
 }
 
-#[test]
-fn each_subscriber_gets_the_best_layer_under_the_cap_as_one_stream() {
+/// Alice publishes three layers; Bob only receives. Both connected.
+fn simulcast_call() -> (TestNet, usize, usize, Publisher) {
     let mut net = TestNet::new();
     let alice = net.join_as(
         "r",
@@ -105,10 +105,16 @@ fn each_subscriber_gets_the_best_layer_under_the_cap_as_one_stream() {
         },
     );
     assert!(net.run_until(Duration::from_secs(5), |n| n.all_connected()));
-    let mut publisher = Publisher {
+    let publisher = Publisher {
         frame: 0,
         answered: 0,
     };
+    (net, alice, bob, publisher)
+}
+
+#[test]
+fn each_subscriber_gets_the_best_layer_under_the_cap_as_one_stream() {
+    let (mut net, alice, bob, mut publisher) = simulcast_call();
     let all = [0, 1, 2];
     for _ in 0..60 {
         publisher.frame(&mut net, alice, &all);
@@ -261,29 +267,7 @@ fn the_recording_takes_the_best_layer_and_follows_it_down() {
 
 #[test]
 fn after_an_outage_the_picture_comes_back_at_the_first_keyframe_of_any_layer() {
-    let mut net = TestNet::new();
-    let alice = net.join_as(
-        "r",
-        "alice",
-        Offerer {
-            simulcast: Some(RIDS),
-            ..Offerer::new(Publish::audio_video())
-        },
-    );
-    let bob = net.join(
-        "r",
-        "bob",
-        Publish {
-            audio: false,
-            video: false,
-            h264: false,
-        },
-    );
-    assert!(net.run_until(Duration::from_secs(5), |n| n.all_connected()));
-    let mut publisher = Publisher {
-        frame: 0,
-        answered: 0,
-    };
+    let (mut net, alice, bob, mut publisher) = simulcast_call();
     for _ in 0..60 {
         publisher.frame(&mut net, alice, &[0, 1, 2]);
     }
