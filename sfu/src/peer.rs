@@ -77,8 +77,6 @@ pub(crate) struct Peer {
     pub(crate) sustain: u64,
     /// Video tracks it receives that are paused for want of bandwidth.
     pub(crate) paused_tracks: u64,
-    /// When its estimator was last asked to probe.
-    pub(crate) last_probe: Option<Instant>,
 }
 
 /// Whose video goes first when bandwidth is short.
@@ -240,7 +238,6 @@ impl Peer {
             desired: 0,
             sustain: 0,
             paused_tracks: 0,
-            last_probe: None,
         }
     }
 

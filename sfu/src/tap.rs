@@ -196,6 +196,18 @@ impl TapBuffer {
         false
     }
 
+    /// Whether a keyframe may be asked for now (the last request is a second old);
+    /// notes the request when it may.
+    pub(crate) fn keyframe_due(&mut self, now: Instant) -> bool {
+        let due = self
+            .last_keyframe_request
+            .is_none_or(|t| now.duration_since(t) >= RECORDING_KEYFRAME_INTERVAL);
+        if due {
+            self.last_keyframe_request = Some(now);
+        }
+        due
+    }
+
     /// Notes a keyframe request made for this track (the recording's first).
     pub(crate) fn asked_keyframe(&mut self, now: Instant) {
         self.last_keyframe_request = Some(now);

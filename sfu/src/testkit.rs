@@ -164,6 +164,8 @@ pub struct TestClient {
     pub keyframe_rids: Vec<Option<String>>,
     /// Sequence numbers written per simulcast rid.
     layer_seq: HashMap<String, u64>,
+    /// The last sequence number written on each further m-line (`send_on`).
+    mid_seq: HashMap<Mid, u64>,
     /// Whether the engine dropped it.
     pub closed: bool,
     /// The last offer it sent, as the engine got it.
@@ -232,18 +234,49 @@ impl TestClient {
         let Some(mid) = self.video_mid else {
             return false;
         };
+        let seq = self.layer_seq.entry(rid.to_string()).or_insert(0);
+        *seq += 1;
+        let seq = *seq;
+        self.write_video(mid, Some(rid), seq, payload, ts, marker, now)
+    }
+
+    /// Writes one RTP packet on video m-line `mid` (a second video track, such as a
+    /// screen added with [`TestNet::add_track`]), numbered on its own, at RTP time `ts`.
+    pub fn send_on(
+        &mut self,
+        mid: Mid,
+        payload: &[u8],
+        ts: u32,
+        marker: bool,
+        now: Instant,
+    ) -> bool {
+        let seq = self.mid_seq.entry(mid).or_insert(0);
+        *seq += 1;
+        let seq = *seq;
+        self.write_video(mid, None, seq, payload, ts, marker, now)
+    }
+
+    /// Writes one nackable video packet of stream `rid` on m-line `mid`.
+    #[allow(clippy::too_many_arguments)]
+    fn write_video(
+        &mut self,
+        mid: Mid,
+        rid: Option<&str>,
+        seq: u64,
+        payload: &[u8],
+        ts: u32,
+        marker: bool,
+        now: Instant,
+    ) -> bool {
         let Some(pt) = self.negotiated_pt(mid, self.video_codec) else {
             return false;
         };
-        let seq = self.layer_seq.entry(rid.to_string()).or_insert(0);
-        *seq += 1;
-        let seq: SeqNo = (*seq).into();
         let mut direct = self.rtc.direct_api();
-        let Some(stream) = direct.stream_tx_by_mid(mid, Some(rid.into())) else {
+        let Some(stream) = direct.stream_tx_by_mid(mid, rid.map(Into::into)) else {
             return false;
         };
         stream.write_rtp(
-            RtpWrite::new(pt, seq, ts, now, payload.to_vec())
+            RtpWrite::new(pt, seq.into(), ts, now, payload.to_vec())
                 .marker(marker)
                 .nackable(true),
         );
@@ -432,6 +465,7 @@ impl TestNet {
             keyframe_requests: 0,
             keyframe_rids: Vec::new(),
             layer_seq: HashMap::new(),
+            mid_seq: HashMap::new(),
             closed: false,
             seq: [0; 2],
             next_timeout: self.now,

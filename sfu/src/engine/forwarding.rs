@@ -66,7 +66,12 @@ impl Engine {
                 .is_none_or(|at| now.duration_since(at) >= idle);
             l.last_packet = Some(now);
             // A layer starts (or starts again): its subscribers choose now, so this
-            // very packet may be the first they get.
+            // very packet may be the first they get; a recording moves up to it now
+            // too (a layer coming back starts with a keyframe, which a tick later
+            // has gone by).
+            if woke && video && t.tap_target.is_some_and(|target| layer > target) {
+                t.tap_target = Some(layer);
+            }
             let woke = (woke && video).then(|| t.subscribers.clone());
             if keyframe && let Some((_, height)) = keyframe_size(codec, &packet.payload) {
                 l.height = height;

@@ -137,14 +137,12 @@ enum Work {
     Allocate {
         peer: Key,
     },
-    /// Tell a peer's estimator what it should probe towards (`again`: probe anew,
-    /// though the rate is the same).
+    /// Tell a peer's estimator what it should probe towards and what to sustain.
     Desired {
         peer: Key,
         bps: u64,
         /// What to keep sending, padding included.
         sustain: u64,
-        again: bool,
     },
     Relay {
         from: Key,
@@ -654,20 +652,11 @@ impl Engine {
                     });
                 }
                 Work::Allocate { peer } => self.allocate(peer, now),
-                Work::Desired {
-                    peer,
-                    bps,
-                    sustain,
-                    again,
-                } => {
+                Work::Desired { peer, bps, sustain } => {
                     self.with_peer(peer, now, |peer| {
-                        let mut bwe = peer.rtc.bwe();
-                        let sustain = Bitrate::from(sustain);
-                        if again {
-                            // Only a rise requests a probe.
-                            bwe.set_bitrate(sustain, Bitrate::from(bps / 2));
-                        }
-                        bwe.set_bitrate(sustain, Bitrate::from(bps));
+                        peer.rtc
+                            .bwe()
+                            .set_bitrate(Bitrate::from(sustain), Bitrate::from(bps));
                     });
                 }
                 Work::Relay {

@@ -44,8 +44,13 @@ impl Engine {
             None if t.layers.len() == 1 => 0,
             None => return,
         };
+        let mut ask = false;
         match t.tap_layer {
-            Some(current) if current == layer => {}
+            Some(current) if current == layer => {
+                // Still on another layer than the one wanted: its keyframe is asked
+                // for again (once a second) until it comes.
+                ask = current != target && t.tap.as_mut().is_some_and(|tap| tap.keyframe_due(now));
+            }
             // The first packet of the recording: take its layer if it is the one wanted.
             None if layer == target => t.tap_layer = Some(layer),
             _ if layer == target && keyframe => {
@@ -61,7 +66,7 @@ impl Engine {
         let (seq, ts) = t
             .tap_rewrite
             .rewrite(*packet.seq_no, packet.time.numer(), now);
-        if video && (fresh || tap.wants_keyframe(seq, now)) {
+        if video && (ask || fresh || tap.wants_keyframe(seq, now)) {
             tap.asked_keyframe(now);
             self.work.push_back(Work::Keyframe {
                 publisher: from,

@@ -37,9 +37,6 @@ pub(crate) const AUDIO_RESERVE: u64 = 40_000;
 /// What a track without simulcast is taken to need, at most, bit/s: below this no
 /// video is worth sending.
 pub(crate) const SINGLE_LAYER_NEED: u64 = 120_000;
-/// How often a subscriber whose estimate is below what its best layers need is
-/// probed again.
-pub(crate) const REPROBE: std::time::Duration = Duration::from_secs(2);
 /// How often a chosen layer's keyframe is asked for again while it does not come.
 pub(crate) const SWITCH_KEYFRAME_RETRY: Duration = Duration::from_millis(500);
 /// The estimate str0m starts from for a new subscriber, bit/s: enough for a middle
