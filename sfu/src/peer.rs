@@ -73,8 +73,6 @@ pub(crate) struct Peer {
     pub(crate) estimate: Option<u64>,
     /// The desired bitrate last given to str0m's estimator, bit/s.
     pub(crate) desired: u64,
-    /// The rate str0m was last told to sustain (padding where media falls short).
-    pub(crate) sustain: u64,
     /// Video tracks it receives that are paused for want of bandwidth.
     pub(crate) paused_tracks: u64,
 }
@@ -236,7 +234,6 @@ impl Peer {
             ntp_anchor: None,
             estimate: None,
             desired: 0,
-            sustain: 0,
             paused_tracks: 0,
         }
     }

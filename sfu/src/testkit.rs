@@ -826,6 +826,12 @@ impl TestNet {
             .map_or((0, 0), |l| (l.lost, l.overflowed))
     }
 
+    /// Bytes the bottleneck to client `index` has carried so far, padding and
+    /// retransmissions included.
+    pub fn downlink_carried(&self, index: usize) -> u64 {
+        self.links.get(&index).map_or(0, |l| l.carried)
+    }
+
     fn deliver_due(&mut self, now: Instant) {
         let mut due = Vec::new();
         for (i, link) in self.links.iter_mut() {
@@ -898,6 +904,8 @@ struct Link {
     rng: u64,
     lost: u64,
     overflowed: u64,
+    /// Bytes put on the wire (UDP payload and IP/UDP headers).
+    carried: u64,
 }
 
 impl Link {
@@ -909,6 +917,7 @@ impl Link {
             rng: 0x9e37_79b9_7f4a_7c15,
             lost: 0,
             overflowed: 0,
+            carried: 0,
         }
     }
 
@@ -931,6 +940,7 @@ impl Link {
             return;
         }
         let bits = (transmit.contents.len() as u64 + 28) * 8;
+        self.carried += bits / 8;
         let on_wire = Duration::from_nanos(bits * 1_000_000_000 / self.config.rate_bps.max(1));
         let done = start + on_wire;
         self.busy_until = Some(done);

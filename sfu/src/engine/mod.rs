@@ -137,12 +137,10 @@ enum Work {
     Allocate {
         peer: Key,
     },
-    /// Tell a peer's estimator what it should probe towards and what to sustain.
+    /// Tell a peer's estimator what it should probe towards.
     Desired {
         peer: Key,
         bps: u64,
-        /// What to keep sending, padding included.
-        sustain: u64,
     },
     Relay {
         from: Key,
@@ -652,11 +650,11 @@ impl Engine {
                     });
                 }
                 Work::Allocate { peer } => self.allocate(peer, now),
-                Work::Desired { peer, bps, sustain } => {
+                Work::Desired { peer, bps } => {
                     self.with_peer(peer, now, |peer| {
                         peer.rtc
                             .bwe()
-                            .set_bitrate(Bitrate::from(sustain), Bitrate::from(bps));
+                            .set_bitrate(Bitrate::ZERO, Bitrate::from(bps));
                     });
                 }
                 Work::Relay {
