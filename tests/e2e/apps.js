@@ -1,5 +1,7 @@
 // What the app tests share: the admin's API calls, an agent signing in and creating a
-// call in the agent app, and a page's call statistics.
+// call in the agent app, a page's call statistics, and the browser they run in.
+
+import { chromium } from 'playwright-core';
 
 /**
  * The API as the server's bootstrap token (the operator's automation).
@@ -57,4 +59,13 @@ export function callStats(evaluate) {
     });
     return out;
   });
+}
+
+/**
+ * Headless Chromium with fake camera and microphone, for pages opened in their own
+ * contexts (each with its viewport, locale and permissions).
+ */
+export function launchAppsBrowser() {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu',
+    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection'] });
 }

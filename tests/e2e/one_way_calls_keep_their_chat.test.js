@@ -5,8 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chromium } from 'playwright-core';
-import { adminApi, agentCreatesCall, callStats as statsOf } from './apps.js';
+import { adminApi, agentCreatesCall, launchAppsBrowser, callStats as statsOf } from './apps.js';
 import { startServer, sleep, waitFor } from './harness.js';
 
 // A 1×1 PNG.
@@ -15,8 +14,7 @@ const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR
 test('a one-way call keeps its chat across a reload', { timeout: 180000 }, async () => {
   const server = await startServer({ VCHAT_INTERACTIONS_EMPTY_END_SECS: '60' });
   const api = adminApi(server);
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu',
-    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection'] });
+  const browser = await launchAppsBrowser();
   try {
     await api('POST', '/api/users', { login: 'anna', name: 'Anna', role: 'agent', password: 'correct horse battery' });
     const agent = await (await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en', permissions: ['camera', 'microphone'] })).newPage();

@@ -5,8 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chromium } from 'playwright-core';
-import { adminApi, agentCreatesCall } from './apps.js';
+import { adminApi, agentCreatesCall, launchAppsBrowser } from './apps.js';
 import { startServer, sleep, waitFor } from './harness.js';
 
 /** The tallest video a page receives and sends now, and how many layers it sends. */
@@ -33,8 +32,7 @@ function heights(page) {
 test('the cap holds at the SFU whatever the client sends', { timeout: 180000 }, async () => {
   const server = await startServer({});
   const api = adminApi(server);
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu',
-    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection'] });
+  const browser = await launchAppsBrowser();
   try {
     await api('POST', '/api/users', { login: 'anna', name: 'Anna', role: 'agent', password: 'correct horse battery' });
     const agent = await (await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en', permissions: ['camera', 'microphone'] })).newPage();
