@@ -877,8 +877,11 @@ pub struct LinkConfig {
     pub rate_bps: u64,
     /// One-way delay on top of the queue.
     pub latency: Duration,
-    /// Random loss, 0..1.
+    /// Random loss, 0..1: the chance that a loss starts at a packet.
     pub loss: f64,
+    /// Packets each loss takes in a row (1: independent losses; 5: bursts of five,
+    /// as a radio fade or a full queue upstream does).
+    pub burst: u32,
     /// The queue holds this much time at the rate; beyond it packets are dropped.
     pub queue: Duration,
 }
@@ -890,6 +893,7 @@ impl LinkConfig {
             rate_bps,
             latency: Duration::from_millis(20),
             loss: 0.0,
+            burst: 1,
             queue: Duration::from_millis(300),
         }
     }
@@ -903,6 +907,8 @@ struct Link {
     in_flight: VecDeque<(Instant, Transmit)>,
     rng: u64,
     lost: u64,
+    /// Packets still to drop in the current burst.
+    burst_left: u32,
     overflowed: u64,
     /// Bytes put on the wire (UDP payload and IP/UDP headers).
     carried: u64,
@@ -916,6 +922,7 @@ impl Link {
             in_flight: VecDeque::new(),
             rng: 0x9e37_79b9_7f4a_7c15,
             lost: 0,
+            burst_left: 0,
             overflowed: 0,
             carried: 0,
         }
@@ -930,7 +937,11 @@ impl Link {
     }
 
     fn send(&mut self, now: Instant, transmit: Transmit) {
-        if self.config.loss > 0.0 && self.random() < self.config.loss {
+        if self.burst_left == 0 && self.config.loss > 0.0 && self.random() < self.config.loss {
+            self.burst_left = self.config.burst.max(1);
+        }
+        if self.burst_left > 0 {
+            self.burst_left -= 1;
             self.lost += 1;
             return;
         }
