@@ -1,4 +1,4 @@
-//! The media the generator publishes: a VP8 and an Opus stream made once with
+//! The media the generator publishes: VP8 (three simulcast sizes) and Opus made once with
 //! Debian's `ffmpeg` (never committed), split into RTP payloads ready to send.
 
 use std::path::{Path, PathBuf};
@@ -31,7 +31,13 @@ pub struct Assets {
     pub video: Vec<Frame>,
     /// 20 ms Opus frames.
     pub audio: Vec<Frame>,
+    /// Simulcast: every layer lowest first, the last one `video` itself; the same
+    /// frames at 160x120, 320x240 and 640x480, keyframes on the same frames.
+    pub layers: Vec<Vec<Frame>>,
 }
+
+/// The simulcast layers under the 640x480 one: size and bitrate.
+const SIMULCAST_LOWER: [(&str, &str); 2] = [("160x120", "150k"), ("320x240", "450k")];
 
 /// Largest RTP payload we make: leaves room for headers, SRTP and the probe trailer.
 const MAX_PAYLOAD: usize = 1100;
@@ -42,41 +48,16 @@ impl Assets {
         std::fs::create_dir_all(dir)?;
         let video = dir.join("load-video-1500k.ivf");
         let audio = dir.join("load-audio-32k.ogg");
-        if !video.exists() {
-            ffmpeg(
-                &[
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    "testsrc2=size=640x480:rate=30",
-                    "-t",
-                    "10",
-                    "-c:v",
-                    "libvpx",
-                    "-b:v",
-                    "1500k",
-                    "-minrate",
-                    "1500k",
-                    "-maxrate",
-                    "1500k",
-                    "-g",
-                    "30",
-                    "-keyint_min",
-                    "30",
-                    "-deadline",
-                    "realtime",
-                    "-cpu-used",
-                    "8",
-                    "-auto-alt-ref",
-                    "0",
-                    "-lag-in-frames",
-                    "0",
-                    "-f",
-                    "ivf",
-                ],
-                &video,
-            )?;
-        }
+        make_vp8(&video, "640x480", "1500k")?;
+        // The lower simulcast layers, as a browser sends them under a 640x480 camera:
+        // a half and a quarter of its size, keyframes on the same frames.
+        let lower: Vec<PathBuf> = SIMULCAST_LOWER
+            .iter()
+            .map(|(size, rate)| {
+                let path = dir.join(format!("load-video-{size}-{rate}.ivf"));
+                make_vp8(&path, size, rate).map(|()| path)
+            })
+            .collect::<anyhow::Result<_>>()?;
         if !audio.exists() {
             ffmpeg(
                 &[
@@ -105,6 +86,23 @@ impl Assets {
             )?;
         }
         let video = packetize_vp8(&read_ivf(&std::fs::read(&video)?)?);
+        let mut layers = Vec::new();
+        for path in &lower {
+            let frames = packetize_vp8(&read_ivf(&std::fs::read(path)?)?);
+            let aligned = frames.len() == video.len()
+                && frames
+                    .iter()
+                    .zip(&video)
+                    .all(|(a, b)| a.keyframe == b.keyframe);
+            if !aligned {
+                bail!(
+                    "{} does not have the top layer's frames and keyframes (delete {} to make them again)",
+                    path.display(),
+                    dir.display()
+                );
+            }
+            layers.push(frames);
+        }
         let audio = read_ogg_opus(&std::fs::read(&audio)?)?
             .into_iter()
             .map(|p| Frame {
@@ -118,7 +116,12 @@ impl Assets {
         if video.is_empty() || audio.is_empty() {
             bail!("the generated media is empty");
         }
-        Ok(Assets { video, audio })
+        layers.push(video.clone());
+        Ok(Assets {
+            video,
+            audio,
+            layers,
+        })
     }
 
     /// Bytes per second of each stream, for the report.
@@ -135,6 +138,48 @@ impl Assets {
             bytes(&self.audio) * 8.0 / (self.audio.len() as f64 / 50.0),
         )
     }
+}
+
+/// Makes `out`, 10 s of a 30 fps VP8 test picture of `size` at a constant `rate`
+/// with a keyframe every second, unless it is there.
+fn make_vp8(out: &Path, size: &str, rate: &str) -> anyhow::Result<()> {
+    if out.exists() {
+        return Ok(());
+    }
+    let source = format!("testsrc2=size={size}:rate=30");
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &source,
+            "-t",
+            "10",
+            "-c:v",
+            "libvpx",
+            "-b:v",
+            rate,
+            "-minrate",
+            rate,
+            "-maxrate",
+            rate,
+            "-g",
+            "30",
+            "-keyint_min",
+            "30",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-auto-alt-ref",
+            "0",
+            "-lag-in-frames",
+            "0",
+            "-f",
+            "ivf",
+        ],
+        out,
+    )
 }
 
 /// Where assets are cached between runs.

@@ -3,6 +3,9 @@
 #
 #   bash benches/load/compare.sh            # the full run (about 20 minutes)
 #   QUICK=1 bash benches/load/compare.sh    # a short one, to see the rig work
+#   ONLY=simulcast bash benches/load/compare.sh   # only the simulcast runs (about 9
+#                                           # minutes); the other runs' results stay
+#   VCHAT_BIN=/path/to/vchat ...            # another build of vchat (an older commit's)
 #
 # Both SFUs run in the `vchatbench` network namespace (benches/anchors/netns.sh), each
 # pinned to CPU 0 and given that core alone; the generator is pinned to CPU 1. Results:
@@ -12,12 +15,17 @@ set -euo pipefail
 source "$(dirname "$0")/../common.sh"
 out=$root/benches/results/load
 quick=${QUICK:-}
+only=${ONLY:-}
 
 need janus:janus ffmpeg:ffmpeg
 cargo build --release --locked -p vchat-control -p vchat-benches --bin vchat --bin vchat-load --bin vchat-load-report
 bash benches/anchors/netns.sh up
 mkdir -p "$out"
-rm -f "$out"/*.json
+if [ "$only" = simulcast ]; then
+  rm -f "$out"/simulcast-*.json
+else
+  rm -f "$out"/*.json
+fi
 work=$(mktemp -d /tmp/vchat-compare.XXXXXX)
 
 stop_sfus() {
@@ -33,8 +41,8 @@ run() {
   local args pid
   if [ "$target" = vchat ]; then
     rm -rf "$work/data"
-    ip netns exec vchatbench env VCHAT_MEDIA_WORKERS=1 VCHAT_MEDIA_BIND_IP=10.77.0.1 VCHAT_HTTP=10.77.0.1:8080 \
-      VCHAT_LOG=warn VCHAT_ROOMS_MAX_PARTICIPANTS=64 taskset -c 0 "$bin/vchat" serve --data "$work/data" > "$work/vchat.log" 2>&1 &
+    ip netns exec vchatbench env VCHAT_MEDIA_WORKERS=1 VCHAT_MEDIA_BIND_IP=10.77.0.1 VCHAT_HTTP=10.77.0.1:8080 VCHAT_TLS_MODE=off \
+      VCHAT_LOG=warn VCHAT_ROOMS_MAX_PARTICIPANTS=64 taskset -c 0 "${VCHAT_BIN:-$bin/vchat}" serve --data "$work/data" > "$work/vchat.log" 2>&1 &
     pid=$!
     started+=("$pid")
     sleep 1
@@ -58,7 +66,23 @@ run() {
   grep -E '"(forwarded_pps|loss|latency_p99_us|sfu_cpu_us_per_forwarded_packet|sfu_cpu_util|generator_cpu_util)"' "$file" | tr -d '\n ' ; echo
 }
 
-if [ -n "$quick" ]; then
+# Simulcast publishers: 3 layers in (160x120, 320x240, 640x480: about 2.1 Mbit/s), the
+# top one out to the other party (neither SFU has a reason to go lower on the veth).
+# The same calls without simulcast in the same run: what the machine gives the 1:1
+# ratio that day, beside the simulcast one.
+simulcast() {
+  local d=(--duration 20 --settle 5 --ramp 5)
+  for rep in 1 2 3; do
+    run janus simulcast-1to1/$rep 30 --simulcast "${d[@]}" || true
+    run vchat simulcast-1to1/$rep 30 --simulcast "${d[@]}" || true
+    run janus simulcast-ref/$rep 30 "${d[@]}" || true
+    run vchat simulcast-ref/$rep 30 "${d[@]}" || true
+  done
+}
+
+if [ "$only" = simulcast ]; then
+  simulcast
+elif [ -n "$quick" ]; then
   d=(--duration 4 --settle 2 --ramp 1)
   for rep in 1 2; do
     run janus cpu-1to1/$rep 4 "${d[@]}" ; run vchat cpu-1to1/$rep 4 "${d[@]}"
@@ -85,6 +109,15 @@ else
   run vchat fanout/1 10 --shape fanout --subscribers 8 "${d[@]}" || true
   run janus audio/1 100 --shape audio "${d[@]}" || true
   run vchat audio/1 100 --shape audio "${d[@]}" || true
+  # 5. Simulcast publishers.
+  simulcast
 fi
 
-"$bin/vchat-load-report" --results "$out" --out "$root/benches/results" --commit "$(git rev-parse HEAD)"
+commit=$(git rev-parse HEAD)
+if [ "$only" = simulcast ]; then
+  # The other runs are those of the last full run: its commit stays theirs.
+  before=$(sed -n 's/.*"commit": "\([0-9a-f]*\)".*/\1/p' "$root/benches/results/sfu-vs-janus.json" | head -1)
+  "$bin/vchat-load-report" --results "$out" --out "$root/benches/results" --commit "${before:-unknown}" --simulcast-commit "$commit"
+else
+  "$bin/vchat-load-report" --results "$out" --out "$root/benches/results" --commit "$commit"
+fi

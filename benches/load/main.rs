@@ -76,6 +76,10 @@ struct Args {
     /// Number of rooms.
     #[arg(long, default_value_t = 1)]
     rooms: usize,
+    /// Publishers send their video as three simulcast layers (160x120, 320x240 and
+    /// 640x480, as a browser does); each subscriber gets one of them.
+    #[arg(long)]
+    simulcast: bool,
     /// Viewers per room, for --shape fanout.
     #[arg(long, default_value_t = 4)]
     subscribers: usize,
@@ -138,6 +142,8 @@ fn participants(args: &Args) -> Vec<Participant> {
                 Publish {
                     audio: true,
                     video: true,
+                    simulcast: args.simulcast,
+                    rids_high_first: args.target == Target::Janus,
                 },
             ),
             Shape::Room4 => (
@@ -146,6 +152,8 @@ fn participants(args: &Args) -> Vec<Participant> {
                 Publish {
                     audio: true,
                     video: true,
+                    simulcast: args.simulcast,
+                    rids_high_first: args.target == Target::Janus,
                 },
             ),
             Shape::Fanout => (
@@ -154,6 +162,8 @@ fn participants(args: &Args) -> Vec<Participant> {
                 Publish {
                     audio: true,
                     video: true,
+                    simulcast: args.simulcast,
+                    rids_high_first: args.target == Target::Janus,
                 },
             ),
             Shape::Audio => (
@@ -162,6 +172,8 @@ fn participants(args: &Args) -> Vec<Participant> {
                 Publish {
                     audio: true,
                     video: false,
+                    simulcast: false,
+                    rids_high_first: false,
                 },
             ),
         };
@@ -172,6 +184,8 @@ fn participants(args: &Args) -> Vec<Participant> {
                 Publish {
                     audio: false,
                     video: false,
+                    simulcast: false,
+                    rids_high_first: false,
                 }
             };
             let last_to_join = if publishers < count {
@@ -359,6 +373,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "label": args.label,
         "target": format!("{:?}", args.target).to_lowercase(),
         "shape": format!("{:?}", args.shape),
+        "simulcast": args.simulcast,
         "rooms": args.rooms,
         "participants": total,
         "connected_peers": end.1,
@@ -374,6 +389,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "first_frame_ms_p99": c1.first_frame.quantile_us(0.99) / 1000.0,
         "first_frames": c1.first_frame.count(),
         "keyframe_requests": c1.keyframe_requests,
+        // Which layer subscribers got: lowest first (one entry without simulcast).
+        "video_packets_by_layer": c1.video_by_layer.iter().zip(c0.video_by_layer).map(|(b, a)| b - a).collect::<Vec<_>>(),
         "sfu_cpu_seconds": sfu_cpu,
         "sfu_cpu_util": sfu_cpu.map(|c| c / seconds),
         "sfu_cpu_us_per_forwarded_packet": sfu_cpu.filter(|_| received > 0).map(|c| c * 1e6 / received as f64),

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token, Waker};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo, Ssrc};
 use str0m::{Candidate, Event, Input, Output, Rtc};
@@ -29,7 +29,12 @@ use crate::assets::Assets;
 use crate::stats::Counters;
 
 /// Size of the trailer: packet index (u32) and send time (u64 ns since [`epoch`]).
+/// The index's top two bits name the simulcast layer (0 without simulcast), so a
+/// subscriber counts each layer's packets apart and a layer switch is no loss.
 pub const TRAILER: usize = 12;
+const LAYER_SHIFT: u32 = 30;
+/// Simulcast rids, lowest layer first, as the offer lists them.
+const RIDS: [&str; 3] = ["l", "m", "h"];
 const WAKER: Token = Token(usize::MAX);
 const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
 const VIDEO_INTERVAL: Duration = Duration::from_nanos(33_333_333);
@@ -47,6 +52,12 @@ pub struct Publish {
     pub audio: bool,
     /// VP8.
     pub video: bool,
+    /// VP8 as three simulcast layers (160x120, 320x240, 640x480) rather than one.
+    pub simulcast: bool,
+    /// The offer lists the rids highest first, as janus's janus.js does and janus
+    /// expects (it takes the first for its best substream); vchat's SDK lists them
+    /// lowest first.
+    pub rids_high_first: bool,
 }
 
 /// Requests to a media thread.
@@ -138,13 +149,16 @@ enum Timer {
 struct Publisher {
     audio: Option<(Mid, u64, usize, u32)>,
     video: Option<(Mid, u64, usize, u32)>,
+    /// With simulcast: each layer's next sequence number and packet index, lowest
+    /// first (the frame index is `video`'s, shared).
+    layers: Vec<(u64, u32)>,
     wants_keyframe: bool,
 }
 
 struct RecvStream {
     video: bool,
-    first: u32,
-    max: u32,
+    /// The first and highest packet index seen of each simulcast layer.
+    ranges: [Option<(u32, u32)>; 4],
     got_keyframe: bool,
 }
 
@@ -294,7 +308,8 @@ impl Loop {
                     .iter()
                     .flatten()
                     .flat_map(|p| p.streams.values())
-                    .map(|s| u64::from(s.max.wrapping_sub(s.first)) + 1)
+                    .flat_map(|s| s.ranges.iter().flatten())
+                    .map(|(first, max)| u64::from(max.wrapping_sub(*first)) + 1)
                     .sum();
                 let _ = reply.send((counters, connected));
             }
@@ -366,9 +381,20 @@ impl Loop {
         let audio = publish
             .audio
             .then(|| change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+        let layers = publish.simulcast.then(|| {
+            let mut s = Simulcast::new();
+            let mut rids = RIDS;
+            if publish.rids_high_first {
+                rids.reverse();
+            }
+            for rid in rids {
+                s.add_send_layer(SimulcastLayer::new(rid));
+            }
+            s
+        });
         let video = publish
             .video
-            .then(|| change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+            .then(|| change.add_media(MediaKind::Video, Direction::SendOnly, None, None, layers));
         if !publish.audio && !publish.video {
             // A viewer offers what a browser would: its data channel.
             change.add_channel("vchat".into());
@@ -381,6 +407,11 @@ impl Loop {
         peer.publisher = Some(Publisher {
             audio: audio.map(|m| (m, start, 0, 0)),
             video: video.map(|m| (m, start, 0, 0)),
+            layers: if publish.simulcast {
+                vec![(start, 0); RIDS.len()]
+            } else {
+                Vec::new()
+            },
             wants_keyframe: false,
         });
         let sdp = offer.to_sdp_string();
@@ -523,12 +554,17 @@ impl Loop {
                     .is_some_and(|m| m.kind() == MediaKind::Audio);
                 let stream = peer.streams.entry(ssrc).or_insert(RecvStream {
                     video,
-                    first: index,
-                    max: index,
+                    ranges: [None; 4],
                     got_keyframe: false,
                 });
-                if index.wrapping_sub(stream.max) < u32::MAX / 2 {
-                    stream.max = index;
+                let layer = (index >> LAYER_SHIFT) as usize;
+                let index = index & ((1 << LAYER_SHIFT) - 1);
+                if stream.video {
+                    self.counters.video_by_layer[layer] += 1;
+                }
+                let (_, max) = stream.ranges[layer].get_or_insert((index, index));
+                if index.wrapping_sub(*max) & ((1 << LAYER_SHIFT) - 1) < 1 << (LAYER_SHIFT - 1) {
+                    *max = index;
                 }
                 // A VP8 keyframe: descriptor with S set, then a frame tag whose low bit is 0.
                 if stream.video
@@ -614,38 +650,80 @@ impl Loop {
             return;
         };
         if wants_keyframe {
-            // An encoder answers a keyframe request with its next frame; the loop does too.
+            // An encoder answers a keyframe request with its next frame; the loop does
+            // too (every simulcast layer has its keyframes on the same frames).
             while !frames[*frame_index % frames.len()].keyframe {
                 *frame_index += 1;
             }
         }
-        let frame = &frames[*frame_index % frames.len()];
-        let rtp_time = (*frame_index as u64 * if video { 3000 } else { 960 }) as u32;
+        let index = *frame_index;
+        let rtp_time = (index as u64 * if video { 3000 } else { 960 }) as u32;
         *frame_index += 1;
         let sent_ns = now.saturating_duration_since(epoch()).as_nanos() as u64;
         let mid = *mid;
         let mut written = 0;
-        for packet in &frame.packets {
-            let mut payload = Vec::with_capacity(packet.payload.len() + TRAILER);
-            payload.extend_from_slice(&packet.payload);
-            payload.extend_from_slice(&packet_index.to_be_bytes());
-            payload.extend_from_slice(&sent_ns.to_be_bytes());
-            *packet_index = packet_index.wrapping_add(1);
-            let seq_no: SeqNo = (*seq).into();
-            *seq += 1;
-            let mut direct = peer.rtc.direct_api();
-            let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
-                return;
-            };
-            stream.write_rtp(
-                RtpWrite::new(pt, seq_no, rtp_time, now, payload)
-                    .marker(packet.marker || !video)
-                    .nackable(video),
+        if video && !publisher.layers.is_empty() {
+            for (layer, (seq, packet_index)) in publisher.layers.iter_mut().enumerate() {
+                let frames = &assets.layers[layer];
+                let frame = &frames[index % frames.len()];
+                let rid: Rid = RIDS[layer].into();
+                written += write_frame(
+                    &mut peer.rtc,
+                    (mid, Some(rid), pt),
+                    frame,
+                    (seq, packet_index, layer as u32),
+                    (rtp_time, sent_ns, now),
+                    true,
+                );
+            }
+        } else {
+            let frame = &frames[index % frames.len()];
+            written += write_frame(
+                &mut peer.rtc,
+                (mid, None, pt),
+                frame,
+                (seq, packet_index, 0),
+                (rtp_time, sent_ns, now),
+                video,
             );
-            written += 1;
         }
         self.counters.sent += written;
         let _ = peer.rtc.handle_input(Input::Timeout(now));
         self.drain(slot);
     }
+}
+
+/// Writes one frame's packets on the stream of (m-line, rid) with payload type `pt`,
+/// each with the trailer (packet index with the layer in its top bits, send time);
+/// returns how many it wrote.
+fn write_frame(
+    rtc: &mut Rtc,
+    (mid, rid, pt): (Mid, Option<Rid>, Pt),
+    frame: &crate::assets::Frame,
+    (seq, packet_index, layer): (&mut u64, &mut u32, u32),
+    (rtp_time, sent_ns, now): (u32, u64, Instant),
+    video: bool,
+) -> u64 {
+    let mut written = 0;
+    for packet in &frame.packets {
+        let index = (layer << LAYER_SHIFT) | (*packet_index & ((1 << LAYER_SHIFT) - 1));
+        let mut payload = Vec::with_capacity(packet.payload.len() + TRAILER);
+        payload.extend_from_slice(&packet.payload);
+        payload.extend_from_slice(&index.to_be_bytes());
+        payload.extend_from_slice(&sent_ns.to_be_bytes());
+        *packet_index = packet_index.wrapping_add(1);
+        let seq_no: SeqNo = (*seq).into();
+        *seq += 1;
+        let mut direct = rtc.direct_api();
+        let Some(stream) = direct.stream_tx_by_mid(mid, rid) else {
+            return written;
+        };
+        stream.write_rtp(
+            RtpWrite::new(pt, seq_no, rtp_time, now, payload)
+                .marker(packet.marker || !video)
+                .nackable(video),
+        );
+        written += 1;
+    }
+    written
 }

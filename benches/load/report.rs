@@ -24,6 +24,9 @@ struct Args {
     /// The commit measured.
     #[arg(long, default_value = "unknown")]
     commit: String,
+    /// The commit the simulcast runs measured, when they were run apart (default: --commit).
+    #[arg(long)]
+    simulcast_commit: Option<String>,
 }
 
 /// Capacity criteria of the issue: loss under 0.5 %, p99 added latency under 5 ms.
@@ -68,6 +71,46 @@ fn main() -> anyhow::Result<()> {
     summary.insert(
         "cpu_per_packet_ratio".into(),
         summary["cpu_per_packet_ratio_1to1"].clone(),
+    );
+    // Simulcast publishers (3 layers in, 1 out per subscriber), 1:1 calls.
+    let (sv, sj) = (of("simulcast-1to1", "vchat"), of("simulcast-1to1", "janus"));
+    let v = mean(&sv, "sfu_cpu_us_per_forwarded_packet");
+    let j = mean(&sj, "sfu_cpu_us_per_forwarded_packet");
+    summary.insert("vchat_cpu_us_per_packet_simulcast".into(), json!(v));
+    summary.insert("janus_cpu_us_per_packet_simulcast".into(), json!(j));
+    summary.insert(
+        "simulcast_cpu_per_packet_ratio".into(),
+        json!(v.zip(j).map(|(v, j)| v / j)),
+    );
+    for (target, rs) in [("vchat", &sv), ("janus", &sj)] {
+        summary.insert(format!("{target}_loss_simulcast"), json!(mean(rs, "loss")));
+        summary.insert(
+            format!("{target}_forwarded_pps_simulcast"),
+            json!(mean(rs, "forwarded_pps")),
+        );
+        summary.insert(
+            format!("{target}_sent_pps_simulcast"),
+            json!(mean(rs, "sent_pps")),
+        );
+    }
+    // The same calls without simulcast, in the same run: the day's 1:1 ratio.
+    let v = mean(
+        &of("simulcast-ref", "vchat"),
+        "sfu_cpu_us_per_forwarded_packet",
+    );
+    let j = mean(
+        &of("simulcast-ref", "janus"),
+        "sfu_cpu_us_per_forwarded_packet",
+    );
+    summary.insert("vchat_cpu_us_per_packet_simulcast_ref".into(), json!(v));
+    summary.insert("janus_cpu_us_per_packet_simulcast_ref".into(), json!(j));
+    summary.insert(
+        "simulcast_ref_cpu_per_packet_ratio".into(),
+        json!(v.zip(j).map(|(v, j)| v / j)),
+    );
+    summary.insert(
+        "simulcast_commit".into(),
+        json!(args.simulcast_commit.as_ref().unwrap_or(&args.commit)),
     );
 
     // Capacity: the largest swept load each SFU carried within the criteria, and what
@@ -172,6 +215,30 @@ fn main() -> anyhow::Result<()> {
         "vchat_rss_per_peer_bytes".into(),
         summary["vchat_rss_per_peer_bytes"].clone(),
     );
+    // Simulcast against the same calls without it, run by run (A B A B order).
+    let mut charts_simulcast = Vec::new();
+    for (group, what) in [
+        ("simulcast-1to1", "simulcast"),
+        ("simulcast-ref", "one layer"),
+    ] {
+        for target in ["vchat", "janus"] {
+            let mut rs = of(group, target);
+            rs.sort_by_key(|r| r["label"].as_str().unwrap_or("").to_string());
+            charts_simulcast.push(Series {
+                name: format!("{target}, {what}"),
+                points: rs
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| {
+                        Some((
+                            (i + 1) as f64,
+                            r["sfu_cpu_us_per_forwarded_packet"].as_f64()?,
+                        ))
+                    })
+                    .collect(),
+            });
+        }
+    }
     summary.insert("runs".into(), json!(runs.len()));
 
     std::fs::create_dir_all(&args.out)?;
@@ -186,6 +253,17 @@ fn main() -> anyhow::Result<()> {
             &charts_util,
         ),
     )?;
+    if charts_simulcast.iter().any(|s| !s.points.is_empty()) {
+        std::fs::write(
+            args.out.join("sfu-simulcast-cpu.svg"),
+            line_chart(
+                "CPU per forwarded packet, 30 calls: simulcast publishers and one layer",
+                "run",
+                "µs of SFU CPU per packet",
+                &charts_simulcast,
+            ),
+        )?;
+    }
     std::fs::write(
         args.out.join("sfu-cpu-per-packet.svg"),
         line_chart(

@@ -101,6 +101,8 @@ pub struct Counters {
     pub first_frame: Histogram,
     /// Keyframe requests the publishers got.
     pub keyframe_requests: u64,
+    /// Video packets received, by simulcast layer (0: the only one without simulcast).
+    pub video_by_layer: [u64; 4],
 }
 
 impl Counters {
@@ -113,6 +115,9 @@ impl Counters {
         self.latency.merge(&other.latency);
         self.first_frame.merge(&other.first_frame);
         self.keyframe_requests += other.keyframe_requests;
+        for (a, b) in self.video_by_layer.iter_mut().zip(other.video_by_layer) {
+            *a += b;
+        }
     }
 }
 

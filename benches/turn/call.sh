@@ -37,7 +37,7 @@ run() {
   local args pids
   if [ "$target" = vchat ]; then
     rm -rf "$work/data"
-    ip netns exec vchatbench env VCHAT_MEDIA_WORKERS=1 VCHAT_MEDIA_BIND_IP=10.77.0.1 VCHAT_HTTP=10.77.0.1:8080 \
+    ip netns exec vchatbench env VCHAT_MEDIA_WORKERS=1 VCHAT_MEDIA_BIND_IP=10.77.0.1 VCHAT_HTTP=10.77.0.1:8080 VCHAT_TLS_MODE=off \
       VCHAT_TURN_LISTEN_IP=10.77.0.1 VCHAT_TURN_RELAY_IP=10.77.0.1 VCHAT_TURN_USERS=bench:benchpass \
       VCHAT_TURN_USER_QUOTA=10000 VCHAT_TURN_TLS=false VCHAT_LOG=warn VCHAT_ROOMS_MAX_PARTICIPANTS=64 \
       taskset -c 0 "$bin/vchat" serve --data "$work/data" > "$work/vchat.log" 2>&1 &
