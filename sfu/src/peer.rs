@@ -71,6 +71,11 @@ pub(crate) struct Peer {
     /// What the bandwidth estimate of the path to this peer allows, bit/s; `None`
     /// until the first estimate.
     pub(crate) estimate: Option<u64>,
+    /// str0m's estimate as its pacer uses it (`PeerStats::bwe_tx`), bit/s. The estimate
+    /// event is the mean of the last 3 s of these, so after a fall it stays high for
+    /// seconds while the pacer has already slowed down and the old layer queues up in
+    /// it; layers are chosen on the lower of the two.
+    pub(crate) raw_estimate: Option<u64>,
     /// The desired bitrate last given to str0m's estimator, bit/s.
     pub(crate) desired: u64,
     /// Video tracks it receives that are paused for want of bandwidth.
@@ -196,6 +201,15 @@ pub(crate) enum OfferOutcome {
 }
 
 impl Peer {
+    /// The bandwidth its layers are chosen on: the estimate, or str0m's unsmoothed one
+    /// when that is lower (see [`Peer::raw_estimate`]).
+    pub(crate) fn share_estimate(&self) -> Option<u64> {
+        match (self.estimate, self.raw_estimate) {
+            (Some(e), Some(r)) => Some(e.min(r)),
+            (e, _) => e,
+        }
+    }
+
     pub(crate) fn new(
         key: Key,
         session: SessionId,
@@ -233,6 +247,7 @@ impl Peer {
             start_seq,
             ntp_anchor: None,
             estimate: None,
+            raw_estimate: None,
             desired: 0,
             paused_tracks: 0,
         }

@@ -145,6 +145,13 @@ impl Engine {
                     .bandwidth_estimation
                     .then(|| Bitrate::from(crate::quality::INITIAL_ESTIMATE)),
             )
+            // With it, its unsmoothed estimate, in the peer's stats (see
+            // `Peer::raw_estimate`).
+            .set_stats_interval(
+                self.limits
+                    .bandwidth_estimation
+                    .then_some(crate::quality::QUALITY_TICK),
+            )
             .set_crypto_provider(self.crypto.clone())
             .set_dtls_cert(self.cert.clone())
             .build(now);

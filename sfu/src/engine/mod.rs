@@ -265,7 +265,11 @@ impl Engine {
         self.stats.rooms = self.rooms.len() as u64;
         self.stats.peers = self.peers.len() as u64;
         self.stats.paused_video = self.peers.iter_mut().map(|p| p.paused_tracks).sum();
-        self.stats.estimates_bps = self.peers.iter_mut().filter_map(|p| p.estimate).collect();
+        self.stats.estimates_bps = self
+            .peers
+            .iter_mut()
+            .filter_map(|p| p.share_estimate())
+            .collect();
         std::mem::replace(
             &mut self.stats,
             WorkerStats {
@@ -602,6 +606,16 @@ impl Engine {
                 if peer.estimate != Some(bps) {
                     peer.estimate = Some(bps);
                     self.work.push_back(Work::Allocate { peer: key });
+                }
+            }
+            Event::PeerStats(stats) => {
+                let raw = stats.bwe_tx.map(|b| b.as_u64());
+                if raw.is_some() && raw != peer.raw_estimate {
+                    let before = peer.share_estimate();
+                    peer.raw_estimate = raw;
+                    if peer.share_estimate() != before {
+                        self.work.push_back(Work::Allocate { peer: key });
+                    }
                 }
             }
             Event::ChannelOpen(id, label) => {

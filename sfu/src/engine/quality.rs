@@ -93,7 +93,7 @@ impl Engine {
                     })
             })
             .sum();
-        let mut left = sub.estimate.map(|e| e.saturating_sub(audio));
+        let mut left = sub.share_estimate().map(|e| e.saturating_sub(audio));
         let mut desired = audio;
         // Screens first: when bandwidth is short, the camera goes down first.
         let mut order: [(u8, usize); 16] = [(0, 0); 16];
