@@ -134,38 +134,18 @@ struct Participant {
 
 fn participants(args: &Args) -> Vec<Participant> {
     let mut out = Vec::new();
+    // What a publisher with a camera sends.
+    let camera = Publish {
+        audio: true,
+        video: true,
+        simulcast: args.simulcast,
+        rids_high_first: args.target == Target::Janus,
+    };
     for room in 0..args.rooms {
         let (count, publishers, publish) = match args.shape {
-            Shape::OneToOne => (
-                2,
-                2,
-                Publish {
-                    audio: true,
-                    video: true,
-                    simulcast: args.simulcast,
-                    rids_high_first: args.target == Target::Janus,
-                },
-            ),
-            Shape::Room4 => (
-                4,
-                4,
-                Publish {
-                    audio: true,
-                    video: true,
-                    simulcast: args.simulcast,
-                    rids_high_first: args.target == Target::Janus,
-                },
-            ),
-            Shape::Fanout => (
-                1 + args.subscribers,
-                1,
-                Publish {
-                    audio: true,
-                    video: true,
-                    simulcast: args.simulcast,
-                    rids_high_first: args.target == Target::Janus,
-                },
-            ),
+            Shape::OneToOne => (2, 2, camera),
+            Shape::Room4 => (4, 4, camera),
+            Shape::Fanout => (1 + args.subscribers, 1, camera),
             Shape::Audio => (
                 2,
                 2,

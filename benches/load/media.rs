@@ -33,6 +33,8 @@ use crate::stats::Counters;
 /// subscriber counts each layer's packets apart and a layer switch is no loss.
 pub const TRAILER: usize = 12;
 const LAYER_SHIFT: u32 = 30;
+/// The packet index without its layer bits.
+const INDEX_MASK: u32 = (1 << LAYER_SHIFT) - 1;
 /// Simulcast rids, lowest layer first, as the offer lists them.
 const RIDS: [&str; 3] = ["l", "m", "h"];
 const WAKER: Token = Token(usize::MAX);
@@ -558,12 +560,12 @@ impl Loop {
                     got_keyframe: false,
                 });
                 let layer = (index >> LAYER_SHIFT) as usize;
-                let index = index & ((1 << LAYER_SHIFT) - 1);
+                let index = index & INDEX_MASK;
                 if stream.video {
                     self.counters.video_by_layer[layer] += 1;
                 }
                 let (_, max) = stream.ranges[layer].get_or_insert((index, index));
-                if index.wrapping_sub(*max) & ((1 << LAYER_SHIFT) - 1) < 1 << (LAYER_SHIFT - 1) {
+                if index.wrapping_sub(*max) & INDEX_MASK < 1 << (LAYER_SHIFT - 1) {
                     *max = index;
                 }
                 // A VP8 keyframe: descriptor with S set, then a frame tag whose low bit is 0.
@@ -706,7 +708,7 @@ fn write_frame(
 ) -> u64 {
     let mut written = 0;
     for packet in &frame.packets {
-        let index = (layer << LAYER_SHIFT) | (*packet_index & ((1 << LAYER_SHIFT) - 1));
+        let index = (layer << LAYER_SHIFT) | (*packet_index & INDEX_MASK);
         let mut payload = Vec::with_capacity(packet.payload.len() + TRAILER);
         payload.extend_from_slice(&packet.payload);
         payload.extend_from_slice(&index.to_be_bytes());

@@ -351,6 +351,14 @@ fn frames_complete_over(what: &str, link: LinkConfig) -> f64 {
     share
 }
 
+/// A 2.5 Mbit/s link that loses `loss` of its packets at random.
+fn lossy(loss: f64) -> LinkConfig {
+    LinkConfig {
+        loss,
+        ..LinkConfig::rate(2_500_000)
+    }
+}
+
 #[test]
 fn without_loss_every_frame_arrives() {
     let share = frames_complete_over("no loss", LinkConfig::rate(2_500_000));
@@ -359,37 +367,19 @@ fn without_loss_every_frame_arrives() {
 
 #[test]
 fn one_percent_loss_is_repaired() {
-    let share = frames_complete_over(
-        "1 % loss",
-        LinkConfig {
-            loss: 0.01,
-            ..LinkConfig::rate(2_500_000)
-        },
-    );
+    let share = frames_complete_over("1 % loss", lossy(0.01));
     assert!(share >= 0.99, "{share}");
 }
 
 #[test]
 fn five_percent_loss_is_repaired() {
-    let share = frames_complete_over(
-        "5 % loss",
-        LinkConfig {
-            loss: 0.05,
-            ..LinkConfig::rate(2_500_000)
-        },
-    );
+    let share = frames_complete_over("5 % loss", lossy(0.05));
     assert!(share >= 0.97, "{share}");
 }
 
 #[test]
 fn fifteen_percent_loss_is_mostly_repaired() {
-    let share = frames_complete_over(
-        "15 % loss",
-        LinkConfig {
-            loss: 0.15,
-            ..LinkConfig::rate(2_500_000)
-        },
-    );
+    let share = frames_complete_over("15 % loss", lossy(0.15));
     // A packet and its resend are both lost one time in 44; str0m's loss-based
     // estimate moves the video down towards the lowest layer (fewer packets per
     // frame to lose). Runs differ by the order of events (a process's hash seeds):
@@ -404,9 +394,8 @@ fn losses_in_bursts_are_repaired() {
     let share = frames_complete_over(
         "bursts of 5 (2 % start one)",
         LinkConfig {
-            loss: 0.02,
             burst: 5,
-            ..LinkConfig::rate(2_500_000)
+            ..lossy(0.02)
         },
     );
     assert!(share >= 0.97, "{share}");
@@ -418,9 +407,8 @@ fn a_long_path_repairs_loss_too() {
     let share = frames_complete_over(
         "5 % loss, 150 ms each way",
         LinkConfig {
-            loss: 0.05,
             latency: Duration::from_millis(150),
-            ..LinkConfig::rate(2_500_000)
+            ..lossy(0.05)
         },
     );
     assert!(share >= 0.97, "{share}");
