@@ -16,18 +16,18 @@ python3 - <<'PY'
 import json, pathlib, re, sys
 root = pathlib.Path("..")
 exported = set()
-for crate in ("control", "sfu", "turn", "recorder"):
+for crate in ("control", "sfu", "turn", "recorder", "intercom"):
     for f in (root / crate / "src").rglob("*.rs"):
-        exported |= set(re.findall(r'"(vchat_[a-z0-9_]+)', f.read_text()))
+        exported |= set(re.findall(r'"((?:vchat|rtc)_[a-z0-9_]+)', f.read_text()))
         exported |= set(re.findall(r'\b(vchat_[a-z0-9_]+) \{\}', f.read_text()))
         exported |= set(re.findall(r'\\n\s*(vchat_[a-z0-9_]+) \{', f.read_text()))
 texts = [pathlib.Path("prometheus/alerts.yml").read_text()]
 texts += [t["expr"] for d in pathlib.Path("grafana").glob("*.json") for p in json.loads(d.read_text())["panels"] for t in p["targets"]]
-named = {re.sub(r"_(bucket|sum|count)$", "", m) for t in texts for m in re.findall(r"\b(vchat_[a-z0-9_]+)", t)}
+named = {re.sub(r"_(bucket|sum|count)$", "", m) for t in texts for m in re.findall(r"(?<![:\w])((?:vchat|rtc)_[a-z0-9_]+)", t)}
 missing = sorted(n for n in named if n not in exported)
 if missing:
     sys.exit(f"rules or dashboards name metrics vchat does not export: {missing}")
-print(f"{len(named)} vchat metrics named by rules and dashboards, all exported")
+print(f"{len(named)} vchat and rtc metrics named by rules and dashboards, all exported")
 PY
 
 # The unit as systemd reads it (the binary path swapped for one that exists here).

@@ -90,6 +90,7 @@ pub fn assemble(config: Config, parts: Parts) -> anyhow::Result<AppState> {
             config.delivery.http_timeout_secs,
         )),
         connectors: Default::default(),
+        devices: Default::default(),
         geocoder: Default::default(),
         recordings,
         draining: parts.draining,

@@ -12,6 +12,7 @@ use crate::domain::cdrs::Cdrs;
 use crate::domain::chat::Chat;
 use crate::domain::client::ClientReports;
 use crate::domain::connectors::Connectors;
+use crate::domain::devices::Devices;
 use crate::domain::files::Files;
 use crate::domain::interactions::Interactions;
 use crate::domain::links::Links;
@@ -68,6 +69,7 @@ parts!(
     Recordings,
     Cdrs,
     Connectors,
+    Devices,
     Links,
     Rooms,
     Screenshots

@@ -53,6 +53,15 @@ DASHBOARDS = {
         panel("Certificate ends in", [("min(vchat_tls_certificate_not_after_seconds) - time()", "remaining")], "s", kind="stat"),
         panel("ACME certificates and failures", [("sum(vchat_acme_certificates_total)", "obtained"), ("sum(vchat_acme_failures_total)", "failed")]),
     ]),
+    "intercom": ("vchat · intercoms", [
+        panel("Intercoms online, by node", [("sum by (instance) (rtc_intercom_status_info)", "{{instance}}")]),
+        panel("Reconnects / 5 min", [("sum by (instance) (increase(rtc_intercom_reconnects_total[5m]))", "{{instance}}")]),
+        panel("Calls started / hour, by kind", [("sum by (kind) (instance_kind:rtc_started_calls:increase1h)", "{{kind}}")]),
+        panel("Calls answered / hour, by kind", [("sum(increase(rtc_speak_sip_calls[1h]))", "sip"), ("sum(increase(rtc_speak_analog_calls[1h]))", "analog"), ("sum(increase(rtc_speak_cluster_calls[1h]))", "cluster")]),
+        panel("Calls failed / 5 min, by kind", [("sum by (kind) (instance_kind:rtc_failed_calls:increase5m)", "{{kind}}")]),
+        panel("Median talk time, by kind", [("histogram_quantile(0.5, sum by (le) (rate(rtc_sip_calls_duration_bucket[1h])))", "sip"), ("histogram_quantile(0.5, sum by (le) (rate(rtc_analog_calls_duration_bucket[1h])))", "analog"), ("histogram_quantile(0.5, sum by (le) (rate(rtc_cluster_call_duration_bucket[1h])))", "cluster")], "s"),
+        panel("Refused frames and sessions / min, by reason", [("sum by (reason) (rate(vchat_intercom_refused_total[5m])) * 60", "{{reason}}")]),
+    ]),
     "host": ("vchat · host", [
         panel("CPU busy", [('1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m]))', "{{instance}}")], "percentunit"),
         panel("Memory available", [("node_memory_MemAvailable_bytes", "{{instance}}")], "bytes"),

@@ -109,9 +109,8 @@ impl Codec {
     /// (its duration is in the packet: reported as 20).
     pub fn payload_ms(self, len: usize) -> Option<u32> {
         match self.bytes_per_10ms() {
-            Some(per) => {
-                (len > 0 && len.is_multiple_of(per) && len / per <= 6).then(|| (len / per) as u32 * 10)
-            }
+            Some(per) => (len > 0 && len.is_multiple_of(per) && len / per <= 6)
+                .then(|| (len / per) as u32 * 10),
             None => (1..=OPUS_MAX).contains(&len).then_some(20),
         }
     }

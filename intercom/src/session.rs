@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! AwaitHello --hello--> Authenticating --accept--> Open --close--> Closed
-//!      \ 10 s / other frame: 4001   \ reject: 4003    \ idle 3 × ping: 4011, flood: 4008
+//!      \ 10 s: 4408, other: 4400  \ reject: 4401    \ idle 3 × ping: 4408, flood: 1008
 //! ```
 //!
 //! Malformed frames get an `error` frame and the connection stays; they are reported
@@ -20,6 +20,10 @@ use crate::message::{
     MAX_TEXT_BYTES, ServerMessage, Welcome,
 };
 
+/// The WebSocket subprotocol of version 1.
+pub const SUBPROTOCOL: &str = "vchat-intercom.1";
+/// The default of `ping_secs`.
+pub const PING_SECS: u32 = 15;
 /// The time a device has to say `hello`.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames a second (text and binary) beyond which a second counts as flooding.
@@ -33,24 +37,25 @@ pub const LOG_EVERY: Duration = Duration::from_secs(60);
 /// Messages kept while the driver checks the credentials.
 const PENDING_MAX: usize = 16;
 
-/// Close codes of the protocol.
+/// Close codes of the protocol: those of vchat's other sockets (`ws::close` in the
+/// control plane) where the meaning is the same.
 pub mod close {
     /// Normal end.
     pub const NORMAL: u16 = 1000;
     /// vchat is shutting down.
     pub const GOING_AWAY: u16 = 1001;
-    /// No `hello` in time, or another frame first.
-    pub const NO_HELLO: u16 = 4001;
+    /// A flood: too many frames or bytes for too long.
+    pub const FLOOD: u16 = 1008;
+    /// Another frame before `hello`.
+    pub const NOT_HELLO: u16 = 4400;
     /// Wrong secret, token or device.
-    pub const AUTH_FAILED: u16 = 4003;
-    /// Too many frames or bytes for too long.
-    pub const FLOOD: u16 = 4008;
+    pub const AUTH_FAILED: u16 = 4401;
+    /// No `hello` within 10 s, or nothing heard in 3 × `ping_secs`.
+    pub const TIMEOUT: u16 = 4408;
     /// A newer connection of the same device.
-    pub const REPLACED: u16 = 4009;
+    pub const REPLACED: u16 = 4409;
     /// Unsupported version or no codec in common.
-    pub const UNSUPPORTED: u16 = 4010;
-    /// Nothing heard in 3 × `ping_secs`.
-    pub const IDLE: u16 = 4011;
+    pub const UNSUPPORTED: u16 = 4415;
 }
 
 /// What went wrong with a frame, by kind (metric label and log key).
@@ -101,6 +106,10 @@ pub struct Call {
     pub codec: Codec,
     /// Whether audio flows (answered at either side).
     pub up: bool,
+    /// When the device rang.
+    pub rang_at: Instant,
+    /// When it was answered.
+    pub answered_at: Option<Instant>,
 }
 
 /// What the driver acts on.
@@ -110,13 +119,26 @@ pub enum Event {
     Hello(Hello),
     /// A message of an open session (not `hello`, `ping` or `pong`).
     Message(DeviceMessage),
-    /// A call ended, by the device's `hangup` or a close: the driver ends its
+    /// A call was answered, by an agent ([`Session::answer`]) or at the device.
+    CallUp {
+        /// The call.
+        call: u32,
+        /// SIP, analog or cluster.
+        kind: CallKind,
+    },
+    /// A call ended, by a `hangup` either way or a close: the driver ends its
     /// interaction.
     CallEnded {
         /// The call.
         call: u32,
+        /// SIP, analog or cluster.
+        kind: CallKind,
         /// Why.
         reason: String,
+        /// How long it rang.
+        rang: Duration,
+        /// How long it was up, if it was answered.
+        talked: Option<Duration>,
     },
 }
 
@@ -151,6 +173,8 @@ pub struct Session {
     state: State,
     opened: Instant,
     heard: Instant,
+    /// The latest time the session was given.
+    now: Instant,
     pinged: bool,
     ping_secs: u32,
     codec: Option<Codec>,
@@ -173,6 +197,7 @@ impl Session {
             state: State::AwaitHello,
             opened: now,
             heard: now,
+            now,
             pinged: false,
             ping_secs: ping_secs.max(1),
             codec: None,
@@ -226,13 +251,14 @@ impl Session {
 
     /// Time passes: the `hello` deadline, pings, the idle close.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         match self.state {
             State::AwaitHello if now >= self.opened + HELLO_TIMEOUT => {
-                self.close(close::NO_HELLO, "no hello within 10 s");
+                self.close(close::TIMEOUT, "no hello within 10 s");
             }
             State::Open if now >= self.heard + self.ping() * 3 => {
                 let secs = self.ping_secs * 3;
-                self.close(close::IDLE, &format!("nothing heard for {secs} s"));
+                self.close(close::TIMEOUT, &format!("nothing heard for {secs} s"));
             }
             State::Open if !self.pinged && now >= self.heard + self.ping() => {
                 self.pinged = true;
@@ -244,6 +270,7 @@ impl Session {
 
     /// A text frame arrived.
     pub fn handle_text(&mut self, now: Instant, text: &str) {
+        self.now = self.now.max(now);
         if self.state == State::Closed || !self.count_frame(now, text.len()) {
             return;
         }
@@ -251,7 +278,7 @@ impl Session {
             Ok(m) => m,
             Err(e) if self.state == State::AwaitHello => {
                 return self.close(
-                    close::NO_HELLO,
+                    close::NOT_HELLO,
                     &format!("the first message must be hello: {}", e.reason),
                 );
             }
@@ -262,7 +289,7 @@ impl Session {
         match (self.state, message) {
             (State::AwaitHello, DeviceMessage::Hello(hello)) => self.hello(hello),
             (State::AwaitHello, _) => {
-                self.close(close::NO_HELLO, "the first message must be hello")
+                self.close(close::NOT_HELLO, "the first message must be hello")
             }
             (_, DeviceMessage::Hello(_)) => self.refuse(
                 now,
@@ -293,11 +320,12 @@ impl Session {
         now: Instant,
         frame: &'a [u8],
     ) -> Option<(AudioHeader, &'a [u8])> {
+        self.now = self.now.max(now);
         if self.state == State::Closed || !self.count_frame(now, 0) {
             return None;
         }
         if self.state == State::AwaitHello {
-            self.close(close::NO_HELLO, "the first message must be hello");
+            self.close(close::NOT_HELLO, "the first message must be hello");
             return None;
         }
         self.heard = now;
@@ -371,6 +399,11 @@ impl Session {
         );
     }
 
+    /// An admin removed the device.
+    pub fn removed(&mut self) {
+        self.close(close::AUTH_FAILED, "this device was removed");
+    }
+
     /// vchat is shutting down.
     pub fn shutdown(&mut self) {
         self.close(close::GOING_AWAY, "vchat is shutting down");
@@ -384,30 +417,52 @@ impl Session {
         }
     }
 
-    /// An agent answered `call`: audio may flow.
-    pub fn answer(&mut self, call: u32, by: &str) -> bool {
-        let Some(c) = self.calls.iter_mut().find(|c| c.id == call) else {
+    /// An agent answered `call` at `now`: audio may flow.
+    pub fn answer(&mut self, now: Instant, call: u32, by: &str) -> bool {
+        self.now = self.now.max(now);
+        let Some(c) = self.calls.iter_mut().find(|c| c.id == call && !c.up) else {
             return false;
         };
         c.up = true;
+        c.answered_at = Some(self.now);
+        let kind = c.kind;
         self.send(&ServerMessage::Answered {
             call,
             by: by.to_owned(),
         });
+        self.out
+            .push_back(Output::Event(Event::CallUp { call, kind }));
         true
     }
 
-    /// vchat ends `call` (`agent`, `rejected`, `no_answer`, `timeout`, `shutdown`).
-    pub fn hangup(&mut self, call: u32, reason: &str) -> bool {
+    /// vchat ends `call` at `now` (`agent`, `rejected`, `no_answer`, `timeout`,
+    /// `shutdown`).
+    pub fn hangup(&mut self, now: Instant, call: u32, reason: &str) -> bool {
+        self.now = self.now.max(now);
         let Some(at) = self.calls.iter().position(|c| c.id == call) else {
             return false;
         };
-        self.calls.remove(at);
+        let ended = self.calls.remove(at);
         self.send(&ServerMessage::Hangup(Hangup {
             call,
             reason: reason.to_owned(),
         }));
+        self.ended(ended, reason);
         true
+    }
+
+    fn ended(&mut self, call: Call, reason: &str) {
+        let end = self.now;
+        self.out.push_back(Output::Event(Event::CallEnded {
+            call: call.id,
+            kind: call.kind,
+            reason: reason.to_owned(),
+            rang: call
+                .answered_at
+                .unwrap_or(end)
+                .saturating_duration_since(call.rang_at),
+            talked: call.answered_at.map(|a| end.saturating_duration_since(a)),
+        }));
     }
 
     /// Sends a message of vchat's (a ringing, a command, a ping).
@@ -481,10 +536,20 @@ impl Session {
                     kind: r.kind,
                     codec,
                     up: false,
+                    rang_at: now,
+                    answered_at: None,
                 });
             }
             DeviceMessage::Answered(c) => match self.calls.iter_mut().find(|x| x.id == c.call) {
-                Some(call) => call.up = true,
+                Some(call) if !call.up => {
+                    call.up = true;
+                    call.answered_at = Some(now);
+                    let kind = call.kind;
+                    self.out
+                        .push_back(Output::Event(Event::CallUp { call: c.call, kind }));
+                    return;
+                }
+                Some(_) => return,
                 None => {
                     return self.refuse(
                         now,
@@ -503,13 +568,8 @@ impl Session {
                         &format!("hangup: call {} is not up", h.call),
                     );
                 };
-                self.calls.remove(at);
-                let reason = h.reason.clone();
-                self.out.push_back(Output::Event(Event::CallEnded {
-                    call: h.call,
-                    reason,
-                }));
-                return;
+                let ended = self.calls.remove(at);
+                return self.ended(ended, &h.reason);
             }
             _ => {}
         }
@@ -592,10 +652,7 @@ impl Session {
 
     fn end_calls(&mut self, reason: &str) {
         for call in std::mem::take(&mut self.calls) {
-            self.out.push_back(Output::Event(Event::CallEnded {
-                call: call.id,
-                reason: reason.to_owned(),
-            }));
+            self.ended(call, reason);
         }
     }
 }

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use vchat_intercom::frame::{AudioHeader, Codec};
+use vchat_intercom::message::CallKind;
 use vchat_intercom::session::{Event, Output, Problem, Session, close};
 
 const HELLO: &str = r#"{"type":"hello","version":1,"device":"door-7","secret":"s3cret","firmware":"3.2.1","model":"AV-07","codecs":["PCMA","PCMU"]}"#;
@@ -67,12 +68,12 @@ fn a_good_hello_is_welcomed_and_a_bad_one_closed_with_its_code() {
     let cases = [
         (
             r#"{"type":"status","online":true}"#,
-            close::NO_HELLO,
+            close::NOT_HELLO,
             "the first message must be hello",
         ),
         (
             "{",
-            close::NO_HELLO,
+            close::NOT_HELLO,
             "the first message must be hello: not JSON",
         ),
         (
@@ -97,7 +98,7 @@ fn a_good_hello_is_welcomed_and_a_bad_one_closed_with_its_code() {
 
     let mut s = Session::new(t, 15);
     s.handle_binary(t, &audio(1, 0, Codec::Pcmu, 160));
-    assert_eq!(closed(&drain(&mut s)).unwrap().0, close::NO_HELLO);
+    assert_eq!(closed(&drain(&mut s)).unwrap().0, close::NOT_HELLO);
 
     let mut s = Session::new(t, 15);
     s.handle_text(t, HELLO);
@@ -115,7 +116,7 @@ fn a_good_hello_is_welcomed_and_a_bad_one_closed_with_its_code() {
     s.handle_timeout(t + Duration::from_secs(10));
     assert_eq!(
         closed(&drain(&mut s)),
-        Some((close::NO_HELLO, "no hello within 10 s".into()))
+        Some((close::TIMEOUT, "no hello within 10 s".into()))
     );
 }
 
@@ -158,10 +159,18 @@ fn calls_carry_audio_only_once_up_and_in_their_codec() {
         }
     ));
 
-    assert!(s.answer(3, "Anna"));
+    assert!(s.answer(t + Duration::from_secs(4), 3, "Anna"));
+    let out = drain(&mut s);
     assert_eq!(
-        texts(&drain(&mut s))[0],
+        texts(&out)[0],
         serde_json::json!({"type":"answered","call":3,"by":"Anna"})
+    );
+    assert_eq!(
+        out[1],
+        Output::Event(Event::CallUp {
+            call: 3,
+            kind: CallKind::Analog
+        })
     );
     let frame = audio(3, 2, Codec::Pcma, 160);
     let (h, payload) = s
@@ -189,12 +198,18 @@ fn calls_carry_audio_only_once_up_and_in_their_codec() {
             .contains("already up")
     );
 
-    s.handle_text(t, r#"{"type":"hangup","call":3,"reason":"caller"}"#);
+    s.handle_text(
+        t + Duration::from_secs(64),
+        r#"{"type":"hangup","call":3,"reason":"caller"}"#,
+    );
     assert_eq!(
         drain(&mut s),
         [Output::Event(Event::CallEnded {
             call: 3,
-            reason: "caller".into()
+            kind: CallKind::Analog,
+            reason: "caller".into(),
+            rang: Duration::from_secs(4),
+            talked: Some(Duration::from_secs(60)),
         })]
     );
     assert!(s.calls().is_empty());
@@ -239,7 +254,7 @@ fn a_flood_closes_after_five_seconds_and_a_burst_does_not() {
     let t = Instant::now();
     let mut s = open(t);
     s.handle_text(t, r#"{"type":"ring","call":1,"kind":"sip","flat":"1"}"#);
-    s.answer(1, "A");
+    s.answer(t, 1, "A");
     drain(&mut s);
     // A 3 s burst of 400 frames a second, then normal traffic: stays.
     let mut at = 0u64;
@@ -258,7 +273,7 @@ fn a_flood_closes_after_five_seconds_and_a_burst_does_not() {
         );
     }
     assert!(closed(&drain(&mut s)).is_none());
-    // 500 frames a second, sustained: closed with 4008 within the sixth second.
+    // 500 frames a second, sustained: closed with 1008 within the sixth second.
     let start = at;
     for i in 0..4000u32 {
         at = start + i as u64 * 2_000;
@@ -294,7 +309,7 @@ fn a_silent_device_is_pinged_then_dropped_and_pings_are_answered() {
     s.handle_timeout(t + Duration::from_secs(45));
     assert_eq!(
         closed(&drain(&mut s)),
-        Some((close::IDLE, "nothing heard for 45 s".into()))
+        Some((close::TIMEOUT, "nothing heard for 45 s".into()))
     );
 }
 
@@ -309,13 +324,11 @@ fn a_replaced_or_stopped_session_ends_its_calls() {
     drain(&mut s);
     s.replaced();
     let out = drain(&mut s);
-    assert_eq!(
-        out[0],
-        Output::Event(Event::CallEnded {
-            call: 9,
-            reason: "replaced".into()
-        })
-    );
+    assert!(matches!(
+        &out[0],
+        Output::Event(Event::CallEnded { call: 9, kind: CallKind::Cluster, reason, talked: None, .. })
+            if reason == "replaced"
+    ));
     assert_eq!(closed(&out).unwrap().0, close::REPLACED);
     s.handle_text(t, r#"{"type":"ping"}"#);
     assert!(drain(&mut s).is_empty(), "nothing after close");

@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod doctor;
+pub mod intercom_sim;
 pub mod merge;
 pub mod serve;
 pub mod user;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             backup::restore(&args.from, &config.data_dir)
         }
         Command::Doctor(args) => doctor::run(&load(&args)?),
+        Command::IntercomSim(args) => intercom_sim::run(args),
         Command::Recording(RecordingCommand::Merge(args)) => {
             merge::merge(&args.captures, &args.out, &args.audio)
         }
@@ -79,6 +81,8 @@ pub enum Command {
     /// Work with recordings' files by hand.
     #[command(subcommand)]
     Recording(RecordingCommand),
+    /// Simulated door panels on /intercom (tests, benchmarks, trying it out).
+    IntercomSim(intercom_sim::SimArgs),
 }
 
 /// `vchat recording ...`.

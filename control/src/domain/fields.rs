@@ -416,6 +416,15 @@ shaped!(
 );
 
 shaped!(
+    /// An intercom's id, as it says it in `hello`: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+    DeviceId,
+    "^[A-Za-z0-9._-]{1,64}$",
+    None,
+    "is 1 to 64 of A-Z, a-z, 0-9, '.', '_', '-'",
+    |s| bytes_of(s, 1, 64, |b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+);
+
+shaped!(
     /// A link delivery channel: `sms`, `telegram` or `connector:<name>`.
     Channel,
     "^(sms|telegram|connector:[a-z0-9_-]{1,40})$",

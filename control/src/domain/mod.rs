@@ -16,6 +16,7 @@ pub mod chat;
 pub mod client;
 pub mod connectors;
 pub mod delivery;
+pub mod devices;
 pub mod error;
 pub mod events;
 pub mod fields;
@@ -70,6 +71,8 @@ pub struct Inner {
     pub http: reqwest::Client,
     /// Connected delivery connectors.
     pub connectors: delivery::connectors::Registry,
+    /// Connected intercoms.
+    pub devices: devices::Live,
     /// Reverse geocoding.
     pub geocoder: geo::nominatim::Geocoder,
     /// Where merged recordings are kept.

@@ -112,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         // WebSockets over HTTP/1.1 (GET) and over HTTP/2 (extended CONNECT, RFC 8441).
         .route("/ws", any(crate::ws::client::upgrade))
         .route("/api/connectors/ws", any(crate::ws::connector::upgrade))
+        .route("/intercom", any(crate::ws::intercom::upgrade))
         .route("/api/live", any(crate::ws::live::upgrade))
         .fallback(get(web::serve))
         .layer(axum::middleware::from_fn_with_state(

@@ -2,6 +2,7 @@
 
 pub mod cdr;
 pub mod connector;
+pub mod device;
 pub mod event;
 pub mod file;
 pub mod interaction;
@@ -13,6 +14,7 @@ pub mod user;
 
 pub use cdr::Cdr;
 pub use connector::Connector;
+pub use device::Device;
 pub use event::Event;
 pub use file::FileMeta;
 pub use interaction::{Interaction, State};

@@ -95,6 +95,8 @@ pub enum Collection {
     Connectors,
     /// Call recordings.
     Recordings,
+    /// Intercoms (door panels) and their last status.
+    Devices,
     /// A collection for the conformance suite only.
     #[cfg(feature = "conformance")]
     Probes,
@@ -115,6 +117,7 @@ impl Collection {
         Collection::Cdrs,
         Collection::Connectors,
         Collection::Recordings,
+        Collection::Devices,
         #[cfg(feature = "conformance")]
         Collection::Probes,
     ];
@@ -134,6 +137,7 @@ impl Collection {
             Collection::Cdrs => "cdr",
             Collection::Connectors => "connectors",
             Collection::Recordings => "recordings",
+            Collection::Devices => "devices",
             #[cfg(feature = "conformance")]
             Collection::Probes => "probes",
         }
@@ -156,6 +160,7 @@ impl Collection {
             Collection::Cdrs => Cdr::FIELDS,
             Collection::Connectors => Connector::FIELDS,
             Collection::Recordings => Recording::FIELDS,
+            Collection::Devices => Device::FIELDS,
             #[cfg(feature = "conformance")]
             Collection::Probes => conformance::Probe::FIELDS,
         }

@@ -4,6 +4,7 @@
 pub mod cdrs;
 pub mod client;
 pub mod connectors;
+pub mod devices;
 pub mod files;
 pub mod interactions;
 pub mod links;
@@ -32,6 +33,7 @@ pub fn json_routes() -> OpenApiRouter<AppState> {
         .merge(recordings::routes())
         .merge(links::routes())
         .merge(connectors::routes())
+        .merge(devices::routes())
         .merge(rooms::routes())
 }
 

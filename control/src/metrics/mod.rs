@@ -9,6 +9,8 @@ use prometheus::{
 };
 use vchat_sfu::{SfuEvent, WorkerStats};
 
+pub mod intercom;
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -50,6 +52,8 @@ pub struct Metrics {
     pub rooms_created: IntCounter,
     /// Whether the server is draining (1) or serving (0).
     pub draining: IntGauge,
+    /// The intercom bridge's.
+    pub intercom: intercom::IntercomMetrics,
 }
 
 impl Metrics {
@@ -266,6 +270,7 @@ impl Metrics {
                 )
                 .expect("valid metric"),
             ),
+            intercom: intercom::IntercomMetrics::register(&registry),
             registry,
         };
         let info = IntGaugeVec::new(

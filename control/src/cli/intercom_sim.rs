@@ -1,0 +1,391 @@
+//! `vchat intercom-sim`: N simulated door panels on `/intercom` (docs/intercom.md),
+//! for the tests and the benchmark. Each connects (at a bounded rate), says `hello`
+//! and its status, pings, answers every command (`open_door` with `door_state`, the
+//! rest with `result`), rings and streams a 1 kHz tone when asked to, and reconnects
+//! with a back-off when its connection drops. A progress line each second says how
+//! many are connected.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use vchat_intercom::frame::{AudioHeader, Codec};
+use vchat_intercom::g711::Law;
+use vchat_intercom::message::{
+    DeviceMessage, Hangup, Hello, Ring, ServerMessage, Status, StatusValue,
+};
+
+/// `vchat intercom-sim`.
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// The intercom endpoint.
+    #[arg(long, default_value = "ws://127.0.0.1:8080/intercom")]
+    pub url: String,
+    /// How many devices.
+    #[arg(long, default_value_t = 1)]
+    pub devices: usize,
+    /// Device ids are this and a number (`sim-00001`).
+    #[arg(long, default_value = "sim-")]
+    pub prefix: String,
+    /// Create the devices first through the REST API with this admin or API token
+    /// (they are removed and added again, so their secrets are known).
+    #[arg(long, env = "VCHAT_API_TOKEN")]
+    pub provision_token: Option<String>,
+    /// A file of `device secret` lines: read when not provisioning, written when
+    /// provisioning.
+    #[arg(long)]
+    pub secrets: Option<PathBuf>,
+    /// New connections per second at most.
+    #[arg(long, default_value_t = 500)]
+    pub connect_rate: u32,
+    /// Each device rings every this many seconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub ring_every: u64,
+    /// Seconds each call talks (a 1 kHz tone) before the device hangs up.
+    #[arg(long, default_value_t = 10)]
+    pub talk: u64,
+    /// Only add the devices (with --provision-token and --secrets), then stop.
+    #[arg(long)]
+    pub provision_only: bool,
+    /// Stop after this many seconds (0: run until Ctrl-C).
+    #[arg(long, default_value_t = 0)]
+    pub duration: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    connected: AtomicU64,
+    sessions: AtomicU64,
+    closes: AtomicU64,
+    rings: AtomicU64,
+    commands: AtomicU64,
+    frames_out: AtomicU64,
+    frames_in: AtomicU64,
+}
+
+/// Runs the simulator.
+pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(simulate(args))
+}
+
+async fn simulate(args: SimArgs) -> anyhow::Result<()> {
+    let ids: Vec<String> = (1..=args.devices)
+        .map(|i| format!("{}{i:05}", args.prefix))
+        .collect();
+    let secrets = match &args.provision_token {
+        Some(token) => provision(&args, token, &ids).await?,
+        None => read_secrets(&args, &ids)?,
+    };
+    if args.provision_only {
+        return Ok(());
+    }
+    let counters = Arc::new(Counters::default());
+    let started = Instant::now();
+    let gap = Duration::from_secs_f64(1.0 / args.connect_rate.max(1) as f64);
+    for (i, (id, secret)) in ids.iter().zip(secrets).enumerate() {
+        let (url, id, counters) = (args.url.clone(), id.clone(), counters.clone());
+        let (ring_every, talk) = (args.ring_every, args.talk);
+        let first = started + gap * i as u32;
+        tokio::spawn(
+            async move { device(url, id, secret, first, ring_every, talk, counters).await },
+        );
+    }
+    let end = (args.duration > 0).then(|| started + Duration::from_secs(args.duration));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        let c = &counters;
+        eprintln!(
+            "{:>5.0} s  connected {}/{}  sessions {}  closed {}  rings {}  commands {}  audio frames out {} in {}",
+            started.elapsed().as_secs_f64(),
+            c.connected.load(Ordering::Relaxed),
+            args.devices,
+            c.sessions.load(Ordering::Relaxed),
+            c.closes.load(Ordering::Relaxed),
+            c.rings.load(Ordering::Relaxed),
+            c.commands.load(Ordering::Relaxed),
+            c.frames_out.load(Ordering::Relaxed),
+            c.frames_in.load(Ordering::Relaxed),
+        );
+        if end.is_some_and(|e| Instant::now() >= e) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Removes and adds the devices through the API, keeping their new secrets.
+async fn provision(args: &SimArgs, token: &str, ids: &[String]) -> anyhow::Result<Vec<String>> {
+    let base = args.url.replacen("ws", "http", 1);
+    let base = base
+        .strip_suffix("/intercom")
+        .context("the URL ends in /intercom")?
+        .to_owned();
+    let http = reqwest::Client::new();
+    let listed: Vec<serde_json::Value> = http
+        .get(format!("{base}/api/devices"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()
+        .context("cannot list devices (is the token an admin's?)")?
+        .json()
+        .await?;
+    for d in listed
+        .iter()
+        .filter(|d| ids.iter().any(|id| d["device"] == id.as_str()))
+    {
+        let id = d["id"].as_str().unwrap_or_default();
+        http.delete(format!("{base}/api/devices/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    let mut secrets = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        let created: serde_json::Value = http
+            .post(format!("{base}/api/devices"))
+            .bearer_auth(token)
+            .json(&json!({ "device": id, "name": format!("Simulated panel {}", i + 1) }))
+            .send()
+            .await?
+            .error_for_status()
+            .with_context(|| format!("cannot add {id}"))?
+            .json()
+            .await?;
+        secrets.push(created["secret"].as_str().context("a secret")?.to_owned());
+        if (i + 1) % 1000 == 0 || i + 1 == ids.len() {
+            eprintln!("added {}/{} devices", i + 1, ids.len());
+        }
+    }
+    if let Some(path) = &args.secrets {
+        let lines: String = ids
+            .iter()
+            .zip(&secrets)
+            .map(|(d, s)| format!("{d} {s}\n"))
+            .collect();
+        std::fs::write(path, lines).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(secrets)
+}
+
+fn read_secrets(args: &SimArgs, ids: &[String]) -> anyhow::Result<Vec<String>> {
+    let path = args
+        .secrets
+        .as_ref()
+        .context("give --provision-token, or --secrets with a file of `device secret` lines")?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let known: std::collections::HashMap<&str, &str> =
+        text.lines().filter_map(|l| l.split_once(' ')).collect();
+    ids.iter()
+        .map(|id| {
+            known
+                .get(id.as_str())
+                .map(|s| s.to_string())
+                .with_context(|| format!("{} has no secret for {id}", path.display()))
+        })
+        .collect()
+}
+
+/// One device, for ever: connect, run a session, back off, again.
+async fn device(
+    url: String,
+    id: String,
+    secret: String,
+    first: Instant,
+    ring_every: u64,
+    talk: u64,
+    counters: Arc<Counters>,
+) {
+    tokio::time::sleep_until(first.into()).await;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let ran = session(&url, &id, &secret, ring_every, talk, &counters).await;
+        counters.closes.fetch_add(1, Ordering::Relaxed);
+        if ran.is_ok_and(|long| long) {
+            backoff = Duration::from_secs(1);
+        }
+        // Jittered, so that a restart of vchat does not bring every panel back at once.
+        let jitter = Duration::from_millis(random_below(1000));
+        tokio::time::sleep(backoff + jitter).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// One session; `Ok(true)` when it lasted long enough to reset the back-off.
+async fn session(
+    url: &str,
+    id: &str,
+    secret: &str,
+    ring_every: u64,
+    talk: u64,
+    c: &Counters,
+) -> anyhow::Result<bool> {
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        vchat_intercom::session::SUBPROTOCOL.parse()?,
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+    let hello = DeviceMessage::Hello(Hello {
+        version: 1,
+        device: id.to_owned(),
+        secret: Some(secret.to_owned()),
+        token: None,
+        firmware: "sim-1.0".into(),
+        model: "vchat intercom-sim".into(),
+        codecs: vec!["PCMA".into(), "PCMU".into()],
+        tenant: None,
+    });
+    ws.send(Message::text(hello.to_json())).await?;
+    let opened = Instant::now();
+    let mut ping_secs = 15;
+    let mut codec = Codec::Pcma;
+    let mut welcomed = false;
+    let mut next_ring = ring_every
+        .gt(&0)
+        .then(|| Instant::now() + Duration::from_secs(random_below(ring_every.max(1))));
+    let mut call: Option<(u32, Instant, u16)> = None;
+    let mut call_no = 0u32;
+    let mut next_ping = Instant::now() + Duration::from_secs(ping_secs);
+    let mut next_frame = Instant::now();
+    let (mut phase, mut buf, mut codes) = (0usize, Vec::with_capacity(200), [0u8; 160]);
+    let result = loop {
+        // Idle panels wake only to ping (no timer per 20 ms unless a call talks).
+        let talking = call.is_some_and(|(_, _, seq)| seq != u16::MAX);
+        let wake = [
+            Some(next_ping),
+            next_ring,
+            call.map(|(_, until, _)| until),
+            talking.then_some(next_frame),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(next_ping);
+        tokio::select! {
+            frame = ws.next() => {
+                let Some(Ok(frame)) = frame else { break Ok(()) };
+                match frame {
+                    Message::Text(text) => {
+                        let Ok(message) = serde_json::from_str::<ServerMessage>(&text) else { continue };
+                        let reply = match message {
+                            ServerMessage::Welcome(w) => {
+                                welcomed = true;
+                                ping_secs = w.ping_secs.max(1) as u64;
+                                codec = Codec::from_name(&w.codec).unwrap_or(Codec::Pcma);
+                                c.connected.fetch_add(1, Ordering::Relaxed);
+                                c.sessions.fetch_add(1, Ordering::Relaxed);
+                                let mut status = Status::default();
+                                status.values.insert("online".into(), StatusValue::Bool(true));
+                                status.values.insert("door".into(), StatusValue::Text("closed".into()));
+                                status.values.insert("sip".into(), StatusValue::Text("registered".into()));
+                                Some(DeviceMessage::Status(status))
+                            }
+                            ServerMessage::OpenDoor { id, relay } => {
+                                c.commands.fetch_add(1, Ordering::Relaxed);
+                                Some(DeviceMessage::DoorState(vchat_intercom::message::DoorState {
+                                    relay,
+                                    state: vchat_intercom::message::DoorPosition::Open,
+                                    id: Some(id),
+                                }))
+                            }
+                            ServerMessage::Reboot { id } | ServerMessage::Config { id, .. } | ServerMessage::Play { id, .. } => {
+                                c.commands.fetch_add(1, Ordering::Relaxed);
+                                Some(DeviceMessage::Result(vchat_intercom::message::CommandResult { id, ok: true, error: None }))
+                            }
+                            ServerMessage::Ping(l) => Some(DeviceMessage::Pong(l)),
+                            ServerMessage::Answered { call: n, .. } => {
+                                if let Some((current, _, _)) = &call && *current == n {
+                                    call = Some((n, Instant::now() + Duration::from_secs(talk), 0));
+                                    next_frame = Instant::now();
+                                }
+                                None
+                            }
+                            ServerMessage::Hangup(Hangup { call: n, .. }) => {
+                                if call.is_some_and(|(current, _, _)| current == n) {
+                                    call = None;
+                                }
+                                None
+                            }
+                            _ => None,
+                        };
+                        if let Some(reply) = reply {
+                            ws.send(Message::text(reply.to_json())).await?;
+                        }
+                    }
+                    Message::Binary(_) => { c.frames_in.fetch_add(1, Ordering::Relaxed); }
+                    Message::Close(_) => break Ok(()),
+                    _ => {}
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()), if welcomed => {
+                let now = Instant::now();
+                if now >= next_ping {
+                    ws.send(Message::text(DeviceMessage::Ping(Default::default()).to_json())).await?;
+                    next_ping = now + Duration::from_secs(ping_secs);
+                }
+                if next_ring.is_some_and(|t| now >= t) && call.is_none() {
+                    call_no += 1;
+                    let ring = DeviceMessage::Ring(Ring { call: call_no, kind: vchat_intercom::message::CallKind::Sip, flat: Some("1".into()), address: None, codec: None });
+                    ws.send(Message::text(ring.to_json())).await?;
+                    c.rings.fetch_add(1, Ordering::Relaxed);
+                    // Until an agent answers; rung out after 60 s.
+                    call = Some((call_no, now + Duration::from_secs(60), u16::MAX));
+                    next_ring = Some(now + Duration::from_secs(ring_every));
+                }
+                if let Some((n, until, seq)) = call {
+                    if now >= until {
+                        let reason = if seq == u16::MAX { "no_answer" } else { "caller" };
+                        ws.send(Message::text(DeviceMessage::Hangup(Hangup { call: n, reason: reason.into() }).to_json())).await?;
+                        call = None;
+                    } else if seq != u16::MAX && now >= next_frame {
+                        next_frame = if now > next_frame + Duration::from_millis(100) {
+                            now + Duration::from_millis(20)
+                        } else {
+                            next_frame + Duration::from_millis(20)
+                        };
+                        // 20 ms of a 1 kHz tone at 8 kHz, half scale.
+                        let samples: Vec<i16> = (0..160).map(|i| {
+                            let t = (phase + i) as f64 / 8000.0;
+                            (16_000.0 * (2.0 * std::f64::consts::PI * 1000.0 * t).sin()) as i16
+                        }).collect();
+                        phase += 160;
+                        let law = if codec == Codec::Pcmu { Law::Ulaw } else { Law::Alaw };
+                        law.encode(&samples, &mut codes);
+                        let header = AudioHeader { codec, flags: 0, seq, ts: seq as u32 * 160, call: n };
+                        header.write(&codes, &mut buf);
+                        ws.send(Message::binary(buf.clone())).await?;
+                        c.frames_out.fetch_add(1, Ordering::Relaxed);
+                        call = Some((n, until, seq.wrapping_add(1) % u16::MAX));
+                    }
+                }
+            }
+        }
+    };
+    if welcomed {
+        c.connected.fetch_sub(1, Ordering::Relaxed);
+    }
+    result.map(|()| opened.elapsed() > Duration::from_secs(30))
+}
+
+fn random_below(n: u64) -> u64 {
+    let mut b = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut b).expect("system randomness");
+    u64::from_le_bytes(b) % n.max(1)
+}

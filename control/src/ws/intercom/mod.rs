@@ -1,0 +1,306 @@
+//! `GET /intercom`: a door panel's socket (docs/intercom.md). The protocol is
+//! `vchat_intercom::session::Session`, a state machine without I/O; this glue owns the
+//! socket and the clock, checks the device's secret, holds its slot in the registry of
+//! connected devices ([`crate::domain::devices::Live`]), keeps what it reports, hands
+//! command answers back and counts everything in the `rtc_*` metrics.
+//!
+//! Audio frames are checked and counted by the session; the bridge that carries them
+//! into a room is not built yet (issue 18).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::response::Response;
+use tokio::sync::mpsc;
+use vchat_intercom::message::{DeviceMessage, MAX_FRAME_BYTES, MAX_TEXT_BYTES};
+use vchat_intercom::session::{self, Event, Output, Session, close};
+
+use crate::domain::devices::{Devices, LogLine, Reply, ToDevice};
+use crate::metrics::intercom::IntercomMetrics;
+use crate::model::Device;
+use crate::state::AppState;
+use crate::store::ids::now_ms;
+
+/// `GET /intercom`.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // Small buffers: a panel's frames are at most 16 KiB, and 10,000 idle panels must
+    // not hold tungstenite's default 128 KiB read buffer each.
+    ws.protocols([session::SUBPROTOCOL])
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(MAX_TEXT_BYTES.max(MAX_FRAME_BYTES))
+        .max_frame_size(MAX_TEXT_BYTES.max(MAX_FRAME_BYTES))
+        .on_upgrade(move |socket| async move { Driver::new(state, peer).run(socket).await })
+}
+
+/// Call ends that count as failures (`rtc_failed_*_calls`): the device's own error,
+/// a timeout, or vchat losing the device; not a caller who hung up or an agent who
+/// rejected.
+const FAILURES: [&str; 5] = ["failed", "timeout", "disconnected", "replaced", "shutdown"];
+
+struct Driver {
+    devices: Devices,
+    metrics: IntercomMetrics,
+    peer: SocketAddr,
+    session: Session,
+    tx: mpsc::Sender<ToDevice>,
+    rx: mpsc::Receiver<ToDevice>,
+    /// The device and its registry slot, once authenticated.
+    me: Option<(Arc<Device>, u64)>,
+}
+
+impl Driver {
+    fn new(state: AppState, peer: SocketAddr) -> Driver {
+        let (tx, rx) = mpsc::channel(64);
+        Driver {
+            devices: Devices::from(state.deps.clone()),
+            metrics: state.metrics.intercom.clone(),
+            peer,
+            session: Session::new(Instant::now(), session::PING_SECS),
+            tx,
+            rx,
+            me: None,
+        }
+    }
+
+    async fn run(mut self, mut socket: WebSocket) {
+        let mut draining = self.devices.0.draining.clone();
+        if *draining.borrow() {
+            self.session.shutdown();
+        }
+        loop {
+            while let Some(out) = self.session.poll_output() {
+                match out {
+                    Output::Text(text) => {
+                        if socket.send(Message::Text(text.into())).await.is_err() {
+                            self.session.closed_by_peer();
+                        }
+                    }
+                    Output::Close(code, reason) => {
+                        self.count_close(code);
+                        let frame = CloseFrame {
+                            code,
+                            reason: reason.into(),
+                        };
+                        let _ = socket.send(Message::Close(Some(frame))).await;
+                    }
+                    Output::Event(event) => self.event(event).await,
+                    Output::Problem { kind, log } => {
+                        self.metrics.refused.with_label_values(&[kind.code()]).inc();
+                        if let Some(log) = log {
+                            tracing::warn!(device = self.name(), peer = %self.peer, "intercom {}: {log}", kind.code());
+                        }
+                    }
+                }
+            }
+            if self.session.is_closed() {
+                break;
+            }
+            let deadline = self
+                .session
+                .poll_timeout()
+                .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(60));
+            tokio::select! {
+                frame = socket.recv() => {
+                    let now = Instant::now();
+                    match frame {
+                        Some(Ok(Message::Text(text))) => self.session.handle_text(now, &text),
+                        Some(Ok(Message::Binary(data))) => {
+                            // The bridge into rooms is not built yet: checked, counted, dropped.
+                            let _ = self.session.handle_binary(now, &data);
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Close(_))) | None => self.session.closed_by_peer(),
+                        Some(Err(e)) => {
+                            let too_big = e.to_string().to_lowercase().contains("too long")
+                                || e.to_string().to_lowercase().contains("capacity");
+                            let (code, reason) = if too_big {
+                                (1009, "a frame over the limits in welcome")
+                            } else {
+                                (1002, "broken WebSocket framing")
+                            };
+                            let frame = CloseFrame { code, reason: reason.into() };
+                            let _ = socket.send(Message::Close(Some(frame))).await;
+                            self.session.closed_by_peer();
+                        }
+                    }
+                }
+                command = self.rx.recv() => match command {
+                    Some(ToDevice::Send(message)) => self.session.send(&message),
+                    Some(ToDevice::Replaced) => self.session.replaced(),
+                    Some(ToDevice::Removed) => self.session.removed(),
+                    None => self.session.shutdown(),
+                },
+                _ = tokio::time::sleep_until(deadline.into()) => self.session.handle_timeout(Instant::now()),
+                _ = draining.changed() => {
+                    if *draining.borrow() {
+                        self.session.shutdown();
+                    }
+                }
+            }
+        }
+        // Events the close produced (calls ended by it).
+        while let Some(out) = self.session.poll_output() {
+            if let Output::Event(event) = out {
+                self.event(event).await;
+            }
+        }
+        if let Some((device, conn)) = self.me.take() {
+            self.devices.0.devices.disconnect(&device.device, conn);
+            self.metrics
+                .online
+                .set(self.devices.0.devices.online() as i64);
+            if let Err(e) = self.devices.gone(&device.id).await {
+                tracing::error!(device = %device.device, "intercom: cannot record the end of its session: {e}");
+            }
+            tracing::info!(device = %device.device, "intercom disconnected");
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.me.as_ref().map_or("-", |(d, _)| d.device.as_str())
+    }
+
+    fn count_close(&self, code: u16) {
+        let reason = match code {
+            close::NOT_HELLO => "no_hello",
+            close::TIMEOUT if self.me.is_none() => "no_hello",
+            close::TIMEOUT => "idle",
+            close::AUTH_FAILED => "auth_failed",
+            close::UNSUPPORTED => "unsupported",
+            _ => return,
+        };
+        self.metrics.refused.with_label_values(&[reason]).inc();
+    }
+
+    async fn event(&mut self, event: Event) {
+        match event {
+            Event::Hello(hello) => {
+                let now = Instant::now();
+                let live = &self.devices.0.devices;
+                if !live.login_allowed(self.peer.ip(), now) {
+                    return self.session.reject();
+                }
+                match self.devices.authenticate(&hello).await {
+                    Ok(Some(device)) => {
+                        let before = match self.devices.connected(&device.id, &hello).await {
+                            Ok(n) => n,
+                            Err(e) => {
+                                tracing::error!(device = %device.device, "intercom: cannot record its session: {e}");
+                                return self.session.shutdown();
+                            }
+                        };
+                        let (conn, replaced) =
+                            live.connect(&device.device, now_ms(), self.tx.clone());
+                        if before > 0 || replaced {
+                            self.metrics.reconnects.inc();
+                        }
+                        self.metrics.online.set(live.online() as i64);
+                        tracing::info!(device = %device.device, firmware = %hello.firmware, model = %hello.model, peer = %self.peer, replaced, "intercom connected");
+                        self.me = Some((Arc::new(device), conn));
+                        self.session.accept(&format!("{}-{conn}", hello.device));
+                    }
+                    Ok(None) => {
+                        live.login_failed(self.peer.ip(), now);
+                        if live.log_due(&format!("auth:{}", hello.device), now) {
+                            tracing::warn!(device = %hello.device, peer = %self.peer, "intercom: wrong device id or secret");
+                        }
+                        self.session.reject();
+                    }
+                    Err(e) => {
+                        tracing::error!("intercom login: {e}");
+                        self.session.shutdown();
+                    }
+                }
+            }
+            Event::Message(message) => self.message(message).await,
+            Event::CallUp { kind, .. } => self.metrics.kind(kind).speak.inc(),
+            Event::CallEnded {
+                kind,
+                reason,
+                talked,
+                ..
+            } => {
+                let m = self.metrics.kind(kind);
+                if let Some(talked) = talked {
+                    m.duration.observe(talked.as_secs_f64());
+                }
+                if FAILURES.contains(&reason.as_str()) {
+                    m.failed.inc();
+                }
+            }
+        }
+    }
+
+    async fn message(&mut self, message: DeviceMessage) {
+        let Some((device, _)) = self.me.clone() else {
+            return;
+        };
+        let live = &self.devices.0.devices;
+        match message {
+            DeviceMessage::Status(status) => {
+                if let Err(e) = self.devices.reported(&device.id, status).await {
+                    tracing::error!(device = %device.device, "intercom: cannot keep its status: {e}");
+                }
+            }
+            DeviceMessage::Ring(ring) => {
+                self.metrics.kind(ring.kind).started.inc();
+                tracing::info!(device = %device.device, call = ring.call, kind = ring.kind.name(), "intercom rings");
+            }
+            DeviceMessage::DoorState(door) => {
+                let state = match door.state {
+                    vchat_intercom::message::DoorPosition::Open => "open",
+                    vchat_intercom::message::DoorPosition::Closed => "closed",
+                };
+                if let Some(id) = &door.id {
+                    live.reply(
+                        id,
+                        Reply {
+                            ok: true,
+                            door: Some(state.into()),
+                            error: None,
+                        },
+                    );
+                }
+                let mut status = vchat_intercom::message::Status::default();
+                status.values.insert(
+                    "door".into(),
+                    vchat_intercom::message::StatusValue::Text(state.into()),
+                );
+                let _ = self.devices.reported(&device.id, status).await;
+            }
+            DeviceMessage::Result(result) => {
+                live.reply(
+                    &result.id,
+                    Reply {
+                        ok: result.ok,
+                        door: None,
+                        error: result.error,
+                    },
+                );
+            }
+            DeviceMessage::Log(log) => {
+                let level = serde_json::to_value(log.level)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned));
+                live.log(
+                    &device.device,
+                    LogLine {
+                        received_at: now_ms(),
+                        at: log.at,
+                        level: level.unwrap_or_default(),
+                        text: log.text,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+}
