@@ -11,6 +11,7 @@ import { AgentTools } from './tools.js';
 import { byId, el } from '../common/dom.js';
 import { icon } from '../common/icons.js';
 import { chooseLanguage, formatTime, language, setLanguage, t } from '../common/i18n.js';
+import { signInForm } from '../common/signin.js';
 import { ApiError, call, pageUrl } from '../sdk/api.js';
 import { LiveEvents } from '../sdk/live.js';
 
@@ -28,19 +29,18 @@ import { LiveEvents } from '../sdk/live.js';
  * @property {any[]} timeline Events of the selected call.
  * @property {Record<string, string>} phase The client's last state by interaction.
  * @property {string} toast
- * @property {string} error
  */
 
 /**
  * @typedef {{type: 'signed-out'} | {type: 'signed-in', me: any, tenant: any} | {type: 'tab', tab: Tab}
  *   | {type: 'search', text: string} | {type: 'items', items: any[]} | {type: 'changed', item: any}
  *   | {type: 'select', id: string | null} | {type: 'panel', panel: State['panel']} | {type: 'timeline', events: any[]}
- *   | {type: 'event', event: any} | {type: 'toast', text: string} | {type: 'error', text: string}} AppEvent
+ *   | {type: 'event', event: any} | {type: 'toast', text: string}} AppEvent
  */
 
 const root = byId('app');
 /** @type {State} */
-let state = { screen: 'loading', me: null, tenant: null, tab: 'today', search: '', items: [], selected: null, panel: 'detail', timeline: [], phase: {}, toast: '', error: '' };
+let state = { screen: 'loading', me: null, tenant: null, tab: 'today', search: '', items: [], selected: null, panel: 'detail', timeline: [], phase: {}, toast: '' };
 /** @type {LiveEvents | null} */
 let live = null;
 /** @type {AgentTools | null} */
@@ -65,7 +65,7 @@ export function update(s, e) {
     case 'signed-out':
       return { ...s, screen: 'signin', me: null, items: [], selected: null };
     case 'signed-in':
-      return { ...s, screen: 'work', me: e.me, tenant: e.tenant, error: '' };
+      return { ...s, screen: 'work', me: e.me, tenant: e.tenant };
     case 'tab':
       return { ...s, tab: e.tab, items: [] };
     case 'search':
@@ -94,8 +94,6 @@ export function update(s, e) {
     }
     case 'toast':
       return { ...s, toast: e.text };
-    case 'error':
-      return { ...s, error: e.text };
   }
   return s;
 }
@@ -179,31 +177,7 @@ function render() {
 }
 
 function renderSignIn() {
-  const login = el('input', { id: 'login', name: 'login', autocomplete: 'username', required: true });
-  const password = el('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
-  const submit = el('button', { type: 'submit', class: 'primary wide' }, t('agent.signin'));
-  const form = el('form', { class: 'card narrow signin' },
-    el('h1', {}, 'vchat'),
-    el('label', { for: 'login' }, t('agent.login')), login,
-    el('label', { for: 'password' }, t('agent.password')), password,
-    el('p', { class: 'error', role: 'alert', id: 'signin-error' }, state.error),
-    submit, el('p', { class: 'center' }, languageSwitch()));
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    submit.disabled = true;
-    try {
-      await call('/api/login', { body: { login: login.value.trim(), password: password.value } });
-      await signedIn();
-    } catch (err) {
-      submit.disabled = false;
-      // Said in place: what was typed stays.
-      state = update(state, { type: 'error', text: err instanceof ApiError && err.status === 401 ? t('agent.signin.failed') : message(err) });
-      byId('signin-error').textContent = state.error;
-      password.select();
-    }
-  });
-  root.replaceChildren(form);
-  login.focus();
+  root.replaceChildren(signInForm({ languageSwitch, onSignedIn: signedIn, message }));
 }
 
 /** @type {HTMLElement} */

@@ -295,6 +295,12 @@ async fn session(
                                 status.values.insert("online".into(), StatusValue::Bool(true));
                                 status.values.insert("door".into(), StatusValue::Text("closed".into()));
                                 status.values.insert("sip".into(), StatusValue::Text("registered".into()));
+                                let opened = DeviceMessage::Log(vchat_intercom::message::Log {
+                                    level: vchat_intercom::message::LogLevel::Info,
+                                    text: format!("session opened (intercom-sim, codec {})", codec.name()),
+                                    at: None,
+                                });
+                                ws.send(Message::text(opened.to_json())).await?;
                                 Some(DeviceMessage::Status(status))
                             }
                             ServerMessage::OpenDoor { id, relay } => {

@@ -94,7 +94,11 @@ impl Driver {
                     Output::Event(event) => self.event(event).await,
                     Output::Problem { kind, log } => {
                         self.metrics.refused.with_label_values(&[kind.code()]).inc();
-                        if let Some(log) = log {
+                        // Once a minute per device and kind, across its reconnects too.
+                        let key = format!("{}:{}", kind.code(), self.name());
+                        if let Some(log) =
+                            log.filter(|_| self.devices.0.devices.log_due(&key, Instant::now()))
+                        {
                             tracing::warn!(device = self.name(), peer = %self.peer, "intercom {}: {log}", kind.code());
                         }
                     }
