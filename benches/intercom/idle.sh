@@ -2,7 +2,7 @@
 # Connected idle intercoms on one node: DEVICES simulated door panels (vchat
 # intercom-sim, docs/intercom.md) log in to one vchat, report their status and ping
 # every 15 s; the script samples vchat's resident memory (VmRSS) and CPU once a second
-# and writes benches/results/intercom-idle.json.
+# and writes benches/results/intercom-idle.json and its chart, intercom-idle.svg.
 #
 #   bash benches/intercom/idle.sh                 # 10,000 devices, 60 s connected (~3 minutes)
 #   DEVICES=200 HOLD=5 bash benches/intercom/idle.sh   # a quick pass
@@ -19,10 +19,12 @@ vchat=${VCHAT_BIN:-$bin/vchat}
 if [ -z "${VCHAT_BIN:-}" ]; then
   cargo build --release --locked -p vchat-control --bin vchat
 fi
+cargo build --release --locked -p vchat-benches --bin vchat-intercom-idle-chart
 work=$(mktemp -d /tmp/vchat-intercom-idle.XXXXXX)
 trap 'stop_started; rm -rf "$work"' EXIT
-# Two sockets per device on this host (vchat's and the simulator's).
-ulimit -n $((devices * 2 + 4096))
+# One socket per device in each process (vchat's end, the simulator's end).
+ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" -ge $((devices + 1000)) ] || { echo "open files are limited to $(ulimit -n): not enough for $devices devices"; exit 1; }
 
 VCHAT_HTTP=127.0.0.1:$port VCHAT_TLS_MODE=off VCHAT_LOG=warn VCHAT_MEDIA_PORT=0 VCHAT_TURN_UDP_PORT=0 \
   VCHAT_TURN_TCP_PORT=0 VCHAT_TURN_TLS_PORT=0 \
@@ -92,3 +94,4 @@ cat > "$out" <<JSON
 }
 JSON
 echo "$devices idle devices: RSS $((base_rss / 1048576)) MiB before, $((peak / 1048576)) MiB peak ($((per_device)) bytes per device), $cpu_share of a core while idle, $still online at the end, $reconnects reconnects → $out"
+"$bin/vchat-intercom-idle-chart" "$out" "${out%.json}.svg"
