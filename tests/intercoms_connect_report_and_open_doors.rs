@@ -242,7 +242,7 @@ async fn an_intercom_connects_reports_rings_and_opens_the_door() -> anyhow::Resu
                 200,
             )
             .await?;
-        texts = logs
+        texts = logs["items"]
             .as_array()
             .unwrap()
             .iter()

@@ -91,6 +91,7 @@ pub fn assemble(config: Config, parts: Parts) -> anyhow::Result<AppState> {
         )),
         connectors: Default::default(),
         devices: Default::default(),
+        speech: Default::default(),
         geocoder: Default::default(),
         recordings,
         draining: parts.draining,

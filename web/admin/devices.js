@@ -382,8 +382,8 @@ async function loadLogs(query) {
   if (!id) return;
   const q = query ? `?q=${encodeURIComponent(query)}` : '';
   try {
-    const logs = await call(`/api/devices/${encodeURIComponent(id)}/logs${q}`);
-    if (state.selected === id) dispatch({ type: 'logs', logs, query });
+    const page = await call(`/api/devices/${encodeURIComponent(id)}/logs${q}`);
+    if (state.selected === id) dispatch({ type: 'logs', logs: page.items, query });
   } catch (err) {
     toast(message(err));
   }

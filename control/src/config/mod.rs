@@ -32,7 +32,7 @@ pub use check::Check;
 pub use edge::AuthConfig;
 pub use layers::env_name;
 pub use media::{MediaConfig, RoomsConfig, ShutdownConfig, SignalingConfig};
-pub use outside::{DeliveryConfig, EventsConfig, GeoConfig};
+pub use outside::{DeliveryConfig, EventsConfig, GeoConfig, SpeechConfig};
 pub use store::{StoreConfig, StoreEngine};
 pub use tls::{AcmeChallenge, AcmeConfig, TlsConfig, TlsMode};
 pub use turn::TurnConfig;
@@ -88,6 +88,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// Geolocation and reverse geocoding.
     pub geo: GeoConfig,
+    /// Spoken prompts to intercoms.
+    pub speech: SpeechConfig,
     /// Call recordings: where the merged files are kept.
     pub recordings: RecordingsConfig,
     /// `VCHAT_*` variables that name no setting (typos, most likely), for a warning.
@@ -118,6 +120,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             delivery: DeliveryConfig::default(),
             geo: GeoConfig::default(),
+            speech: SpeechConfig::default(),
             recordings: RecordingsConfig::default(),
             ignored_env: Vec::new(),
         }

@@ -1,5 +1,5 @@
 //! The services outside: link delivery (SMSC, Telegram, connectors), reverse
-//! geocoding (Nominatim), the MQTT broker.
+//! geocoding (Nominatim), speech synthesis (Yandex SpeechKit), the MQTT broker.
 
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +77,40 @@ impl Default for GeoConfig {
                     .into(),
             ),
             static_map_key: None,
+        }
+    }
+}
+
+/// Spoken prompts to intercoms ("the door is open", a custom text) through Yandex
+/// SpeechKit's HTTP API (v1 `tts:synthesize`, raw PCM at the panel's own rate), cached
+/// per text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpeechConfig {
+    /// SpeechKit's base URL (its `/speech/v1/tts:synthesize` is called).
+    pub yandex_url: String,
+    /// A service account's API key (`Authorization: Api-Key …`); none: no spoken
+    /// prompts.
+    pub api_key: Option<Secret>,
+    /// The cloud folder, for keys that need it.
+    pub folder_id: Option<String>,
+    /// The voice (`alena`, `filipp`, `jane`, …).
+    pub voice: String,
+    /// The language of the texts.
+    pub language: String,
+    /// Texts kept synthesized (per voice and rate).
+    pub cache_entries: usize,
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        SpeechConfig {
+            yandex_url: "https://tts.api.cloud.yandex.net".into(),
+            api_key: None,
+            folder_id: None,
+            voice: "alena".into(),
+            language: "ru-RU".into(),
+            cache_entries: 256,
         }
     }
 }

@@ -656,6 +656,17 @@ pub fn whole_u8<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
     u8::try_from(v).map_err(|_| D::Error::custom("must be 0 to 255"))
 }
 
+/// A whole number 0 to 2^32 - 1 ([`whole_number`]: `5.0` counts), when given.
+pub fn whole_u32_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let v = match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(v) => whole_number(v).map_err(D::Error::custom)?,
+    };
+    u32::try_from(v)
+        .map(Some)
+        .map_err(|_| D::Error::custom("must be 0 to 4294967295"))
+}
+
 impl Serialize for Millis {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(s)

@@ -29,6 +29,7 @@ pub mod paging;
 pub mod recordings;
 pub mod rooms;
 pub mod screenshots;
+pub mod speech;
 pub mod tenants;
 pub mod users;
 
@@ -73,6 +74,8 @@ pub struct Inner {
     pub connectors: delivery::connectors::Registry,
     /// Connected intercoms.
     pub devices: devices::Live,
+    /// Spoken prompts' synthesizer and its cache.
+    pub speech: speech::Speech,
     /// Reverse geocoding.
     pub geocoder: geo::nominatim::Geocoder,
     /// Where merged recordings are kept.

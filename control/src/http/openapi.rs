@@ -200,6 +200,15 @@ pub fn finish(doc: utoipa::openapi::OpenApi, config: &Config) -> Value {
         ops(&["getRecordingsIdFile"]);
     // Limits of the configuration.
     let schemas = &mut doc["components"]["schemas"];
+    // A tagged enum's variants refuse unknown fields as its structs do; utoipa says so
+    // for structs only.
+    if let Some(Value::Array(variants)) =
+        schemas.get_mut("Command").and_then(|c| c.get_mut("oneOf"))
+    {
+        for variant in variants {
+            variant["additionalProperties"] = json!(false);
+        }
+    }
     if let Some(p) = schemas.get_mut("CreateRoom") {
         p["properties"]["participants"]["maxItems"] = json!(config.rooms.max_participants);
         p["properties"]["participants"]["minItems"] = json!(1);

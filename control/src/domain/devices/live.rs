@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use utoipa::ToSchema;
+use vchat_intercom::frame::Codec;
 use vchat_intercom::message::ServerMessage;
 
 use crate::store::ids::random_token;
@@ -28,8 +29,16 @@ pub enum ToDevice {
     Send(ServerMessage),
     /// A newer connection of the device took over: close with 4009.
     Replaced,
-    /// An admin removed the device: close with 4003.
+    /// An admin removed the device: close with 4401.
     Removed,
+    /// Play this audio (mono PCM at the session's codec rate) to the device, one
+    /// frame every 20 ms, as call `call` (0: not in a call).
+    Speak {
+        /// The call.
+        call: u32,
+        /// The samples.
+        pcm: std::sync::Arc<Vec<i16>>,
+    },
 }
 
 /// A device's answer to a command.
@@ -74,6 +83,7 @@ pub const AUTH_FAILURES_PER_MINUTE: u32 = 10;
 struct Session {
     conn: u64,
     since_ms: i64,
+    codec: Codec,
     tx: mpsc::Sender<ToDevice>,
 }
 
@@ -116,11 +126,25 @@ impl Live {
             .expect("the semaphore is never closed")
     }
 
-    /// Device `device` opened a session at `since_ms`: messages for it go to `tx`.
-    /// Returns the session's number and whether it replaced an older session.
-    pub fn connect(&self, device: &str, since_ms: i64, tx: mpsc::Sender<ToDevice>) -> (u64, bool) {
+    /// Device `device` opened a session at `since_ms` in `codec`: messages for it go
+    /// to `tx`. Returns the session's number and whether it replaced an older session.
+    pub fn connect(
+        &self,
+        device: &str,
+        since_ms: i64,
+        codec: Codec,
+        tx: mpsc::Sender<ToDevice>,
+    ) -> (u64, bool) {
         let conn = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let old = lock(&self.sessions).insert(device.to_owned(), Session { conn, since_ms, tx });
+        let old = lock(&self.sessions).insert(
+            device.to_owned(),
+            Session {
+                conn,
+                since_ms,
+                codec,
+                tx,
+            },
+        );
         let Some(old) = old else { return (conn, false) };
         if let Err(mpsc::error::TrySendError::Full(m)) = old.tx.try_send(ToDevice::Replaced) {
             tokio::spawn(async move { old.tx.send(m).await });
@@ -141,6 +165,11 @@ impl Live {
         lock(&self.sessions).len()
     }
 
+    /// The codec of `device`'s session, if it is connected.
+    pub fn codec(&self, device: &str) -> Option<Codec> {
+        lock(&self.sessions).get(device).map(|s| s.codec)
+    }
+
     /// Since when `device` is connected (Unix ms), if it is.
     pub fn online_since(&self, device: &str) -> Option<i64> {
         lock(&self.sessions).get(device).map(|s| s.since_ms)
@@ -152,17 +181,24 @@ impl Live {
         tx.is_some_and(|tx| tx.try_send(ToDevice::Send(message)).is_ok())
     }
 
-    /// Sends `device` the command `make(id)` and waits up to `wait` for its answer.
+    /// Sends `device` the command `make(id)`, then `then` (audio that goes with it),
+    /// and waits up to `wait` for its answer.
     pub async fn command(
         &self,
         device: &str,
         wait: Duration,
         make: impl FnOnce(String) -> ServerMessage,
+        then: Option<ToDevice>,
     ) -> Result<Reply, NoReply> {
         let id = format!("cmd_{}", random_token(9));
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id.clone(), tx);
-        if !self.send(device, make(id.clone())) {
+        let session = lock(&self.sessions).get(device).map(|s| s.tx.clone());
+        let sent = session.is_some_and(|tx| {
+            tx.try_send(ToDevice::Send(make(id.clone()))).is_ok()
+                && then.is_none_or(|m| tx.try_send(m).is_ok())
+        });
+        if !sent {
             lock(&self.pending).remove(&id);
             return Err(NoReply::Offline);
         }
@@ -194,15 +230,21 @@ impl Live {
         }
     }
 
-    /// `device`'s log lines containing `query` (any case), newest first, at most
-    /// `limit`.
-    pub fn logs(&self, device: &str, query: Option<&str>, limit: usize) -> Vec<LogLine> {
+    /// `device`'s log lines containing `query` (any case), newest first: how many
+    /// match, and `limit` of them from `offset`.
+    pub fn logs(
+        &self,
+        device: &str,
+        query: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> (usize, Vec<LogLine>) {
         let query = query.map(str::to_lowercase);
         let logs = lock(&self.logs);
         let Some((_, lines)) = logs.get(device) else {
-            return Vec::new();
+            return (0, Vec::new());
         };
-        lines
+        let matching: Vec<&LogLine> = lines
             .iter()
             .rev()
             .filter(|l| {
@@ -210,9 +252,16 @@ impl Live {
                     .as_ref()
                     .is_none_or(|q| l.text.to_lowercase().contains(q.as_str()))
             })
-            .take(limit)
-            .cloned()
-            .collect()
+            .collect();
+        (
+            matching.len(),
+            matching
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// An admin removed `device`: its session closes and its logs go.

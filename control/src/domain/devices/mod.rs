@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use vchat_intercom::frame::Codec;
 use vchat_intercom::message::{Hello, ServerMessage, Status};
 
 use crate::domain::auth::Caller;
-use crate::domain::fields::{DeviceId, Printable};
+use crate::domain::fields::{DeviceId, MessageText, Printable};
+use crate::domain::paging::{Page, Paging};
 use crate::domain::{DomainError, DomainResult, service};
 use crate::model::{Device, Role};
 use crate::store::Filter;
@@ -97,8 +99,12 @@ pub enum Command {
     /// Open a door relay; the answer says the relay's position.
     OpenDoor {
         /// The relay (default 1).
-        #[serde(default = "first_relay")]
-        relay: u32,
+        #[serde(
+            default = "first_relay",
+            deserialize_with = "crate::domain::fields::whole_u8"
+        )]
+        #[schema(minimum = 0, maximum = 255)]
+        relay: u8,
     },
     /// Reboot.
     Reboot,
@@ -112,10 +118,23 @@ pub enum Command {
     Play {
         /// The prompt's name.
         prompt: DeviceId,
+        /// The call it plays into (default: none, the panel's speaker).
+        #[serde(default, deserialize_with = "crate::domain::fields::whole_u32_opt")]
+        call: Option<u32>,
+    },
+    /// Speak a text: vchat synthesizes it and streams it to the device as audio.
+    Say {
+        /// The text (1 to 4,000 characters).
+        text: MessageText,
+        /// The voice (the configured one by default).
+        voice: Option<DeviceId>,
+        /// The call it plays into (default: none, the panel's speaker).
+        #[serde(default, deserialize_with = "crate::domain::fields::whole_u32_opt")]
+        call: Option<u32>,
     },
 }
 
-fn first_relay() -> u32 {
+fn first_relay() -> u8 {
     1
 }
 
@@ -125,8 +144,6 @@ fn first_relay() -> u32 {
 pub struct LogQuery {
     /// Only lines containing this (any case).
     pub q: Option<String>,
-    /// At most this many lines (default 200, at most 500).
-    pub limit: Option<usize>,
 }
 
 impl Devices {
@@ -207,8 +224,8 @@ impl Devices {
         Ok(())
     }
 
-    /// Sends a command and waits for the device's answer: agents may open doors;
-    /// the rest is for admins.
+    /// Sends a command and waits for the device's answer: agents may open doors and
+    /// speak to the panel; the rest is for admins.
     pub async fn command(
         &self,
         caller: &Caller,
@@ -217,26 +234,87 @@ impl Devices {
     ) -> DomainResult<Reply> {
         let device = self.find(caller, id).await?;
         match command {
-            Command::OpenDoor { .. } => caller.require(Role::Agent)?,
+            Command::OpenDoor { .. } | Command::Play { .. } | Command::Say { .. } => {
+                caller.require(Role::Agent)?
+            }
             _ => caller.require(Role::Admin)?,
         }
-        let answer = self
-            .0
-            .devices
-            .command(&device.device, COMMAND_WAIT, |id| match command {
-                Command::OpenDoor { relay } => ServerMessage::OpenDoor { id, relay },
-                Command::Reboot => ServerMessage::Reboot { id },
-                Command::Config { values } => ServerMessage::Config { id, values },
-                Command::Play { prompt } => ServerMessage::Play {
+        let live = &self.0.devices;
+        let (message, audio): (
+            Box<dyn FnOnce(String) -> ServerMessage + Send>,
+            Option<ToDevice>,
+        ) = match command {
+            Command::OpenDoor { relay } => (
+                Box::new(move |id| ServerMessage::OpenDoor {
                     id,
-                    call: None,
-                    text: None,
-                    prompt: Some(prompt.into_string()),
-                    voice: None,
-                },
-            })
-            .await;
-        match answer {
+                    relay: relay.into(),
+                }),
+                None,
+            ),
+            Command::Reboot => (Box::new(|id| ServerMessage::Reboot { id }), None),
+            Command::Config { values } => (
+                Box::new(move |id| ServerMessage::Config { id, values }),
+                None,
+            ),
+            Command::Play { prompt, call } => {
+                let prompt = Some(prompt.into_string());
+                (
+                    Box::new(move |id| ServerMessage::Play {
+                        id,
+                        call,
+                        text: None,
+                        prompt,
+                        voice: None,
+                    }),
+                    None,
+                )
+            }
+            Command::Say { text, voice, call } => {
+                let (text, voice) = (text.into_string(), voice.map(DeviceId::into_string));
+                let codec = live
+                    .codec(&device.device)
+                    .ok_or_else(|| DomainError::conflict("the device is offline"))?;
+                let rate = match codec {
+                    Codec::Pcmu | Codec::Pcma => 8_000,
+                    Codec::L16 => 16_000,
+                    Codec::Opus => {
+                        return Err(DomainError::conflict(
+                            "spoken text needs an intercom that takes PCMU, PCMA or L16 audio",
+                        ));
+                    }
+                };
+                let pcm = self
+                    .0
+                    .speech
+                    .synthesize(
+                        &self.0.http,
+                        &self.0.config.speech,
+                        &text,
+                        voice.as_deref(),
+                        rate,
+                    )
+                    .await
+                    .map_err(|e| DomainError::conflict(e.to_string()))?;
+                let audio = Some(ToDevice::Speak {
+                    call: call.unwrap_or(0),
+                    pcm,
+                });
+                (
+                    Box::new(move |id| ServerMessage::Play {
+                        id,
+                        call,
+                        text: Some(text),
+                        prompt: None,
+                        voice,
+                    }),
+                    audio,
+                )
+            }
+        };
+        match live
+            .command(&device.device, COMMAND_WAIT, message, audio)
+            .await
+        {
             Ok(reply) => Ok(reply),
             Err(NoReply::Offline) => Err(DomainError::conflict("the device is offline")),
             Err(NoReply::Timeout) => Err(DomainError::conflict(format!(
@@ -246,20 +324,28 @@ impl Devices {
         }
     }
 
-    /// A device's recent log lines, newest first.
+    /// A device's recent log lines, newest first, a page of them.
     pub async fn logs(
         &self,
         caller: &Caller,
         id: &str,
         query: LogQuery,
-    ) -> DomainResult<Vec<LogLine>> {
+        paging: Paging,
+    ) -> DomainResult<Page<LogLine>> {
         caller.require(Role::Supervisor)?;
         let device = self.find(caller, id).await?;
-        let limit = query.limit.unwrap_or(200).clamp(1, live::LOG_LINES);
-        Ok(self
-            .0
-            .devices
-            .logs(&device.device, query.q.as_deref(), limit))
+        let (total, items) = self.0.devices.logs(
+            &device.device,
+            query.q.as_deref(),
+            paging.offset as usize,
+            paging.limit as usize,
+        );
+        Ok(Page {
+            items,
+            total: total as u64,
+            offset: paging.offset,
+            limit: paging.limit,
+        })
     }
 
     /// The device a `hello` names, if its secret is right (and its tenant, when the
@@ -365,5 +451,24 @@ impl Devices {
             connections: d.connections,
             created_at: d.created_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_take_integers_as_json_schema_counts_them() {
+        for body in [
+            r#"{"call": null, "text": "0", "type": "say", "voice": null}"#,
+            r#"{"type": "say", "text": "hi", "call": 5.0}"#,
+            r#"{"type": "open_door", "relay": 137.0}"#,
+            r#"{"type": "play", "prompt": "x"}"#,
+        ] {
+            let c: Result<Command, _> = serde_json::from_str(body);
+            assert!(c.is_ok(), "{body}: {c:?}");
+        }
+        assert!(serde_json::from_str::<Command>(r#"{"type": "open_door", "relay": 1.5}"#).is_err());
     }
 }

@@ -9,8 +9,9 @@ use utoipa_axum::routes;
 use crate::domain::devices::{
     Command, DeviceCreated, DeviceView, Devices, LogLine, LogQuery, NewDevice, Reply,
 };
+use crate::domain::paging::Page;
 use crate::http::error::ApiResult;
-use crate::http::extract::{ApiJson, ApiQuery, Caller};
+use crate::http::extract::{ApiJson, ApiQuery, Caller, Paging, PagingParams};
 use crate::http::openapi::{Authed, AuthedStateful};
 use crate::state::AppState;
 
@@ -64,14 +65,15 @@ async fn delete(
 }
 
 /// An intercom's recent log lines, newest first.
-#[utoipa::path(get, path = "/api/devices/{id}/logs", params(("id" = crate::http::IdParam, Path), LogQuery), responses((status = 200, description = "Done.", body = Vec<LogLine>), Authed))]
+#[utoipa::path(get, path = "/api/devices/{id}/logs", params(("id" = crate::http::IdParam, Path), LogQuery, PagingParams), responses((status = 200, description = "Done.", body = Page<LogLine>), Authed))]
 async fn logs(
     State(d): State<Devices>,
     Caller(caller): Caller,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<LogQuery>,
-) -> ApiResult<Json<Vec<LogLine>>> {
-    Ok(Json(d.logs(&caller, &id, query).await?))
+    Paging(paging): Paging,
+) -> ApiResult<Json<Page<LogLine>>> {
+    Ok(Json(d.logs(&caller, &id, query, paging).await?))
 }
 
 /// Send an intercom a command and wait for its answer (up to 10 s).

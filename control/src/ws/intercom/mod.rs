@@ -15,6 +15,8 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use tokio::sync::mpsc;
+use vchat_intercom::frame::{AudioHeader, Codec, FLAG_TALKSPURT};
+use vchat_intercom::g711::Law;
 use vchat_intercom::message::{DeviceMessage, MAX_FRAME_BYTES, MAX_TEXT_BYTES};
 use vchat_intercom::session::{self, Event, Output, Session, close};
 
@@ -22,7 +24,7 @@ use crate::domain::devices::{Devices, LogLine, Reply, ToDevice};
 use crate::metrics::intercom::IntercomMetrics;
 use crate::model::Device;
 use crate::state::AppState;
-use crate::store::ids::now_ms;
+use crate::store::ids::{now_ms, random_token};
 
 /// `GET /intercom`.
 pub async fn upgrade(
@@ -54,6 +56,20 @@ struct Driver {
     rx: mpsc::Receiver<ToDevice>,
     /// The device and its registry slot, once authenticated.
     me: Option<(Arc<Device>, u64)>,
+    /// Audio being played to the device (a spoken prompt), one frame per tick.
+    playout: Option<Playout>,
+    play_tick: tokio::time::Interval,
+    /// The sequence number of the next frame to the device.
+    out_seq: u16,
+    frame: Vec<u8>,
+}
+
+/// A spoken prompt on its way to the device.
+struct Playout {
+    call: u32,
+    pcm: Arc<Vec<i16>>,
+    /// Samples sent so far (also the timestamp).
+    at: usize,
 }
 
 impl Driver {
@@ -67,6 +83,10 @@ impl Driver {
             tx,
             rx,
             me: None,
+            playout: None,
+            play_tick: tokio::time::interval(std::time::Duration::from_millis(20)),
+            out_seq: 0,
+            frame: Vec::with_capacity(12 + 640),
         }
     }
 
@@ -140,8 +160,21 @@ impl Driver {
                     Some(ToDevice::Send(message)) => self.session.send(&message),
                     Some(ToDevice::Replaced) => self.session.replaced(),
                     Some(ToDevice::Removed) => self.session.removed(),
+                    Some(ToDevice::Speak { call, pcm }) => {
+                        let start = tokio::time::Instant::now() + std::time::Duration::from_millis(20);
+                        self.play_tick = tokio::time::interval_at(start, std::time::Duration::from_millis(20));
+                        self.play_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                        self.playout = Some(Playout { call, pcm, at: 0 });
+                    }
                     None => self.session.shutdown(),
                 },
+                _ = self.play_tick.tick(), if self.playout.is_some() => {
+                    if let Some(frame) = self.next_frame()
+                        && socket.send(Message::Binary(frame.into())).await.is_err()
+                    {
+                        self.session.closed_by_peer();
+                    }
+                }
                 _ = tokio::time::sleep_until(deadline.into()) => self.session.handle_timeout(Instant::now()),
                 _ = draining.changed() => {
                     if *draining.borrow() {
@@ -166,6 +199,55 @@ impl Driver {
             }
             tracing::info!(device = %device.device, "intercom disconnected");
         }
+    }
+
+    /// The next 20 ms of the prompt being played, as an audio frame in the session's
+    /// codec (the last one padded with silence); `None` once it is over.
+    fn next_frame(&mut self) -> Option<Vec<u8>> {
+        let codec = self.session.codec()?;
+        let play = self.playout.as_mut()?;
+        let per_frame = codec.sample_rate() as usize / 50;
+        if play.at >= play.pcm.len() {
+            self.playout = None;
+            return None;
+        }
+        let mut samples = [0i16; 320];
+        let end = (play.at + per_frame).min(play.pcm.len());
+        samples[..end - play.at].copy_from_slice(&play.pcm[play.at..end]);
+        let samples = &samples[..per_frame];
+        let mut payload = [0u8; 640];
+        let payload = match codec {
+            Codec::Pcmu | Codec::Pcma => {
+                let law = if codec == Codec::Pcmu {
+                    Law::Ulaw
+                } else {
+                    Law::Alaw
+                };
+                law.encode(samples, &mut payload[..per_frame]);
+                &payload[..per_frame]
+            }
+            Codec::L16 => {
+                for (i, s) in samples.iter().enumerate() {
+                    payload[2 * i..2 * i + 2].copy_from_slice(&s.to_le_bytes());
+                }
+                &payload[..2 * per_frame]
+            }
+            Codec::Opus => {
+                self.playout = None;
+                return None;
+            }
+        };
+        let header = AudioHeader {
+            codec,
+            flags: if play.at == 0 { FLAG_TALKSPURT } else { 0 },
+            seq: self.out_seq,
+            ts: play.at as u32,
+            call: play.call,
+        };
+        play.at += per_frame;
+        self.out_seq = self.out_seq.wrapping_add(1);
+        header.write(payload, &mut self.frame);
+        Some(self.frame.clone())
     }
 
     fn name(&self) -> &str {
@@ -201,15 +283,17 @@ impl Driver {
                                 return self.session.shutdown();
                             }
                         };
+                        self.session
+                            .accept(&format!("{}-{}", hello.device, random_token(6)));
+                        let codec = self.session.codec().unwrap_or(Codec::Pcmu);
                         let (conn, replaced) =
-                            live.connect(&device.device, now_ms(), self.tx.clone());
+                            live.connect(&device.device, now_ms(), codec, self.tx.clone());
                         if before > 0 || replaced {
                             self.metrics.reconnects.inc();
                         }
                         self.metrics.online.set(live.online() as i64);
                         tracing::info!(device = %device.device, firmware = %hello.firmware, model = %hello.model, peer = %self.peer, replaced, "intercom connected");
                         self.me = Some((Arc::new(device), conn));
-                        self.session.accept(&format!("{}-{conn}", hello.device));
                     }
                     Ok(None) => {
                         live.login_failed(self.peer.ip(), now);
