@@ -10,6 +10,7 @@
 //! them all on a temporary store with no SFU, TURN or recorder running.
 
 pub mod auth;
+pub mod cache;
 pub mod callstore;
 pub mod cdrs;
 pub mod chat;

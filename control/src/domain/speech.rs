@@ -4,11 +4,11 @@
 //! raw little-endian samples, an error is JSON `error_code`/`error_message`). Cached
 //! per voice, rate and text; 429, 503 and 504 are retried twice.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::SpeechConfig;
+use crate::domain::cache::Bounded;
 
 /// The longest text SpeechKit takes.
 pub const MAX_TEXT_CHARS: usize = 5000;
@@ -34,13 +34,11 @@ pub enum SpeechError {
 
 /// Voice, rate, text.
 type Key = (String, u32, String);
-/// The synthesized texts, and the order they came in (the oldest go first).
-type Cache = (HashMap<Key, Arc<Vec<i16>>>, VecDeque<Key>);
 
 /// The synthesizer's cache (the HTTP client and settings are the caller's).
 #[derive(Default)]
 pub struct Speech {
-    cache: Mutex<Cache>,
+    cache: Mutex<Bounded<Key, Arc<Vec<i16>>>>,
     /// Requests sent upstream.
     pub upstream_requests: std::sync::atomic::AtomicU64,
 }
@@ -62,7 +60,6 @@ impl Speech {
             .cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .0
             .get(&key)
         {
             return Ok(hit.clone());
@@ -144,16 +141,11 @@ impl Speech {
                 .map(|b| i16::from_le_bytes([b[0], b[1]]))
                 .collect(),
         );
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let (map, order) = &mut *cache;
-        if map.insert(key.clone(), pcm.clone()).is_none() {
-            order.push_back(key);
-        }
-        while order.len() > config.cache_entries.max(1) {
-            if let Some(old) = order.pop_front() {
-                map.remove(&old);
-            }
-        }
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            key,
+            pcm.clone(),
+            config.cache_entries,
+        );
         Ok(pcm)
     }
 }

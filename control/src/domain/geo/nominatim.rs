@@ -1,7 +1,6 @@
 //! Reverse geocoding against a Nominatim-compatible endpoint:
 //! `GET <base>/reverse?lat=&lon=&format=jsonv2&zoom=18&addressdetails=1&accept-language=`.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -9,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::config::GeoConfig;
+use crate::domain::cache::Bounded;
 
 /// An address found for a position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,9 +29,8 @@ struct Answer {
     error: Option<String>,
 }
 
-/// Rounded position → what the service said there, and the order entries came in
-/// (the oldest go first when the cache is full).
-type Cache = (HashMap<(i64, i64), Option<Address>>, VecDeque<(i64, i64)>);
+/// Rounded position → what the service said there.
+type Cache = Bounded<(i64, i64), Option<Address>>;
 
 /// The geocoder: one request at a time, spaced, with a cache in front.
 pub struct Geocoder {
@@ -66,13 +65,7 @@ impl Geocoder {
         lon: f64,
     ) -> Result<Option<Address>, String> {
         let k = key(lat, lon);
-        if let Some(hit) = self
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .get(&k)
-        {
+        if let Some(hit) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&k) {
             return Ok(hit.clone());
         }
         let Some(base) = &config.nominatim_url else {
@@ -85,13 +78,7 @@ impl Geocoder {
             *slot = Instant::now() + Duration::from_millis(config.min_interval_ms);
         }
         // Another caller may have filled the cache meanwhile.
-        if let Some(hit) = self
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .get(&k)
-        {
+        if let Some(hit) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&k) {
             return Ok(hit.clone());
         }
         self.upstream_requests
@@ -128,16 +115,11 @@ impl Geocoder {
                 licence: answer.licence,
             }),
         };
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let (map, order) = &mut *cache;
-        if map.insert(k, found.clone()).is_none() {
-            order.push_back(k);
-        }
-        while order.len() > config.cache_entries.max(1) {
-            if let Some(old) = order.pop_front() {
-                map.remove(&old);
-            }
-        }
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            k,
+            found.clone(),
+            config.cache_entries,
+        );
         Ok(found)
     }
 }

@@ -95,6 +95,8 @@ impl Driver {
         if *draining.borrow() {
             self.session.shutdown();
         }
+        // Once the server's drain signal is gone (it never drains), stop asking it.
+        let mut drain_signal = true;
         loop {
             while let Some(out) = self.session.poll_output() {
                 match out {
@@ -176,8 +178,10 @@ impl Driver {
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => self.session.handle_timeout(Instant::now()),
-                _ = draining.changed() => {
-                    if *draining.borrow() {
+                changed = draining.changed(), if drain_signal => {
+                    if changed.is_err() {
+                        drain_signal = false;
+                    } else if *draining.borrow() {
                         self.session.shutdown();
                     }
                 }
