@@ -656,6 +656,30 @@ pub fn whole_u8<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
     u8::try_from(v).map_err(|_| D::Error::custom("must be 0 to 255"))
 }
 
+/// A JSON object read as `T`, and only an object: serde would also read a struct from
+/// an array of its fields in order (so `[]` would pass as all defaults).
+pub fn object<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<T, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        v @ serde_json::Value::Object(_) => serde_json::from_value(v).map_err(D::Error::custom),
+        _ => Err(D::Error::custom("must be an object")),
+    }
+}
+
+/// As [`object`], when given (`null` is none).
+pub fn object_opt<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(None),
+        v @ serde_json::Value::Object(_) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(D::Error::custom),
+        _ => Err(D::Error::custom("must be an object")),
+    }
+}
+
 /// A whole number 0 to 2^32 - 1 ([`whole_number`]: `5.0` counts), when given.
 pub fn whole_u32_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     let v = match Option::<serde_json::Value>::deserialize(d)? {

@@ -140,7 +140,7 @@ pub struct NewTenant {
     /// Name.
     pub name: Text<200>,
     /// Branding.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::fields::object")]
     pub branding: BrandingInput,
     /// Custom interaction fields (keys unique).
     #[serde(default)]
@@ -166,6 +166,7 @@ pub struct TenantPatch {
     /// Name.
     pub name: Option<Text<200>>,
     /// Branding (replaced whole).
+    #[serde(default, deserialize_with = "crate::domain::fields::object_opt")]
     pub branding: Option<BrandingInput>,
     /// Custom fields (replaced whole; keys unique).
     pub custom_fields: Option<CustomFieldInputs>,
@@ -273,5 +274,29 @@ impl Tenants {
             .ok_or_else(|| DomainError::not_found("tenant"))??;
         self.0.auth.tenants_changed();
         Ok(updated)
+    }
+}
+
+#[cfg(test)]
+mod branding_tests {
+    use super::TenantPatch;
+
+    #[test]
+    fn branding_is_an_object_not_an_array_of_its_fields() {
+        assert!(serde_json::from_str::<TenantPatch>(r#"{"branding": []}"#).is_err());
+        assert!(serde_json::from_str::<TenantPatch>(r#"{"branding": ["Acme"]}"#).is_err());
+        let p: TenantPatch =
+            serde_json::from_str(r#"{"branding": {"company_name": "Acme"}}"#).unwrap();
+        assert_eq!(p.branding.unwrap().company_name.into_string(), "Acme");
+        assert!(
+            serde_json::from_str::<TenantPatch>(r#"{"branding": null}"#)
+                .unwrap()
+                .branding
+                .is_none()
+        );
+        assert!(
+            serde_json::from_str::<TenantPatch>(r#"{"branding": {"colour": "red"}}"#).is_err(),
+            "unknown fields still refused"
+        );
     }
 }
