@@ -207,18 +207,12 @@ async fn a_text_is_spoken_to_the_panel_in_its_codec() -> anyhow::Result<()> {
     assert!(welcome.to_text()?.contains("\"welcome\""), "{welcome:?}");
 
     let path = format!("/api/devices/{id}/commands");
-    let say = |text: &'static str| {
+    // A command sent while the test plays the panel; its answer comes when it does.
+    let command = |body: Value| {
         let (api, auth, path) = (Api::new(&server.base), boot.clone(), path.clone());
-        tokio::spawn(async move {
-            api.call(
-                &auth,
-                "POST",
-                &path,
-                Some(&json!({"type": "say", "text": text})),
-            )
-            .await
-        })
+        tokio::spawn(async move { api.call(&auth, "POST", &path, Some(&body)).await })
     };
+    let say = |text: &str| command(json!({"type": "say", "text": text}));
 
     let answer = say("Дверь открыта");
     let (play, frames, spread) = hear(&mut door).await?;
@@ -292,18 +286,7 @@ async fn a_text_is_spoken_to_the_panel_in_its_codec() -> anyhow::Result<()> {
     );
 
     // A prompt the panel has: no synthesis, no audio. An empty text: refused.
-    let prompt = {
-        let (api, auth, path) = (Api::new(&server.base), boot.clone(), path.clone());
-        tokio::spawn(async move {
-            api.call(
-                &auth,
-                "POST",
-                &path,
-                Some(&json!({"type": "play", "prompt": "door_open"})),
-            )
-            .await
-        })
-    };
+    let prompt = command(json!({"type": "play", "prompt": "door_open"}));
     let (play, frames, _) = hear(&mut door).await?;
     assert_eq!(
         (play["prompt"].as_str(), frames.len()),

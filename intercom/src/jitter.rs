@@ -163,20 +163,6 @@ impl JitterBuffer {
         Duration::from_millis(self.target as u64 * 20)
     }
 
-    /// Slots buffered from the playout point on.
-    pub fn depth(&self) -> u32 {
-        let Some(next) = self.next.or_else(|| self.first_buffered()) else {
-            return 0;
-        };
-        self.slots
-            .iter()
-            .filter_map(|s| s.index)
-            .filter(|&i| i >= next)
-            .map(|i| (i - next + 1) as u32)
-            .max()
-            .unwrap_or(0)
-    }
-
     /// Takes one frame: its sequence number, timestamp and payload, arrived at `now`.
     pub fn push(&mut self, now: Instant, seq: u16, ts: u32, payload: &[u8]) -> Pushed {
         self.stats.received += 1;

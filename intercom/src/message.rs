@@ -413,7 +413,7 @@ impl DeviceMessage {
     }
 
     fn check(&self) -> Result<(), String> {
-        fn id(id: &Option<String>) -> Result<(), String> {
+        fn id(id: Option<&String>) -> Result<(), String> {
             match id {
                 Some(id) if id.is_empty() || id.len() > MAX_ID_BYTES => {
                     Err(format!("`id` is 1 to {MAX_ID_BYTES} bytes"))
@@ -464,13 +464,13 @@ impl DeviceMessage {
             DeviceMessage::Hangup(h) if h.reason.len() > MAX_STATUS_VALUE_BYTES => Err(format!(
                 "`reason` is at most {MAX_STATUS_VALUE_BYTES} bytes"
             )),
-            DeviceMessage::DoorState(d) => id(&d.id),
+            DeviceMessage::DoorState(d) => id(d.id.as_ref()),
             DeviceMessage::Log(l) if l.text.len() > MAX_LOG_BYTES => Err(format!(
                 "`text` is at most {MAX_LOG_BYTES} bytes; this one is {}",
                 l.text.len()
             )),
-            DeviceMessage::Result(r) => id(&Some(r.id.clone())),
-            DeviceMessage::Ping(l) | DeviceMessage::Pong(l) => id(&l.id),
+            DeviceMessage::Result(r) => id(Some(&r.id)),
+            DeviceMessage::Ping(l) | DeviceMessage::Pong(l) => id(l.id.as_ref()),
             _ => Ok(()),
         }
     }

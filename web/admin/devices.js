@@ -8,8 +8,8 @@
 
 import { byId, el } from '../common/dom.js';
 import { icon } from '../common/icons.js';
-import { chooseLanguage, formatTime, language, setLanguage, t } from '../common/i18n.js';
-import { signInForm } from '../common/signin.js';
+import { chooseLanguage, formatTime, language, languageSwitch, t } from '../common/i18n.js';
+import { signInForm, staffError } from '../common/signin.js';
 import { ApiError, call } from '../sdk/api.js';
 
 /**
@@ -89,12 +89,6 @@ function dispatch(e) {
   render();
 }
 
-/** @param {unknown} err */
-function message(err) {
-  if (err instanceof ApiError) return err.status === 0 ? t('app.offline') : err.message;
-  return t('error.generic');
-}
-
 /** @param {string} text */
 function toast(text) {
   dispatch({ type: 'toast', text });
@@ -103,16 +97,6 @@ function toast(text) {
 }
 
 const isAdmin = () => state.me && state.me.role === 'admin';
-
-function languageSwitch() {
-  const other = language() === 'en' ? 'ru' : 'en';
-  const b = el('button', { type: 'button', class: 'link small', lang: other }, other === 'en' ? 'English' : 'Русский');
-  b.addEventListener('click', () => {
-    setLanguage(other);
-    render();
-  });
-  return b;
-}
 
 function signOutButton() {
   const b = el('button', { type: 'button', class: 'link' }, t('agent.signout'));
@@ -129,7 +113,7 @@ function render() {
   if (state.screen === 'loading') {
     root.replaceChildren(el('p', { class: 'center muted' }, t('app.loading')));
   } else if (state.screen === 'signin') {
-    root.replaceChildren(signInForm({ languageSwitch, onSignedIn: signedIn, message }));
+    root.replaceChildren(signInForm({ onSignedIn: signedIn, onLanguage: render }));
   } else if (state.screen === 'denied') {
     root.replaceChildren(el('div', { class: 'card narrow signin' },
       el('h1', {}, t('devices.title')), el('p', {}, t('devices.denied')), el('p', { class: 'center' }, signOutButton())));
@@ -159,7 +143,7 @@ function renderWork() {
     el('strong', { class: 'product' }, 'vchat'), el('span', { class: 'section' }, t('devices.heading')),
     isAdmin() ? add : el('span'),
     el('span', { class: 'spacer' }),
-    el('span', { class: 'who' }, `${state.me.name} · ${t(`role.${state.me.role}`)}`), languageSwitch(), signOutButton());
+    el('span', { class: 'who' }, `${state.me.name} · ${t(`role.${state.me.role}`)}`), languageSwitch(render), signOutButton());
   const search = el('input', { type: 'search', id: 'device-search', placeholder: t('devices.search'), 'aria-label': t('devices.search'), value: state.search });
   search.addEventListener('input', () => dispatch({ type: 'search', text: search.value }));
   summaryBox = el('p', { class: 'muted small', id: 'devices-summary' });
@@ -284,7 +268,7 @@ function renderLogs() {
   }
   logsBox.replaceChildren(...state.logs.map((l) => el('li', {},
     el('span', { class: 'muted small' }, formatTime(l.received_at)), ' ',
-    el('span', { class: `badge level-${l.level}` }, l.level), ' ', el('span', { class: 'log-text' }, l.text))));
+    el('span', { class: `badge level-${l.level}` }, t(`devices.level.${l.level}`)), ' ', el('span', { class: 'log-text' }, l.text))));
 }
 
 function renderAdd() {
@@ -335,7 +319,7 @@ function renderAdd() {
       loadDevices();
     } catch (err) {
       submit.disabled = false;
-      error.textContent = err instanceof ApiError && err.status === 409 ? t('devices.add.taken') : message(err);
+      error.textContent = err instanceof ApiError && err.status === 409 ? t('devices.add.taken') : staffError(err);
     }
   });
   panelBox.replaceChildren(form);
@@ -357,7 +341,7 @@ async function command(d, body, button) {
     else toast(reply.ok ? t('devices.command.done') : t('devices.command.failed', { reason: reply.error || '—' }));
     loadDevices();
   } catch (err) {
-    toast(err instanceof ApiError && err.status === 409 ? t('devices.command.noanswer') : message(err));
+    toast(err instanceof ApiError && err.status === 409 ? t('devices.command.noanswer') : staffError(err));
   } finally {
     button.disabled = false;
   }
@@ -372,7 +356,7 @@ async function removeDevice(d) {
     toast(t('devices.removed', { name: d.name }));
     loadDevices();
   } catch (err) {
-    toast(message(err));
+    toast(staffError(err));
   }
 }
 
@@ -385,7 +369,7 @@ async function loadLogs(query) {
     const page = await call(`/api/devices/${encodeURIComponent(id)}/logs${q}`);
     if (state.selected === id) dispatch({ type: 'logs', logs: page.items, query });
   } catch (err) {
-    toast(message(err));
+    toast(staffError(err));
   }
 }
 

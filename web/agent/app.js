@@ -10,9 +10,9 @@ import { Chat } from '../common/chat.js';
 import { AgentTools } from './tools.js';
 import { byId, el } from '../common/dom.js';
 import { icon } from '../common/icons.js';
-import { chooseLanguage, formatTime, language, setLanguage, t } from '../common/i18n.js';
-import { signInForm } from '../common/signin.js';
-import { ApiError, call, pageUrl } from '../sdk/api.js';
+import { chooseLanguage, formatTime, languageSwitch, t } from '../common/i18n.js';
+import { signInForm, staffError } from '../common/signin.js';
+import { call, pageUrl } from '../sdk/api.js';
 import { LiveEvents } from '../sdk/live.js';
 
 /**
@@ -140,27 +140,11 @@ function dispatch(e) {
   render();
 }
 
-/** @param {unknown} err */
-function message(err) {
-  if (err instanceof ApiError) return err.status === 0 ? t('app.offline') : err.message;
-  return t('error.generic');
-}
-
 /** @param {string} text */
 function toast(text) {
   dispatch({ type: 'toast', text });
   if (toastTimer) clearTimeout(toastTimer);
   toastTimer = setTimeout(() => dispatch({ type: 'toast', text: '' }), 3000);
-}
-
-function languageSwitch() {
-  const other = language() === 'en' ? 'ru' : 'en';
-  const b = el('button', { type: 'button', class: 'link small', lang: other }, other === 'en' ? 'English' : 'Русский');
-  b.addEventListener('click', () => {
-    setLanguage(other);
-    render();
-  });
-  return b;
 }
 
 function render() {
@@ -177,7 +161,7 @@ function render() {
 }
 
 function renderSignIn() {
-  root.replaceChildren(signInForm({ languageSwitch, onSignedIn: signedIn, message }));
+  root.replaceChildren(signInForm({ onSignedIn: signedIn, onLanguage: render }));
 }
 
 /** @type {HTMLElement} */
@@ -213,7 +197,7 @@ function renderWork() {
   const top = el('header', { class: 'topbar' },
     el('strong', { class: 'product' }, 'vchat'), create,
     el('span', { class: 'spacer' }),
-    el('span', { class: 'who' }, `${state.me.name} · ${t(`role.${state.me.role}`)}`), languageSwitch(), signOut);
+    el('span', { class: 'who' }, `${state.me.name} · ${t(`role.${state.me.role}`)}`), languageSwitch(render), signOut);
   listBox = el('ol', { class: 'list', 'aria-label': t('agent.tab.' + state.tab) });
   panelBox = el('section', { class: 'panel', 'aria-live': 'polite' });
   toastBox = el('div', { class: 'toast hidden', role: 'status' });
@@ -306,7 +290,7 @@ function renderPanel() {
       try {
         dispatch({ type: 'changed', item: await call(`/api/interactions/${encodeURIComponent(i.id)}/cancel`, { method: 'POST' }) });
       } catch (err) {
-        toast(message(err));
+        toast(staffError(err));
       }
     });
     actions.append(cancel);
@@ -343,7 +327,7 @@ function linkBox(i) {
       await call(`/api/interactions/${encodeURIComponent(i.id)}/send`, { method: 'POST', body });
       toast(t('agent.sent'));
     } catch (err) {
-      toast(message(err));
+      toast(staffError(err));
     }
   });
   return el('div', { class: 'link-box' }, el('label', { for: 'link-url' }, t('agent.link')), el('div', { class: 'row' }, url, copy), el('div', { class: 'row' }, how, send));
@@ -374,7 +358,7 @@ function afterCall(i) {
       dispatch({ type: 'changed', item: await call(`/api/interactions/${encodeURIComponent(i.id)}`, { method: 'PATCH', body }) });
       toast(t('agent.saved'));
     } catch (err) {
-      toast(message(err));
+      toast(staffError(err));
     }
   });
   return form;
@@ -486,7 +470,7 @@ function renderCreate() {
       toast(t('agent.created'));
     } catch (err) {
       submit.disabled = false;
-      error.textContent = message(err);
+      error.textContent = staffError(err);
       error.classList.remove('hidden');
     }
   });
@@ -514,7 +498,7 @@ async function joinCall(i) {
     try {
       await call(`/api/interactions/${encodeURIComponent(i.id)}`, { method: 'PATCH', body: { max_quality: cap.value } });
     } catch (err) {
-      toast(message(err));
+      toast(staffError(err));
     }
   });
   const bar = el('div', { class: 'call-head' }, el('h1', {}, i.client.name || '—'), status,
@@ -582,7 +566,7 @@ async function loadList() {
       items = (await call(pageUrl('/api/interactions', filters, { limit: 100 }))).items;
     }
   } catch (err) {
-    toast(message(err));
+    toast(staffError(err));
   }
   if (state.tab === tab) dispatch({ type: 'items', items: items.sort((a, b) => b.created_at - a.created_at) });
 }

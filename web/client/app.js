@@ -11,7 +11,7 @@ import { openOverlay } from '../common/overlay.js';
 import { Chat } from '../common/chat.js';
 import { DeviceCheckView, checkDevices } from '../common/devices.js';
 import { byId, el } from '../common/dom.js';
-import { chooseLanguage, formatTime, setLanguage, t } from '../common/i18n.js';
+import { chooseLanguage, formatTime, languageSwitch, t } from '../common/i18n.js';
 import { ApiError, call, screenshot } from '../sdk/api.js';
 import { LiveEvents } from '../sdk/live.js';
 
@@ -115,17 +115,7 @@ function brand() {
   if (info.color) document.documentElement.style.setProperty('--brand', info.color);
   const logo = info.logo_url ? el('img', { src: info.logo_url, alt: info.company, class: 'logo' }) : null;
   return el('header', { class: 'brand' }, logo || el('span', { class: 'logo-text' }, info.company),
-    languageSwitch());
-}
-
-function languageSwitch() {
-  const other = document.documentElement.lang === 'en' ? 'ru' : 'en';
-  const b = el('button', { type: 'button', class: 'link small lang', lang: other }, other === 'en' ? 'English' : 'Русский');
-  b.addEventListener('click', () => {
-    setLanguage(other);
-    render();
-  });
-  return b;
+    languageSwitch(render, 'link small lang'));
 }
 
 function errorLine() {

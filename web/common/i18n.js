@@ -1,6 +1,7 @@
 // The pages' words in Russian and English: one dictionary per language in `i18n/`,
 // Russian unless the browser prefers English or the person chose otherwise.
 
+import { el } from './dom.js';
 import { en } from './i18n/en.js';
 import { ru } from './i18n/ru.js';
 
@@ -91,4 +92,21 @@ export function formatTime(ms) {
   return new Date(ms).toLocaleString(current === 'ru' ? 'ru-RU' : 'en-GB', {
     day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit',
   });
+}
+
+/**
+ * The button that switches to the other language (named in that language), then
+ * calls `onChange` to draw the page again.
+ * @param {() => void} onChange
+ * @param {string} [className]
+ * @returns {HTMLButtonElement}
+ */
+export function languageSwitch(onChange, className = 'link small') {
+  const other = current === 'en' ? 'ru' : 'en';
+  const b = el('button', { type: 'button', class: className, lang: other }, other === 'en' ? 'English' : 'Русский');
+  b.addEventListener('click', () => {
+    setLanguage(other);
+    onChange();
+  });
+  return b;
 }

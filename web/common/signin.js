@@ -2,12 +2,24 @@
 // password, the error said in place (what was typed stays), the language switch.
 
 import { el } from './dom.js';
-import { t } from './i18n.js';
+import { languageSwitch, t } from './i18n.js';
 import { ApiError, call } from '../sdk/api.js';
 
 /**
- * A sign-in form; `onSignedIn` runs once `/api/login` accepted the credentials.
- * @param {{languageSwitch: () => HTMLElement, onSignedIn: () => Promise<void>, message: (err: unknown) => string}} o
+ * What a staff page says when a request fails: the API's reason, or that the server
+ * cannot be reached, or a generic apology.
+ * @param {unknown} err
+ * @returns {string}
+ */
+export function staffError(err) {
+  if (err instanceof ApiError) return err.status === 0 ? t('app.offline') : err.message;
+  return t('error.generic');
+}
+
+/**
+ * A sign-in form; `onSignedIn` runs once `/api/login` accepted the credentials,
+ * `onLanguage` once the language was switched.
+ * @param {{onSignedIn: () => Promise<void>, onLanguage: () => void}} o
  * @returns {HTMLFormElement}
  */
 export function signInForm(o) {
@@ -19,7 +31,7 @@ export function signInForm(o) {
     el('h1', {}, 'vchat'),
     el('label', { for: 'login' }, t('agent.login')), login,
     el('label', { for: 'password' }, t('agent.password')), password,
-    error, submit, el('p', { class: 'center' }, o.languageSwitch()));
+    error, submit, el('p', { class: 'center' }, languageSwitch(o.onLanguage)));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     submit.disabled = true;
@@ -28,7 +40,7 @@ export function signInForm(o) {
       await o.onSignedIn();
     } catch (err) {
       submit.disabled = false;
-      error.textContent = err instanceof ApiError && err.status === 401 ? t('agent.signin.failed') : o.message(err);
+      error.textContent = err instanceof ApiError && err.status === 401 ? t('agent.signin.failed') : staffError(err);
       password.select();
     }
   });

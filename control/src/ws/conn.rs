@@ -168,7 +168,7 @@ where
 
 /// The close for a frame the WebSocket layer refused. tungstenite says which in its
 /// error type: a message or frame over the limit is `Capacity`.
-fn frame_error(e: &axum::Error) -> Close {
+pub(crate) fn frame_error(e: &axum::Error) -> Close {
     use std::error::Error as _;
     let too_big = e
         .source()

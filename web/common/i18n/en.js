@@ -291,4 +291,8 @@ export const en = {
   'devices.copied': 'Secret copied.',
   'devices.copy.manual': 'Select the secret and copy it.',
   'devices.done': 'Done',
+  'devices.level.debug': 'debug',
+  'devices.level.info': 'info',
+  'devices.level.warn': 'warning',
+  'devices.level.error': 'error',
 };

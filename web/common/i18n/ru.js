@@ -230,7 +230,7 @@ export const ru = {
   'devices.add.submit': 'Добавить',
   'devices.add.taken': 'Домофон с таким идентификатором уже есть.',
   'devices.cancel': 'Отмена',
-  'devices.search': 'Поиск по названию или идентификатору',
+  'devices.search': 'Поиск по названию или ID',
   'devices.summary': 'На связи {online} из {total}',
   'devices.empty': 'Домофонов пока нет.',
   'devices.nomatch': 'Ничего не найдено.',
@@ -291,4 +291,8 @@ export const ru = {
   'devices.copied': 'Секрет скопирован.',
   'devices.copy.manual': 'Выделите секрет и скопируйте его.',
   'devices.done': 'Готово',
+  'devices.level.debug': 'отладка',
+  'devices.level.info': 'сведения',
+  'devices.level.warn': 'внимание',
+  'devices.level.error': 'ошибка',
 };

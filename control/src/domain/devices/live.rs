@@ -175,12 +175,6 @@ impl Live {
         lock(&self.sessions).get(device).map(|s| s.since_ms)
     }
 
-    /// Sends `device` a message; false when it is not connected.
-    pub fn send(&self, device: &str, message: ServerMessage) -> bool {
-        let tx = lock(&self.sessions).get(device).map(|s| s.tx.clone());
-        tx.is_some_and(|tx| tx.try_send(ToDevice::Send(message)).is_ok())
-    }
-
     /// Sends `device` the command `make(id)`, then `then` (audio that goes with it),
     /// and waits up to `wait` for its answer.
     pub async fn command(

@@ -61,7 +61,6 @@ struct Driver {
     play_tick: tokio::time::Interval,
     /// The sequence number of the next frame to the device.
     out_seq: u16,
-    frame: Vec<u8>,
 }
 
 /// A spoken prompt on its way to the device.
@@ -86,7 +85,6 @@ impl Driver {
             playout: None,
             play_tick: tokio::time::interval(std::time::Duration::from_millis(20)),
             out_seq: 0,
-            frame: Vec::with_capacity(12 + 640),
         }
     }
 
@@ -145,14 +143,9 @@ impl Driver {
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                         Some(Ok(Message::Close(_))) | None => self.session.closed_by_peer(),
                         Some(Err(e)) => {
-                            let too_big = e.to_string().to_lowercase().contains("too long")
-                                || e.to_string().to_lowercase().contains("capacity");
-                            let (code, reason) = if too_big {
-                                (1009, "a frame over the limits in welcome")
-                            } else {
-                                (1002, "broken WebSocket framing")
-                            };
-                            let frame = CloseFrame { code, reason: reason.into() };
+                            // Over the size limit (1009) or broken framing, as every socket says it.
+                            let close = crate::ws::conn::frame_error(&e);
+                            let frame = CloseFrame { code: close.code, reason: close.reason.into() };
                             let _ = socket.send(Message::Close(Some(frame))).await;
                             self.session.closed_by_peer();
                         }
@@ -250,8 +243,9 @@ impl Driver {
         };
         play.at += per_frame;
         self.out_seq = self.out_seq.wrapping_add(1);
-        header.write(payload, &mut self.frame);
-        Some(self.frame.clone())
+        let mut frame = Vec::with_capacity(12 + payload.len());
+        header.write(payload, &mut frame);
+        Some(frame)
     }
 
     fn name(&self) -> &str {
