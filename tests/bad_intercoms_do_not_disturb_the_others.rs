@@ -5,61 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use vchat_tests::TestServer;
 use vchat_tests::api::{Api, Auth};
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(server: &TestServer) -> anyhow::Result<Socket> {
-    let url = format!("{}/intercom", server.base.replace("http://", "ws://"));
-    Ok(tokio_tungstenite::connect_async(url).await?.0)
-}
-
-async fn login(server: &TestServer, device: &str, secret: &str) -> anyhow::Result<Socket> {
-    let mut s = connect(server).await?;
-    let hello = json!({"type": "hello", "version": 1, "device": device, "secret": secret,
-                       "firmware": "1", "model": "m", "codecs": ["PCMU"]});
-    s.send(Message::text(hello.to_string())).await?;
-    let welcome = next_json(&mut s).await?;
-    anyhow::ensure!(welcome["type"] == "welcome", "{welcome}");
-    Ok(s)
-}
-
-async fn next_json(s: &mut Socket) -> anyhow::Result<Value> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), s.next())
-            .await?
-            .context("ended")??
-        {
-            Message::Text(t) => {
-                let v: Value = serde_json::from_str(&t)?;
-                if v["type"] != "ping" {
-                    return Ok(v);
-                }
-            }
-            Message::Close(f) => anyhow::bail!("closed: {f:?}"),
-            _ => {}
-        }
-    }
-}
-
-async fn close_code(s: &mut Socket) -> anyhow::Result<u16> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(15), s.next())
-            .await?
-            .context("ended")?
-        {
-            Ok(Message::Close(Some(f))) => return Ok(u16::from(f.code)),
-            Ok(_) => {}
-            Err(e) => anyhow::bail!("{e}"),
-        }
-    }
-}
+use vchat_tests::panel::{Socket, connect, next_close, next_json};
 
 async fn refused(server: &TestServer, reason: &str) -> anyhow::Result<f64> {
     server
@@ -101,7 +52,7 @@ async fn bad_panels_are_refused_and_counted_while_a_good_one_talks() -> anyhow::
     }
 
     // The good panel rings, answers and streams 20 ms frames throughout.
-    let mut good = login(&server, "good", &secrets["good"]).await?;
+    let mut good = vchat_tests::panel::login(&server, "good", &secrets["good"], &["PCMU"]).await?;
     good.send(Message::text(
         json!({"type": "ring", "call": 1, "kind": "sip", "flat": "3"}).to_string(),
     ))
@@ -124,7 +75,11 @@ async fn bad_panels_are_refused_and_counted_while_a_good_one_talks() -> anyhow::
             json!({"type": "ping", "id": "alive"}).to_string(),
         ))
         .await?;
-        let pong = next_json(&mut good).await?;
+        // The ring's `ringing` came first.
+        let mut pong = next_json(&mut good).await?;
+        if pong["type"] == "ringing" {
+            pong = next_json(&mut good).await?;
+        }
         anyhow::ensure!(pong == json!({"type": "pong", "id": "alive"}), "{pong}");
         good.send(Message::text(
             json!({"type": "hangup", "call": 1, "reason": "caller"}).to_string(),
@@ -134,7 +89,8 @@ async fn bad_panels_are_refused_and_counted_while_a_good_one_talks() -> anyhow::
     });
 
     // Malformed and misdirected frames: one error frame each, the session stays.
-    let mut noisy = login(&server, "noisy", &secrets["noisy"]).await?;
+    let mut noisy =
+        vchat_tests::panel::login(&server, "noisy", &secrets["noisy"], &["PCMU"]).await?;
     let bad_texts = [
         "not json",
         "[]",
@@ -159,6 +115,7 @@ async fn bad_panels_are_refused_and_counted_while_a_good_one_talks() -> anyhow::
             json!({"type": "ring", "call": 4, "kind": "analog", "flat": "1"}).to_string(),
         ))
         .await?;
+    assert_eq!(next_json(&mut noisy).await?["type"], "ringing");
     noisy
         .send(Message::text(
             json!({"type": "answered", "call": 4}).to_string(),
@@ -184,17 +141,18 @@ async fn bad_panels_are_refused_and_counted_while_a_good_one_talks() -> anyhow::
     );
 
     // A frame over the limit closes with 1009.
-    let mut big = login(&server, "noisy", &secrets["noisy"]).await?;
+    let mut big = vchat_tests::panel::login(&server, "noisy", &secrets["noisy"], &["PCMU"]).await?;
     big.send(Message::binary(vec![0x10; 20_000])).await?;
-    assert_eq!(close_code(&mut big).await?, 1009);
+    assert_eq!(next_close_code(&mut big).await?, 1009);
     assert_eq!(
-        close_code(&mut noisy).await?,
+        next_close_code(&mut noisy).await?,
         4409,
         "the second login replaced the first"
     );
 
     // A flood: 600 frames a second is closed within the sixth second.
-    let mut flood = login(&server, "flood", &secrets["flood"]).await?;
+    let mut flood =
+        vchat_tests::panel::login(&server, "flood", &secrets["flood"], &["PCMU"]).await?;
     let started = Instant::now();
     let closed = loop {
         for _ in 0..6 {
@@ -232,7 +190,7 @@ async fn bad_panels_are_refused_and_counted_while_a_good_one_talks() -> anyhow::
             .to_string(),
         ))
         .await?;
-        assert_eq!(close_code(&mut s).await?, 4401);
+        assert_eq!(next_close_code(&mut s).await?, 4401);
     }
     // The same address is refused even with the right secret until the minute passes.
     let mut s = connect(&server).await?;
@@ -242,7 +200,7 @@ async fn bad_panels_are_refused_and_counted_while_a_good_one_talks() -> anyhow::
         .to_string(),
     ))
     .await?;
-    assert_eq!(close_code(&mut s).await?, 4401);
+    assert_eq!(next_close_code(&mut s).await?, 4401);
 
     let (good, sent) = good_task.await??;
     assert!(
@@ -275,4 +233,8 @@ async fn bad_panels_are_refused_and_counted_while_a_good_one_talks() -> anyhow::
     .await?;
     drop(good);
     server.stop().await
+}
+
+async fn next_close_code(socket: &mut Socket) -> anyhow::Result<u16> {
+    Ok(next_close(socket).await?.0)
 }

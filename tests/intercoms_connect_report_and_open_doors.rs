@@ -7,78 +7,12 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use vchat_tests::TestServer;
 use vchat_tests::api::{Api, Org};
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(server: &TestServer) -> anyhow::Result<Socket> {
-    let mut request =
-        format!("{}/intercom", server.base.replace("http://", "ws://")).into_client_request()?;
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", "vchat-intercom.1".parse()?);
-    let (socket, response) = tokio_tungstenite::connect_async(request).await?;
-    assert_eq!(
-        response
-            .headers()
-            .get("sec-websocket-protocol")
-            .and_then(|v| v.to_str().ok()),
-        Some("vchat-intercom.1"),
-        "the subprotocol is agreed"
-    );
-    Ok(socket)
-}
-
-fn hello(device: &str, secret: &str) -> Message {
-    Message::text(
-        json!({"type": "hello", "version": 1, "device": device, "secret": secret,
-               "firmware": "4.2.0", "model": "AV-07T", "codecs": ["PCMA", "PCMU"]})
-        .to_string(),
-    )
-}
-
-/// The next text frame, skipping vchat's pings.
-async fn next_json(socket: &mut Socket) -> anyhow::Result<Value> {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await?
-            .context("socket ended")??;
-        match frame {
-            Message::Text(t) => {
-                let v: Value = serde_json::from_str(&t)?;
-                if v["type"] != "ping" {
-                    return Ok(v);
-                }
-            }
-            Message::Ping(_) | Message::Pong(_) => {}
-            other => anyhow::bail!("expected a text frame, got {other:?}"),
-        }
-    }
-}
-
-async fn next_close(socket: &mut Socket) -> anyhow::Result<(u16, String)> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await?
-            .context("socket ended")??
-        {
-            Message::Close(Some(f)) => return Ok((u16::from(f.code), f.reason.to_string())),
-            Message::Close(None) => anyhow::bail!("closed without a code"),
-            _ => {}
-        }
-    }
-}
-
-async fn send(socket: &mut Socket, v: Value) -> anyhow::Result<()> {
-    Ok(socket.send(Message::text(v.to_string())).await?)
-}
+use vchat_tests::panel::{connect, next_close, next_json, send};
 
 /// Every `rtc_*` and intercom sample of `/metrics`, by series.
 async fn metrics(server: &TestServer) -> anyhow::Result<std::collections::BTreeMap<String, f64>> {
@@ -201,7 +135,13 @@ async fn an_intercom_connects_reports_rings_and_opens_the_door() -> anyhow::Resu
 
     // A wrong secret closes with 4401, and is counted.
     let mut wrong = connect(&server).await?;
-    wrong.send(hello("lenina-5-2", "not-the-secret")).await?;
+    wrong
+        .send(vchat_tests::panel::hello(
+            "lenina-5-2",
+            "not-the-secret",
+            &["PCMA", "PCMU"],
+        ))
+        .await?;
     assert_eq!(
         next_close(&mut wrong).await?,
         (4401, "authentication failed".into())
@@ -209,7 +149,12 @@ async fn an_intercom_connects_reports_rings_and_opens_the_door() -> anyhow::Resu
 
     // The right one is welcomed with the device's first codec.
     let mut door = connect(&server).await?;
-    door.send(hello("lenina-5-2", &secret)).await?;
+    door.send(vchat_tests::panel::hello(
+        "lenina-5-2",
+        &secret,
+        &["PCMA", "PCMU"],
+    ))
+    .await?;
     let welcome = next_json(&mut door).await?;
     assert_eq!(welcome["type"], "welcome", "{welcome}");
     assert_eq!(welcome["codec"], "PCMA");
@@ -317,6 +262,8 @@ async fn an_intercom_connects_reports_rings_and_opens_the_door() -> anyhow::Resu
         json!({"type": "ring", "call": 1, "kind": "sip", "flat": "42"}),
     )
     .await?;
+    // The ring rings the tenant's agents (tests/intercom_rings_reach_agents_…).
+    assert_eq!(next_json(&mut door).await?["type"], "ringing");
     send(&mut door, json!({"type": "answered", "call": 1})).await?;
     let mut frame = vec![0x11, 0x00, 0, 1, 0, 0, 0, 160, 0, 0, 0, 1];
     frame.extend([0xd5u8; 160]);
@@ -333,6 +280,7 @@ async fn an_intercom_connects_reports_rings_and_opens_the_door() -> anyhow::Resu
         json!({"type": "ring", "call": 2, "kind": "analog", "flat": "7"}),
     )
     .await?;
+    assert_eq!(next_json(&mut door).await?["type"], "ringing");
     send(&mut door, json!({"type": "ping", "id": "sync"})).await?;
     assert_eq!(
         next_json(&mut door).await?,
@@ -343,10 +291,22 @@ async fn an_intercom_connects_reports_rings_and_opens_the_door() -> anyhow::Resu
 
     // It comes back (a reconnect), and a newer connection of it replaces that one.
     let mut again = connect(&server).await?;
-    again.send(hello("lenina-5-2", &secret)).await?;
+    again
+        .send(vchat_tests::panel::hello(
+            "lenina-5-2",
+            &secret,
+            &["PCMA", "PCMU"],
+        ))
+        .await?;
     assert_eq!(next_json(&mut again).await?["type"], "welcome");
     let mut newer = connect(&server).await?;
-    newer.send(hello("lenina-5-2", &secret)).await?;
+    newer
+        .send(vchat_tests::panel::hello(
+            "lenina-5-2",
+            &secret,
+            &["PCMA", "PCMU"],
+        ))
+        .await?;
     assert_eq!(next_json(&mut newer).await?["type"], "welcome");
     assert_eq!(next_close(&mut again).await?.0, 4409);
     let d = device_until(&api, &org, &id, |d| d["connections"] == 3).await?;

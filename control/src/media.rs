@@ -18,6 +18,19 @@ impl Media for Sfu {
             .map_err(|_| Refused)
     }
 
+    fn bridge(
+        &self,
+        room: RoomId,
+        participant: ParticipantId,
+        name: String,
+        law: vchat_intercom::g711::Law,
+        signals: UnboundedSender<PeerSignal>,
+    ) -> Result<(Box<dyn MediaSession>, vchat_sfu::bridge::link::DeviceEnd), Refused> {
+        Sfu::bridge(self, room, participant, name, law, signals)
+            .map(|(s, link)| (Box::new(s) as Box<dyn MediaSession>, link))
+            .map_err(|_| Refused)
+    }
+
     fn record(&self, room: RoomId, on: bool) {
         Sfu::record(self, room, on);
     }

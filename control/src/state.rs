@@ -15,6 +15,7 @@ use crate::domain::connectors::Connectors;
 use crate::domain::devices::Devices;
 use crate::domain::files::Files;
 use crate::domain::interactions::Interactions;
+use crate::domain::intercom_calls::IntercomCalls;
 use crate::domain::links::Links;
 use crate::domain::recordings::Recordings;
 use crate::domain::rooms::Rooms;
@@ -70,6 +71,7 @@ parts!(
     Cdrs,
     Connectors,
     Devices,
+    IntercomCalls,
     Links,
     Rooms,
     Screenshots

@@ -61,6 +61,8 @@ DASHBOARDS = {
         panel("Calls failed / 5 min, by kind", [("sum by (kind) (instance_kind:rtc_failed_calls:increase5m)", "{{kind}}")]),
         panel("Median talk time, by kind", [("histogram_quantile(0.5, sum by (le) (rate(rtc_sip_calls_duration_bucket[1h])))", "sip"), ("histogram_quantile(0.5, sum by (le) (rate(rtc_analog_calls_duration_bucket[1h])))", "analog"), ("histogram_quantile(0.5, sum by (le) (rate(rtc_cluster_call_duration_bucket[1h])))", "cluster")], "s"),
         panel("Refused frames and sessions / min, by reason", [("sum by (reason) (rate(vchat_intercom_refused_total[5m])) * 60", "{{reason}}")]),
+        panel("Calls in rooms, by node", [("sum by (instance) (vchat_intercom_bridged_calls)", "{{instance}}")]),
+        panel("Bridge: late and concealed frames, share of frames", [('sum(rate(vchat_intercom_bridge_frames_total{what="late"}[5m])) / sum(rate(vchat_intercom_bridge_frames_total{what="from_device"}[5m]))', "late (from devices)"), ('sum(rate(vchat_intercom_bridge_frames_total{what="concealed_from_device"}[5m])) / sum(rate(vchat_intercom_bridge_frames_total{what="to_room"}[5m]))', "concealed (to rooms)"), ('sum(rate(vchat_intercom_bridge_frames_total{what="concealed_to_device"}[5m])) / sum(rate(vchat_intercom_bridge_frames_total{what="to_device"}[5m]))', "concealed (to devices)")], "percentunit"),
     ]),
     "host": ("vchat · host", [
         panel("CPU busy", [('1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m]))', "{{instance}}")], "percentunit"),

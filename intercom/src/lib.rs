@@ -7,7 +7,8 @@
 //! - [`session`]: one device connection as a state machine: bytes and time in,
 //!   frames to send, close codes and events out;
 //! - [`g711`]: µ-law and A-law, bit-exact with ffmpeg;
-//! - [`jitter`]: the device-side jitter buffer, driven by one 20 ms tick.
+//! - [`jitter`]: the device-side jitter buffer, driven by one 20 ms tick;
+//! - [`plc`]: loss concealment (G.711 Appendix I), both ways.
 //!
 //! The control plane's driver (`vchat-control`'s `ws::intercom`) owns the WebSocket,
 //! the clock, the store and the metrics.
@@ -16,4 +17,5 @@ pub mod frame;
 pub mod g711;
 pub mod jitter;
 pub mod message;
+pub mod plc;
 pub mod session;

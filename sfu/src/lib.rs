@@ -13,7 +13,9 @@
 //!   Nothing on the packet path is shared between threads or locked.
 //! - [`Engine`] is a worker's sans-IO core: commands, datagrams and time (monotonic and
 //!   wall) in; datagrams, signals, events and tapped media out, all from
-//!   [`Engine::poll_output`]. It reads no clock and holds no channel; tests and benches
+//!   [`Engine::poll_output`] (and intercom audio from [`Engine::poll_bridge_output`]).
+//! - [`bridge`]: intercoms as virtual participants, their audio passed through as
+//!   G.711 RTP. It reads no clock and holds no channel; tests and benches
 //!   drive it without sockets or threads.
 //!
 //! # Run loop of a worker
@@ -32,6 +34,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bridge;
 mod config;
 mod demux;
 mod dtls;
@@ -138,6 +141,42 @@ impl Sfu {
             waker: worker.waker.clone(),
             left: false,
         })
+    }
+
+    /// An intercom's call joins `room` as a virtual participant (see [`bridge`]):
+    /// the device's frames go in through the returned link's end and the room's audio
+    /// comes out of it. Signals for the session arrive on `signals` as for a browser;
+    /// dropping the link's end or [`Session::leave`] ends it. Join it before the
+    /// browsers: the room speaks the device's G.711 law from then on.
+    pub fn bridge(
+        &self,
+        room: RoomId,
+        participant: ParticipantId,
+        name: String,
+        law: vchat_intercom::g711::Law,
+        signals: SignalSink,
+    ) -> Result<(Session, bridge::link::DeviceEnd), SfuError> {
+        let session = SessionId(self.next_session.fetch_add(1, Ordering::Relaxed));
+        let worker = &self.workers[self.worker_for(&room)];
+        let (device, room_end) = bridge::link::link();
+        worker.send(WorkerCommand::Signals(session, signals))?;
+        worker.send(WorkerCommand::Bridge(session, room_end))?;
+        worker.send(WorkerCommand::Engine(Command::Bridge {
+            session,
+            room,
+            participant,
+            name,
+            law,
+        }))?;
+        Ok((
+            Session {
+                id: session,
+                commands: worker.commands.clone(),
+                waker: worker.waker.clone(),
+                left: false,
+            },
+            device,
+        ))
     }
 
     /// Sends every worker's tapped RTP of recorded rooms to `sink(worker index)`.

@@ -53,6 +53,22 @@ pub enum Command {
         /// The candidate attribute.
         candidate: String,
     },
+    /// An intercom's virtual participant joins a room: its device's audio (G.711 in
+    /// `law`) goes in through [`crate::Engine::handle_bridge_frame`] and the room's
+    /// comes out of [`crate::Engine::poll_bridge_output`]. The room speaks that law
+    /// from now on: join it before the browsers. `Leave` ends it.
+    Bridge {
+        /// The virtual participant's session.
+        session: SessionId,
+        /// The room; created on first join.
+        room: RoomId,
+        /// Its participant id.
+        participant: ParticipantId,
+        /// Its display name (the panel's).
+        name: String,
+        /// The device's G.711 law.
+        law: vchat_intercom::g711::Law,
+    },
     /// The session ends: the participant leaves the room.
     Leave {
         /// Which session.
@@ -343,11 +359,16 @@ pub struct WorkerStats {
     pub paused_video: u64,
     /// The bandwidth estimate of each connected peer's path now, bit/s.
     pub estimates_bps: Vec<u64>,
+    /// Intercom calls in the worker's rooms now.
+    pub bridges: u64,
+    /// What the intercom bridges did.
+    pub bridge: crate::bridge::BridgeStats,
 }
 
 impl WorkerStats {
     /// Adds the counters of `other` (not the gauges).
     pub fn add_counts(&mut self, other: &WorkerStats) {
+        self.bridge.add(&other.bridge);
         self.packets_in += other.packets_in;
         self.bytes_in += other.bytes_in;
         self.packets_out += other.packets_out;

@@ -80,6 +80,9 @@ pub(crate) struct Peer {
     pub(crate) desired: u64,
     /// Video tracks it receives that are paused for want of bandwidth.
     pub(crate) paused_tracks: u64,
+    /// An intercom's virtual participant: its audio state (its `rtc` is never
+    /// connected and only holds the room's codecs).
+    pub(crate) bridge: Option<Box<crate::bridge::Bridge>>,
 }
 
 /// Whose video goes first when bandwidth is short.
@@ -250,6 +253,7 @@ impl Peer {
             raw_estimate: None,
             desired: 0,
             paused_tracks: 0,
+            bridge: None,
         }
     }
 

@@ -191,15 +191,26 @@ impl TestClient {
         } else {
             MediaKind::Audio
         };
-        let want = if video { self.video_codec } else { Codec::Opus };
-        let Some(pt) = self.negotiated_pt(mid, want) else {
+        // Audio in what the engine took: Opus, or a room's G.711 law.
+        let pt = if video {
+            self.negotiated_pt(mid, self.video_codec)
+        } else {
+            [Codec::Opus, Codec::PCMU, Codec::PCMA]
+                .into_iter()
+                .find_map(|c| self.negotiated_pt(mid, c))
+        };
+        let Some(pt) = pt else {
             return false;
         };
         let _ = kind;
-        let stream_seq = &mut self.seq[usize::from(video)];
-        *stream_seq += 1;
-        let seq: SeqNo = (*stream_seq).into();
-        let time = (*stream_seq * if video { 3000 } else { 960 }) as u32;
+        self.seq[usize::from(video)] += 1;
+        let stream_seq = self.seq[usize::from(video)];
+        let seq: SeqNo = stream_seq.into();
+        let time = if video {
+            (stream_seq * 3000) as u32
+        } else {
+            self.audio_ts(stream_seq)
+        };
         let mut direct = self.rtc.direct_api();
         let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
             return false;
@@ -210,6 +221,14 @@ impl TestClient {
                 .nackable(video),
         );
         true
+    }
+
+    /// The RTP time of audio packet `seq`: 20 ms at Opus's 48 kHz, or at G.711's 8 kHz.
+    fn audio_ts(&self, seq: u64) -> u32 {
+        let g711 = self
+            .audio_mid
+            .is_some_and(|mid| self.negotiated_pt(mid, Codec::Opus).is_none());
+        (seq * if g711 { 160 } else { 960 }) as u32
     }
 
     /// The payload type of `codec` that the engine accepted on m-line `mid`.
@@ -383,10 +402,13 @@ impl TestNet {
         let addr: SocketAddr = format!("10.0.{}.{}:5000", index / 250, index % 250 + 1)
             .parse()
             .expect("address");
+        // Audio as browsers offer it: Opus first, then both G.711 laws.
         let mut builder = Rtc::builder()
             .set_rtp_mode(true)
             .clear_codecs()
-            .enable_opus(true, false);
+            .enable_opus(true, false)
+            .enable_pcmu(true, false)
+            .enable_pcma(true, false);
         // Receiving, every client takes both codecs; the first one is what it sends.
         builder = match &video_codecs {
             Some(codecs) => codecs.iter().fold(builder, |b, codec| match codec {

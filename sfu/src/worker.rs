@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::bridge::link::RoomEnd;
 use crate::config::SfuConfig;
 use crate::engine::{Engine, EngineLimits, Output};
 use crate::error::SfuError;
@@ -27,6 +28,9 @@ const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
 /// How often a worker reports its counters.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
+/// Intercom links are read at most this often (their frames wait for the 20 ms tick
+/// anyway; reading on every wake-up would cost an atomic load per call per packet).
+const BRIDGE_READ: Duration = Duration::from_millis(5);
 /// Receive batches handled before timers and commands get a turn.
 const BATCHES_PER_TURN: usize = 16;
 
@@ -43,6 +47,9 @@ pub(crate) enum WorkerCommand {
     AttachRelay(Box<dyn RelayOut>),
     /// Datagrams that clients sent this worker through the in-process TURN relay.
     FromRelay(FromRelay),
+    /// The worker's end of an intercom's link, for its virtual participant `session`.
+    /// Sent before its `Bridge` command.
+    Bridge(SessionId, RoomEnd),
 }
 
 /// The control plane's end of a worker.
@@ -105,6 +112,8 @@ struct Outlets {
     signals: HashMap<SessionId, SignalSink>,
     tap: Option<Box<dyn TapSink>>,
     relay: Option<Box<dyn RelayOut>>,
+    /// Intercom links, by their virtual participant's session.
+    bridges: Vec<(SessionId, RoomEnd)>,
 }
 
 fn run(
@@ -124,7 +133,9 @@ fn run(
         signals: HashMap::new(),
         tap: None,
         relay: None,
+        bridges: Vec::new(),
     };
+    let mut next_bridge_read = Instant::now();
     loop {
         let timeout = if more_to_read {
             Duration::ZERO
@@ -153,6 +164,7 @@ fn run(
                 }
                 Ok(WorkerCommand::AttachRelay(link)) => outlets.relay = Some(link),
                 Ok(WorkerCommand::AttachTap(sink)) => outlets.tap = Some(sink),
+                Ok(WorkerCommand::Bridge(session, end)) => outlets.bridges.push((session, end)),
                 Ok(WorkerCommand::Signals(session, sink)) => {
                     outlets.signals.insert(session, sink);
                 }
@@ -184,7 +196,12 @@ fn run(
             }
         }
 
-        engine.handle_timeout(Instant::now());
+        let now = Instant::now();
+        if !outlets.bridges.is_empty() && now >= next_bridge_read {
+            read_bridges(&mut engine, &mut outlets.bridges, now);
+            next_bridge_read = now + BRIDGE_READ;
+        }
+        engine.handle_timeout(now);
         // One send pass per wake-up: the most GSO coalescing, and each receiver (a
         // browser's socket) is woken once per burst rather than once per packet.
         flush(&mut engine, &mut io, &mut out, &mut sent, &mut outlets);
@@ -206,6 +223,20 @@ fn run(
     }
 }
 
+/// Hands the engine what intercoms sent; a link whose socket is gone ends its call.
+fn read_bridges(engine: &mut Engine, bridges: &mut Vec<(SessionId, RoomEnd)>, now: Instant) {
+    bridges.retain(|(session, end)| {
+        while let Some(frame) = end.recv() {
+            engine.handle_bridge_frame(now, *session, &frame);
+        }
+        if end.is_closed() {
+            engine.handle_command(now, Command::Leave { session: *session });
+            return false;
+        }
+        true
+    });
+}
+
 fn flush(
     engine: &mut Engine,
     io: &mut UdpIo,
@@ -225,6 +256,7 @@ fn flush(
                 }
                 if closed {
                     outlets.signals.remove(&session);
+                    outlets.bridges.retain(|(s, _)| *s != session);
                 }
                 continue;
             }
@@ -248,6 +280,11 @@ fn flush(
             continue;
         }
         out.push((transmit.destination, Vec::from(transmit.contents)));
+    }
+    while let Some((session, frame)) = engine.poll_bridge_output() {
+        if let Some((_, end)) = outlets.bridges.iter().find(|(s, _)| *s == session) {
+            end.send(&frame);
+        }
     }
     if let Some(relay) = outlets.relay.as_mut() {
         relay.flush();

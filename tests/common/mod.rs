@@ -10,6 +10,7 @@
 pub mod api;
 pub mod matrix;
 pub mod netns;
+pub mod panel;
 pub mod pebble;
 pub mod process;
 pub mod turn_client;

@@ -10,40 +10,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-import { DESKTOP, PHONE, sleep, startServer, vchatBinary, waitFor } from './harness.js';
-import { adminApi, launchAppsBrowser } from './apps.js';
-
-const SCREENS = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/screens');
-const axeSource = createRequire(import.meta.url)('axe-core').source;
-
-/**
- * Screenshots `page` at both sizes (then back to desktop) and collects axe's serious
- * and critical findings.
- * @param {import('playwright-core').Page} page
- * @param {string} name
- * @param {string[]} problems
- */
-async function shoot(page, name, problems) {
-  for (const [size, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
-    await page.setViewportSize(viewport);
-    await sleep(400);
-    await page.screenshot({ path: path.join(SCREENS, `${name}-${size}.png`), scale: 'css', fullPage: size === 'phone' });
-  }
-  await page.setViewportSize(DESKTOP);
-  await sleep(200);
-  if (!(await page.evaluate(() => typeof (/** @type {any} */ (window).axe) !== 'undefined'))) await page.evaluate(axeSource);
-  const violations = await page.evaluate(async () => {
-    const r = await /** @type {any} */ (window).axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  });
-  for (const v of violations) problems.push(`${name}: ${v}`);
-}
+import { DESKTOP, PHONE, startServer, vchatBinary, waitFor } from './harness.js';
+import { SCREENS, adminApi, launchAppsBrowser, shootChecked as shoot } from './apps.js';
 
 for (const lang of ['ru', 'en']) {
   test(`an admin adds an intercom, sees it online and opens its door (${lang})`, { timeout: 120000 }, async () => {

@@ -1,7 +1,17 @@
 // What the app tests share: the admin's API calls, an agent signing in and creating a
 // call in the agent app, a page's call statistics, and the browser they run in.
 
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 import { chromium } from 'playwright-core';
+
+import { DESKTOP, PHONE, sleep } from './harness.js';
+
+/** Where the screenshots go. */
+export const SCREENS = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../docs/screens');
+const axeSource = createRequire(import.meta.url)('axe-core').source;
 
 /**
  * The API as the server's bootstrap token (the operator's automation).
@@ -63,9 +73,35 @@ export function callStats(evaluate) {
 
 /**
  * Headless Chromium with fake camera and microphone, for pages opened in their own
- * contexts (each with its viewport, locale and permissions).
+ * contexts (each with its viewport, locale and permissions); `extraArgs` add flags
+ * (a file for the fake microphone, say).
+ * @param {string[]} [extraArgs]
  */
-export function launchAppsBrowser() {
+export function launchAppsBrowser(extraArgs = []) {
   return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu',
-    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection'] });
+    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection', ...extraArgs] });
+}
+
+/**
+ * Screenshots `page` at both sizes (then back to desktop) and collects axe's serious
+ * and critical findings.
+ * @param {import('playwright-core').Page} page
+ * @param {string} name
+ * @param {string[]} problems
+ */
+export async function shootChecked(page, name, problems) {
+  for (const [size, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
+    await page.setViewportSize(viewport);
+    await sleep(400);
+    await page.screenshot({ path: path.join(SCREENS, `${name}-${size}.png`), scale: 'css', fullPage: size === 'phone' });
+  }
+  await page.setViewportSize(DESKTOP);
+  await sleep(200);
+  if (!(await page.evaluate(() => typeof (/** @type {any} */ (window).axe) !== 'undefined'))) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const r = await /** @type {any} */ (window).axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  for (const v of violations) problems.push(`${name}: ${v}`);
 }

@@ -1,13 +1,15 @@
 // The agent's workspace, `/agent/` (desktop): sign in; the calls of today, scheduled,
 // live and ended, changing live over the page's events socket; a new call with the
 // tenant's custom fields; the link sent or copied, its delivery live; the call view;
-// notes and fields after the call.
+// notes and fields after the call; door panels ringing (answer, reject) and the door
+// button in an intercom call.
 //
 // State changes only through `update(state, event)`; `render` draws from state.
 
 import { CallScreen, QUALITY_HEIGHT } from '../call/call.js';
 import { Chat } from '../common/chat.js';
 import { AgentTools } from './tools.js';
+import { Ringing, doorControls } from './intercom.js';
 import { byId, el } from '../common/dom.js';
 import { icon } from '../common/icons.js';
 import { chooseLanguage, formatTime, languageSwitch, t } from '../common/i18n.js';
@@ -35,7 +37,7 @@ import { LiveEvents } from '../sdk/live.js';
  * @typedef {{type: 'signed-out'} | {type: 'signed-in', me: any, tenant: any} | {type: 'tab', tab: Tab}
  *   | {type: 'search', text: string} | {type: 'items', items: any[]} | {type: 'changed', item: any}
  *   | {type: 'select', id: string | null} | {type: 'panel', panel: State['panel']} | {type: 'timeline', events: any[]}
- *   | {type: 'event', event: any} | {type: 'toast', text: string}} AppEvent
+ *   | {type: 'event', event: any} | {type: 'toast', text: string} | {type: 'gone', id: string}} AppEvent
  */
 
 const root = byId('app');
@@ -49,8 +51,11 @@ let tools = null;
 let screen = null;
 /** @type {Chat | null} */
 let chat = null;
+/** The interaction whose call view is open. @type {string | null} */
+let inCall = null;
 /** @type {ReturnType<typeof setTimeout> | null} */
 let toastTimer = null;
+const ringing = new Ringing({ onAnswered: (id) => answered(id), say: (text) => toast(text) });
 
 const TABS = /** @type {Tab[]} */ (['today', 'live', 'scheduled', 'ended', 'all']);
 const FINAL = ['ended', 'expired', 'failed', 'cancelled'];
@@ -78,6 +83,8 @@ export function update(s, e) {
       const items = fits ? [e.item, ...others].sort((a, b) => b.created_at - a.created_at) : others;
       return { ...s, items };
     }
+    case 'gone':
+      return { ...s, items: s.items.filter((i) => i.id !== e.id), selected: s.selected === e.id && s.panel !== 'call' ? null : s.selected };
     case 'select':
       return { ...s, selected: e.id, panel: 'detail', timeline: [] };
     case 'panel':
@@ -128,7 +135,7 @@ function dispatch(e) {
     renderList();
     return;
   }
-  if (e.type === 'search' || e.type === 'items' || e.type === 'changed') {
+  if (e.type === 'search' || e.type === 'items' || e.type === 'changed' || e.type === 'gone') {
     renderList();
     if (e.type === 'changed' && e.item.id === state.selected && state.panel === 'detail') renderPanel();
     return;
@@ -192,6 +199,7 @@ function renderWork() {
   signOut.addEventListener('click', async () => {
     await call('/api/logout', { method: 'POST' }).catch(() => {});
     if (live) live.stop();
+    ringing.stop();
     dispatch({ type: 'signed-out' });
   });
   const top = el('header', { class: 'topbar' },
@@ -202,7 +210,7 @@ function renderWork() {
   panelBox = el('section', { class: 'panel', 'aria-live': 'polite' });
   toastBox = el('div', { class: 'toast hidden', role: 'status' });
   const side = el('aside', { class: 'side-list' }, tabs, search, listBox);
-  root.replaceChildren(top, el('div', { class: 'workspace' }, side, panelBox), toastBox);
+  root.replaceChildren(top, ringing.element(), el('div', { class: 'workspace' }, side, panelBox), toastBox);
   renderList();
   renderPanel();
   renderToast();
@@ -232,13 +240,18 @@ function renderList() {
     const phase = state.phase[i.id];
     const b = el('button', { type: 'button', class: 'item', 'aria-current': String(i.id === state.selected), 'data-id': i.id },
       el('span', { class: 'name' }, i.client.name || i.client.phone || '—'),
-      el('span', { class: `badge state-${i.state}` }, t(`state.${i.state}`)),
+      el('span', { class: `badge state-${i.state}` }, stateName(i)),
       el('span', { class: 'muted small' }, formatTime(i.scheduled_at || i.created_at)),
       phase && !FINAL.includes(i.state) ? el('span', { class: 'small phase' }, t(`event.client.${phase === 'opened' ? 'connecting' : phase}`)) : el('span'));
     if (phase === 'opened') /** @type {HTMLElement} */ (b.lastChild).textContent = t('event.link.opened');
     b.addEventListener('click', () => select(i.id));
     return el('li', {}, b);
   }));
+}
+
+/** An interaction's state in words: a ringing intercom is "ringing", not "waiting". @param {any} i */
+function stateName(i) {
+  return i.intercom && i.state === 'waiting' ? t('intercom.state.waiting') : t(`state.${i.state}`);
 }
 
 /** @param {string} id */
@@ -266,25 +279,34 @@ function renderPanel() {
     panelBox.replaceChildren(el('p', { class: 'center muted' }, t('agent.select')));
     return;
   }
-  const head = el('div', { class: 'panel-head' }, el('h1', {}, i.client.name || '—'), el('span', { class: `badge state-${i.state}` }, t(`state.${i.state}`)));
+  const head = el('div', { class: 'panel-head' }, el('h1', {}, i.client.name || '—'), el('span', { class: `badge state-${i.state}` }, stateName(i)));
   const facts = el('dl', { class: 'facts' });
   const fact = (/** @type {string} */ k, /** @type {string} */ v) => facts.append(el('dt', {}, k), el('dd', {}, v));
-  if (i.client.phone) fact(t('agent.phone'), i.client.phone);
-  if (i.client.telegram_chat) fact(t('agent.telegram'), i.client.telegram_chat);
-  fact(t('agent.video'), t(`agent.video.${i.video}`));
-  fact(t('agent.quality'), i.max_quality);
-  fact(t('agent.recording'), i.recording ? '✓' : '—');
+  const door = i.intercom;
+  if (door) {
+    fact(t('intercom.panel'), door.device_name);
+    if (door.flat) fact(t('intercom.flat.label'), door.flat);
+    fact(t('intercom.rang'), formatTime(door.rang_at));
+    if (door.answered_by_name) fact(t('intercom.answered'), `${door.answered_by_name} · ${formatTime(door.answered_at)}`);
+    fact(t('intercom.door'), door.doors_opened ? t('intercom.door.opened_at', { time: formatTime(door.door_opened_at) }) : '—');
+  } else {
+    if (i.client.phone) fact(t('agent.phone'), i.client.phone);
+    if (i.client.telegram_chat) fact(t('agent.telegram'), i.client.telegram_chat);
+    fact(t('agent.video'), t(`agent.video.${i.video}`));
+    fact(t('agent.quality'), i.max_quality);
+    fact(t('agent.recording'), i.recording ? '✓' : '—');
+  }
   for (const f of (state.tenant && state.tenant.custom_fields) || []) if (i.fields[f.key]) fact(f.label, i.fields[f.key]);
   /** @type {HTMLElement[]} */
   const parts = [head, facts];
-  if (!FINAL.includes(i.state)) parts.push(linkBox(i));
+  if (!FINAL.includes(i.state) && !door) parts.push(linkBox(i));
   const actions = el('div', { class: 'actions' });
-  if (i.state === 'waiting' || i.state === 'connected') {
+  if ((i.state === 'waiting' && !door) || (i.state === 'connected' && i.agent === state.me.id)) {
     const join = el('button', { type: 'button', class: 'primary', id: 'join' }, t('agent.join'));
     join.addEventListener('click', () => joinCall(i));
     actions.append(join);
   }
-  if (i.state === 'scheduled' || i.state === 'waiting') {
+  if ((i.state === 'scheduled' || i.state === 'waiting') && !door) {
     const cancel = el('button', { type: 'button', class: 'danger' }, t('agent.cancelcall'));
     cancel.addEventListener('click', async () => {
       try {
@@ -481,10 +503,15 @@ function renderCreate() {
 /** @param {any} i */
 async function joinCall(i) {
   dispatch({ type: 'panel', panel: 'call' });
-  chat = /** @type {Chat} */ (document.createElement('vchat-chat'));
-  chat.interaction = i.id;
-  chat.self = state.me.id;
-  chat.classList.add('side');
+  inCall = i.id;
+  // A door panel has no screen: an intercom call has no chat, no tools, no video.
+  const intercom = Boolean(i.intercom);
+  chat = intercom ? null : /** @type {Chat} */ (document.createElement('vchat-chat'));
+  if (chat) {
+    chat.interaction = i.id;
+    chat.self = state.me.id;
+    chat.classList.add('side');
+  }
   const box = el('div', { class: 'call-box' });
   const status = el('p', { class: 'client-phase', role: 'status', id: 'client-phase' });
   // What the client did last, until the live events say more.
@@ -501,21 +528,26 @@ async function joinCall(i) {
       toast(staffError(err));
     }
   });
-  const bar = el('div', { class: 'call-head' }, el('h1', {}, i.client.name || '—'), status,
-    el('label', { for: 'quality-cap', class: 'small' }, t('call.quality.max')), cap);
+  // An intercom is audio only: no quality to choose, and the door to open instead.
+  const bar = intercom
+    ? el('div', { class: 'call-head' }, el('h1', {}, i.client.name || '—'), status, doorControls(i.id, toast))
+    : el('div', { class: 'call-head' }, el('h1', {}, i.client.name || '—'), status,
+      el('label', { for: 'quality-cap', class: 'small' }, t('call.quality.max')), cap);
+  if (intercom) status.textContent = t('intercom.in_call');
   panelBox.replaceChildren(bar, box);
   const id = i.id;
   tools = new AgentTools({ interaction: id, screen: () => screen, say: toast });
   const mine = tools;
   screen = new CallScreen(box, {
     role: 'agent',
-    tools: tools.buttons,
+    tools: intercom ? [] : tools.buttons,
+    audioOnly: intercom,
     onMessage: (from, m) => mine.onMessage(from, m),
-    sendVideo: i.video === 'two_way',
+    sendVideo: i.video === 'two_way' && !intercom,
     facing: 'front',
     maxQuality: '720p',
     selfName: state.me.name,
-    chat,
+    chat: chat || undefined,
     getToken: async () => (await call(`/api/interactions/${encodeURIComponent(id)}/join`, { method: 'POST' })).token,
     onHangUp: async () => {
       try {
@@ -529,13 +561,14 @@ async function joinCall(i) {
     onPhase: (phase) => {
       if (phase === 'ended' || phase === 'left') {
         screen = null;
+        inCall = null;
         dispatch({ type: 'panel', panel: 'detail' });
         refresh(id);
         select(id);
       }
     },
   });
-  chat.load().catch(() => {});
+  if (chat) chat.load().catch(() => {});
   await screen.start();
 }
 
@@ -544,7 +577,20 @@ async function refresh(id) {
   try {
     dispatch({ type: 'changed', item: await call(`/api/interactions/${encodeURIComponent(id)}`) });
   } catch (_) {
-    // gone from view
+    // Gone from view (another agent answered a ring, say).
+    dispatch({ type: 'gone', id });
+  }
+}
+
+/** This agent answered a ring: the call view opens on it. @param {string} id */
+async function answered(id) {
+  try {
+    const i = await call(`/api/interactions/${encodeURIComponent(id)}`);
+    dispatch({ type: 'changed', item: i });
+    dispatch({ type: 'select', id });
+    await joinCall(i);
+  } catch (err) {
+    toast(staffError(err));
   }
 }
 
@@ -583,15 +629,19 @@ function startLive() {
     }
     if (event.kind === 'geo.address' && chat && chat.interaction === event.interaction) chat.resolved(event.data);
     if (event.interaction && (event.kind.startsWith('interaction.') || event.kind === 'link.opened')) refresh(event.interaction);
-    if (screen && chat && event.interaction === chat.interaction && event.kind === 'client.state') screen.peerState(event.data.state);
-    if (screen && chat && event.interaction === chat.interaction && ['interaction.ended', 'interaction.failed', 'interaction.cancelled'].includes(event.kind)) screen.end('ended');
+    if (event.kind.startsWith('interaction.')) ringing.refresh();
+    if (screen && event.interaction === inCall && event.kind === 'client.state') screen.peerState(event.data.state);
+    if (screen && event.interaction === inCall && ['interaction.ended', 'interaction.failed', 'interaction.cancelled'].includes(event.kind)) screen.end('ended');
     const phase = document.getElementById('client-phase');
-    if (phase && event.interaction === (chat && chat.interaction)) {
+    if (phase && event.interaction === inCall) {
       const text = describe(event);
       if (text && (event.kind.startsWith('client.') || event.kind === 'consent.given' || event.kind === 'link.opened')) phase.textContent = text.text;
     }
   });
-  live.addEventListener('ready', () => loadList());
+  live.addEventListener('ready', () => {
+    loadList();
+    ringing.refresh();
+  });
   live.addEventListener('refused', () => dispatch({ type: 'signed-out' }));
 }
 

@@ -35,6 +35,8 @@ export const QUALITY_HEIGHT = /** @type {Record<string, number>} */ ({ '480p': 4
  * @property {(phase: Phase, detail?: string) => void} [onPhase]
  * @property {(from: string, message: any) => void} [onMessage] Data-channel messages (checked).
  * @property {HTMLElement[]} [tools] More toolbar buttons (the app's in-call tools).
+ * @property {boolean} [audioOnly] The other side has no screen (an intercom): no
+ *   pointer, screen share or chat, and its tile says it is a voice call.
  * @property {() => void} [onHangUp] The leave/end button (the app decides which).
  * @property {number} [rejoinWindowMs] How long rejoining is tried (default 120 s).
  */
@@ -115,7 +117,8 @@ export class CallScreen {
     hangUp.addEventListener('click', () => (o.onHangUp ? o.onHangUp() : this.leave()));
     this.toolbar = el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': t('call.screen') },
       this.micButton, this.camButton, this.switchButton, this.shareButton, this.pointerButton, ...(o.tools || []), this.chatButton, this.quality, hangUp);
-    if (o.role !== 'agent') this.pointerButton.classList.add('hidden');
+    if (o.role !== 'agent' || o.audioOnly) this.pointerButton.classList.add('hidden');
+    if (!o.chat) this.chatButton.classList.add('hidden');
     this.remote.addEventListener('pointermove', (e) => this.onAgentPointer(e, false));
     this.remote.addEventListener('pointerdown', (e) => this.onAgentPointer(e, true));
     this.remote.addEventListener('pointerleave', () => this.pointerAway());
@@ -129,13 +132,14 @@ export class CallScreen {
       this.switchButton.classList.add('hidden');
       this.self.classList.add('hidden');
     }
-    if (o.role !== 'agent' || !navigator.mediaDevices || !('getDisplayMedia' in navigator.mediaDevices) || matchMedia('(pointer: coarse)').matches) {
+    if (o.role !== 'agent' || o.audioOnly || !navigator.mediaDevices || !('getDisplayMedia' in navigator.mediaDevices) || matchMedia('(pointer: coarse)').matches) {
       this.shareButton.classList.add('hidden');
     }
     this.switchButton.classList.add('hidden');
     root.classList.add('call-screen');
     root.replaceChildren(this.stage, this.toolbar);
     if (o.chat) root.append(o.chat);
+    else root.classList.add('no-chat');
     /** @type {any} */ (window).vchatCall = this;
     // The name the room page's tests read its session by (tests/e2e/harness.js).
     /** @type {any} */ (window).vchatRoom = this;
@@ -300,6 +304,7 @@ export class CallScreen {
     if (!tile) {
       tile = /** @type {Tile} */ (document.createElement('vchat-tile'));
       tile.dataset.participant = id;
+      if (this.o.audioOnly) tile.placeholder.textContent = t('call.voice');
       this.tiles.set(id, tile);
       this.remote.append(tile);
       tile.video.addEventListener('playing', () => this.soundButton.classList.add('hidden'));

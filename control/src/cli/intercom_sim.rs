@@ -3,7 +3,9 @@
 //! and its status, pings, answers every command (`open_door` with `door_state`, the
 //! rest with `result`), rings and streams a 1 kHz tone when asked to, and reconnects
 //! with a back-off when its connection drops. A progress line each second says how
-//! many are connected.
+//! many are connected; with `--listen` it also says the dominant frequency of what the
+//! panels hear from their calls, and `--report` writes the counters as JSON each
+//! second (the end-to-end tests read it).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,6 +52,16 @@ pub struct SimArgs {
     /// Seconds each call talks (a 1 kHz tone) before the device hangs up.
     #[arg(long, default_value_t = 10)]
     pub talk: u64,
+    /// Each device rings at most this many times (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub rings: u64,
+    /// Decode what the panels hear in their calls and measure its dominant frequency
+    /// (a second at a time).
+    #[arg(long)]
+    pub listen: bool,
+    /// Write the counters to this file as JSON, every second.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
     /// Only add the devices (with --provision-token and --secrets), then stop.
     #[arg(long)]
     pub provision_only: bool,
@@ -67,6 +79,22 @@ struct Counters {
     commands: AtomicU64,
     frames_out: AtomicU64,
     frames_in: AtomicU64,
+    answered: AtomicU64,
+    /// Calls vchat hung up.
+    hung_up: AtomicU64,
+    /// The dominant frequency heard in the last full second of a call, Hz, and its
+    /// share of that second's energy, in thousandths.
+    heard_hz: AtomicU64,
+    heard_share: AtomicU64,
+}
+
+/// What each simulated panel does.
+#[derive(Debug, Clone, Copy)]
+struct Behaviour {
+    ring_every: u64,
+    talk: u64,
+    rings: u64,
+    listen: bool,
 }
 
 /// Runs the simulator.
@@ -94,11 +122,14 @@ async fn simulate(args: SimArgs) -> anyhow::Result<()> {
     let gap = Duration::from_secs_f64(1.0 / args.connect_rate.max(1) as f64);
     for (i, (id, secret)) in ids.iter().zip(secrets).enumerate() {
         let (url, id, counters) = (args.url.clone(), id.clone(), counters.clone());
-        let (ring_every, talk) = (args.ring_every, args.talk);
+        let behaviour = Behaviour {
+            ring_every: args.ring_every,
+            talk: args.talk,
+            rings: args.rings,
+            listen: args.listen,
+        };
         let first = started + gap * i as u32;
-        tokio::spawn(
-            async move { device(url, id, secret, first, ring_every, talk, counters).await },
-        );
+        tokio::spawn(async move { device(url, id, secret, first, behaviour, counters).await });
     }
     let end = (args.duration > 0).then(|| started + Duration::from_secs(args.duration));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -120,6 +151,34 @@ async fn simulate(args: SimArgs) -> anyhow::Result<()> {
             c.frames_out.load(Ordering::Relaxed),
             c.frames_in.load(Ordering::Relaxed),
         );
+        if args.listen {
+            eprintln!(
+                "        answered {}  hung up by vchat {}  heard {} Hz ({:.0} % of the energy)",
+                c.answered.load(Ordering::Relaxed),
+                c.hung_up.load(Ordering::Relaxed),
+                c.heard_hz.load(Ordering::Relaxed),
+                c.heard_share.load(Ordering::Relaxed) as f64 / 10.0,
+            );
+        }
+        if let Some(path) = &args.report {
+            let report = json!({
+                "connected": c.connected.load(Ordering::Relaxed),
+                "sessions": c.sessions.load(Ordering::Relaxed),
+                "rings": c.rings.load(Ordering::Relaxed),
+                "answered": c.answered.load(Ordering::Relaxed),
+                "hung_up": c.hung_up.load(Ordering::Relaxed),
+                "commands": c.commands.load(Ordering::Relaxed),
+                "frames_out": c.frames_out.load(Ordering::Relaxed),
+                "frames_in": c.frames_in.load(Ordering::Relaxed),
+                "heard_hz": c.heard_hz.load(Ordering::Relaxed),
+                "heard_share": c.heard_share.load(Ordering::Relaxed) as f64 / 1000.0,
+            });
+            // Whole or not at all: a reader never sees half a file.
+            let tmp = path.with_extension("tmp");
+            if std::fs::write(&tmp, report.to_string()).is_ok() {
+                let _ = std::fs::rename(&tmp, path);
+            }
+        }
         if end.is_some_and(|e| Instant::now() >= e) {
             break;
         }
@@ -208,14 +267,14 @@ async fn device(
     id: String,
     secret: String,
     first: Instant,
-    ring_every: u64,
-    talk: u64,
+    behaviour: Behaviour,
     counters: Arc<Counters>,
 ) {
     tokio::time::sleep_until(first.into()).await;
     let mut backoff = Duration::from_secs(1);
+    let mut rung = 0u64;
     loop {
-        let ran = session(&url, &id, &secret, ring_every, talk, &counters).await;
+        let ran = session(&url, &id, &secret, behaviour, &mut rung, &counters).await;
         counters.closes.fetch_add(1, Ordering::Relaxed);
         if ran.is_ok_and(|long| long) {
             backoff = Duration::from_secs(1);
@@ -232,10 +291,14 @@ async fn session(
     url: &str,
     id: &str,
     secret: &str,
-    ring_every: u64,
-    talk: u64,
+    behaviour: Behaviour,
+    rung: &mut u64,
     c: &Counters,
 ) -> anyhow::Result<bool> {
+    let Behaviour {
+        ring_every, talk, ..
+    } = behaviour;
+    let mut ear = behaviour.listen.then(Ear::default);
     let mut request = url.into_client_request()?;
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
@@ -317,6 +380,7 @@ async fn session(
                             }
                             ServerMessage::Ping(l) => Some(DeviceMessage::Pong(l)),
                             ServerMessage::Answered { call: n, .. } => {
+                                c.answered.fetch_add(1, Ordering::Relaxed);
                                 if let Some((current, _, _)) = &call && *current == n {
                                     call = Some((n, Instant::now() + Duration::from_secs(talk), 0));
                                     next_frame = Instant::now();
@@ -324,6 +388,7 @@ async fn session(
                                 None
                             }
                             ServerMessage::Hangup(Hangup { call: n, .. }) => {
+                                c.hung_up.fetch_add(1, Ordering::Relaxed);
                                 if call.is_some_and(|(current, _, _)| current == n) {
                                     call = None;
                                 }
@@ -335,7 +400,12 @@ async fn session(
                             ws.send(Message::text(reply.to_json())).await?;
                         }
                     }
-                    Message::Binary(_) => { c.frames_in.fetch_add(1, Ordering::Relaxed); }
+                    Message::Binary(data) => {
+                        c.frames_in.fetch_add(1, Ordering::Relaxed);
+                        if let Some(ear) = ear.as_mut() && let Ok((header, payload)) = AudioHeader::parse(&data) {
+                            ear.hear(header.codec, payload, c);
+                        }
+                    }
                     Message::Close(_) => break Ok(()),
                     _ => {}
                 }
@@ -346,7 +416,8 @@ async fn session(
                     ws.send(Message::text(DeviceMessage::Ping(Default::default()).to_json())).await?;
                     next_ping = now + Duration::from_secs(ping_secs);
                 }
-                if next_ring.is_some_and(|t| now >= t) && call.is_none() {
+                if next_ring.is_some_and(|t| now >= t) && call.is_none() && (behaviour.rings == 0 || *rung < behaviour.rings) {
+                    *rung += 1;
                     call_no += 1;
                     let ring = DeviceMessage::Ring(Ring { call: call_no, kind: vchat_intercom::message::CallKind::Sip, flat: Some("1".into()), address: None, codec: None });
                     ws.send(Message::text(ring.to_json())).await?;
@@ -394,4 +465,65 @@ fn random_below(n: u64) -> u64 {
     let mut b = [0u8; 8];
     aws_lc_rs::rand::fill(&mut b).expect("system randomness");
     u64::from_le_bytes(b) % n.max(1)
+}
+
+/// What a listening panel heard: a second of samples at a time, and its dominant
+/// frequency (Goertzel, 50–3,950 Hz in 10 Hz steps).
+struct Ear {
+    samples: Vec<f32>,
+}
+
+impl Default for Ear {
+    fn default() -> Ear {
+        Ear {
+            samples: Vec::with_capacity(8000),
+        }
+    }
+}
+
+impl Ear {
+    fn hear(&mut self, codec: Codec, payload: &[u8], c: &Counters) {
+        let law = match codec {
+            Codec::Pcmu => Law::Ulaw,
+            Codec::Pcma => Law::Alaw,
+            _ => return,
+        };
+        let mut pcm = [0i16; 480];
+        let n = payload.len().min(pcm.len());
+        law.decode(&payload[..n], &mut pcm[..n]);
+        self.samples.extend(pcm[..n].iter().map(|s| f32::from(*s)));
+        if self.samples.len() < 8000 {
+            return;
+        }
+        let total: f64 = self.samples.iter().map(|s| f64::from(*s).powi(2)).sum();
+        let mut best = (0u64, 0f64);
+        for hz in (50..4000).step_by(10) {
+            let power = goertzel(&self.samples, hz as f64, 8000.0);
+            if power > best.1 {
+                best = (hz, power);
+            }
+        }
+        // Goertzel's power over N samples is N/2 × the energy of a sine at that bin.
+        let share = if total > 0.0 {
+            (best.1 * 2.0 / self.samples.len() as f64 / total).min(1.0)
+        } else {
+            0.0
+        };
+        c.heard_hz.store(best.0, Ordering::Relaxed);
+        c.heard_share
+            .store((share * 1000.0) as u64, Ordering::Relaxed);
+        self.samples.clear();
+    }
+}
+
+/// The power of frequency `hz` in `samples` (Goertzel's algorithm).
+fn goertzel(samples: &[f32], hz: f64, rate: f64) -> f64 {
+    let coeff = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
+    let (mut q1, mut q2) = (0f64, 0f64);
+    for s in samples {
+        let q0 = coeff * q1 - q2 + f64::from(*s);
+        q2 = q1;
+        q1 = q0;
+    }
+    q1 * q1 + q2 * q2 - coeff * q1 * q2
 }

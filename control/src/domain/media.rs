@@ -38,6 +38,16 @@ pub trait Media: Send + Sync + 'static {
         name: String,
         signals: UnboundedSender<PeerSignal>,
     ) -> Result<Box<dyn MediaSession>, Refused>;
+    /// Bridges an intercom's call into `room` as participant `participant`: its
+    /// session, and the link its audio crosses (see `vchat_sfu::bridge`).
+    fn bridge(
+        &self,
+        room: RoomId,
+        participant: ParticipantId,
+        name: String,
+        law: vchat_intercom::g711::Law,
+        signals: UnboundedSender<PeerSignal>,
+    ) -> Result<(Box<dyn MediaSession>, vchat_sfu::bridge::link::DeviceEnd), Refused>;
     /// Starts or stops recording `room`.
     fn record(&self, room: RoomId, on: bool);
     /// Ends every session in `room`.
@@ -79,6 +89,17 @@ impl Media for NoMedia {
         _name: String,
         _signals: UnboundedSender<PeerSignal>,
     ) -> Result<Box<dyn MediaSession>, Refused> {
+        Err(Refused)
+    }
+
+    fn bridge(
+        &self,
+        _room: RoomId,
+        _participant: ParticipantId,
+        _name: String,
+        _law: vchat_intercom::g711::Law,
+        _signals: UnboundedSender<PeerSignal>,
+    ) -> Result<(Box<dyn MediaSession>, vchat_sfu::bridge::link::DeviceEnd), Refused> {
         Err(Refused)
     }
 

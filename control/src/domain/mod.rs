@@ -24,6 +24,7 @@ pub mod fields;
 pub mod files;
 pub mod geo;
 pub mod interactions;
+pub mod intercom_calls;
 pub mod links;
 pub mod media;
 pub mod paging;

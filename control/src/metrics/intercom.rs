@@ -6,6 +6,24 @@
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use vchat_intercom::message::CallKind;
 
+/// What the bridge counts of call audio (the `what` label): frames from devices, those
+/// dropped late or twice, slots concealed and sent into rooms; frames to devices, those
+/// made up for lost browser packets, mixes; browser packets in another codec; frames a
+/// full link dropped, each way.
+pub const BRIDGE_FRAMES: [&str; 11] = [
+    "from_device",
+    "late",
+    "duplicate",
+    "concealed_from_device",
+    "to_room",
+    "to_device",
+    "concealed_to_device",
+    "mixed",
+    "wrong_codec",
+    "dropped_to_room",
+    "dropped_to_device",
+];
+
 /// Why vchat refused a device's frame or session (the `reason` label).
 pub const REFUSALS: [&str; 8] = [
     "bad_message",
@@ -40,6 +58,10 @@ pub struct IntercomMetrics {
     pub reconnects: IntCounter,
     /// Frames and sessions refused, by reason.
     pub refused: IntCounterVec,
+    /// What the bridge did with call audio, by kind of frame ([`BRIDGE_FRAMES`]).
+    pub bridge: IntCounterVec,
+    /// Calls in rooms now, by SFU worker.
+    pub bridged: prometheus::IntGaugeVec,
     sip: KindMetrics,
     analog: KindMetrics,
     cluster: KindMetrics,
@@ -92,6 +114,31 @@ impl IntercomMetrics {
         for reason in REFUSALS {
             refused.with_label_values(&[reason]);
         }
+        let bridge = reg(
+            registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "vchat_intercom_bridge_frames_total",
+                    "Intercom call audio through the bridge, by what happened to it.",
+                ),
+                &["what"],
+            )
+            .expect("valid metric"),
+        );
+        for what in BRIDGE_FRAMES {
+            bridge.with_label_values(&[what]);
+        }
+        let bridged = reg(
+            registry,
+            prometheus::IntGaugeVec::new(
+                Opts::new(
+                    "vchat_intercom_bridged_calls",
+                    "Intercom calls in rooms now, by SFU worker.",
+                ),
+                &["worker"],
+            )
+            .expect("valid metric"),
+        );
         IntercomMetrics {
             online: reg(
                 registry,
@@ -106,6 +153,8 @@ impl IntercomMetrics {
                 "Intercom sessions opened by devices that had connected before (a reconnect).",
             ),
             refused,
+            bridge,
+            bridged,
             sip: kind(
                 "SIP",
                 [
@@ -133,6 +182,26 @@ impl IntercomMetrics {
                     "rtc_cluster_call_duration",
                 ],
             ),
+        }
+    }
+
+    /// A worker's bridge counts since its last report.
+    pub fn record_bridge(&self, worker: &str, calls: u64, s: &vchat_sfu::bridge::BridgeStats) {
+        self.bridged.with_label_values(&[worker]).set(calls as i64);
+        for (what, n) in [
+            ("from_device", s.frames_in),
+            ("late", s.late),
+            ("duplicate", s.duplicate),
+            ("concealed_from_device", s.concealed_in),
+            ("to_room", s.slots_out),
+            ("to_device", s.frames_to_device),
+            ("concealed_to_device", s.concealed_out),
+            ("mixed", s.mixed),
+            ("wrong_codec", s.wrong_codec),
+        ] {
+            if n > 0 {
+                self.bridge.with_label_values(&[what]).inc_by(n);
+            }
         }
     }
 

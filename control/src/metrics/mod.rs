@@ -321,6 +321,7 @@ impl Metrics {
         self.channel_messages.inc_by(s.channel_messages);
         self.peer_panics.inc_by(s.peer_panics);
         self.layer_switches.inc_by(s.layer_switches);
+        self.intercom.record_bridge(&worker, s.bridges, &s.bridge);
         self.paused_video
             .with_label_values(&[&worker])
             .set(s.paused_video as i64);

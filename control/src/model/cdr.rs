@@ -114,8 +114,11 @@ pub struct Cdr {
     pub room: String,
     /// `assist` (an agent and a client) or `intercom`.
     pub kind: String,
-    /// The agent's user id.
+    /// The agent's user id (for an intercom: who answered; empty if nobody did).
     pub agent: String,
+    /// For an intercom call: the panel, the flat, ring time, who answered, the door.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intercom: Option<crate::model::interaction::IntercomCall>,
     /// The client's name.
     pub client_name: String,
     /// The client's phone, masked (`+7999***4567`).

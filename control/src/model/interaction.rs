@@ -209,10 +209,61 @@ pub struct Interaction {
     /// Unix ms the client answered the survey.
     #[serde(default)]
     pub surveyed_at: Option<i64>,
+    /// A call with a client by link, or an intercom's ring.
+    #[serde(default)]
+    pub kind: Kind,
+    /// The intercom's side of the call, for kind `intercom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intercom: Option<IntercomCall>,
+}
+
+/// What kind of call an interaction is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// An agent calls a client by a link.
+    #[default]
+    Client,
+    /// A door panel rang; the tenant's agents are rung and one answers (its `agent`
+    /// is empty until then).
+    Intercom,
+}
+
+/// An intercom call: who rang, who answered, the door.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IntercomCall {
+    /// The device's record id.
+    pub device: String,
+    /// The id the device says in `hello`.
+    pub device_id: String,
+    /// What people call it.
+    pub device_name: String,
+    /// The device's call number (its `ring`'s `call`).
+    pub call: u32,
+    /// `sip`, `analog` or `cluster`.
+    pub call_kind: String,
+    /// The flat or address that was rung.
+    pub flat: Option<String>,
+    /// Unix ms it rang.
+    pub rang_at: i64,
+    /// Unix ms an agent answered.
+    pub answered_at: Option<i64>,
+    /// Who answered (a user id).
+    pub answered_by: Option<String>,
+    /// Their name.
+    pub answered_by_name: Option<String>,
+    /// Unix ms the door was first opened from the call.
+    pub door_opened_at: Option<i64>,
+    /// Who opened it.
+    pub door_opened_by: Option<String>,
+    /// Times the door was opened from the call.
+    #[serde(default)]
+    pub doors_opened: u32,
 }
 record!(Interaction, Collection::Interactions);
 super::fields!(Interaction {
     STATE: "state",
+    KIND: "kind",
     AGENT: "agent",
     CREATED_AT: "created_at",
     SCHEDULED_AT: "scheduled_at",

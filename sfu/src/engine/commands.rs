@@ -30,6 +30,22 @@ impl Engine {
                     name,
                 },
             ),
+            Command::Bridge {
+                session,
+                room,
+                participant,
+                name,
+                law,
+            } => self.join_bridge(
+                now,
+                session,
+                room,
+                ParticipantInfo {
+                    id: participant,
+                    name,
+                },
+                law,
+            ),
             Command::Offer { session, sdp } => {
                 if let Some(key) = self.sessions.get(&session).copied() {
                     let outcome = self.with_peer(key, now, |peer| peer.accept_offer(&sdp));

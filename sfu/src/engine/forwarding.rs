@@ -130,6 +130,13 @@ impl Engine {
             let Some(sub) = self.peers.get_mut(sub_key) else {
                 continue;
             };
+            if sub.bridge.is_some() {
+                // An intercom: the audio goes to its device (video it cannot show).
+                if !video {
+                    self.bridge_hears(sub_key, from, codec, *packet.seq_no, &packet.payload, now);
+                }
+                continue;
+            }
             let Some(out) = sub
                 .tracks_out
                 .iter()
@@ -218,28 +225,36 @@ impl Engine {
                 .marker(packet.header.marker)
                 .ext_vals(ext_vals.clone())
                 .nackable(video);
-            // Written now, sent when the batch ends (see `flush_dirty`): the packets of a
-            // frame to one subscriber leave together, in one timeout pass and, where the
-            // kernel allows, one GSO send.
-            let written = catch_unwind(AssertUnwindSafe(|| {
-                let mut direct = sub.rtc.direct_api();
-                let Some(stream) = direct.stream_tx_by_mid(out_mid, None) else {
-                    return false;
-                };
-                stream.write_rtp(write);
-                true
-            }));
-            match written {
-                Ok(true) => {
-                    self.stats.rtp_forwarded += 1;
-                    if !sub.dirty {
-                        sub.dirty = true;
-                        self.dirty.push(sub_key);
-                    }
+            self.write_to(sub_key, out_mid, write, now);
+        }
+    }
+
+    /// Writes one RTP packet to subscriber `sub_key` on its m-line `out_mid`. Written
+    /// now, sent when the batch ends (see `flush_dirty`): the packets of a frame to one
+    /// subscriber leave together, in one timeout pass and, where the kernel allows, one
+    /// GSO send.
+    pub(super) fn write_to(&mut self, sub_key: Key, out_mid: Mid, write: RtpWrite, now: Instant) {
+        let Some(sub) = self.peers.get_mut(sub_key) else {
+            return;
+        };
+        let written = catch_unwind(AssertUnwindSafe(|| {
+            let mut direct = sub.rtc.direct_api();
+            let Some(stream) = direct.stream_tx_by_mid(out_mid, None) else {
+                return false;
+            };
+            stream.write_rtp(write);
+            true
+        }));
+        match written {
+            Ok(true) => {
+                self.stats.rtp_forwarded += 1;
+                if !sub.dirty {
+                    sub.dirty = true;
+                    self.dirty.push(sub_key);
                 }
-                Ok(false) => self.stats.forward_drops += 1,
-                Err(_) => self.peer_panicked(sub_key, now),
             }
+            Ok(false) => self.stats.forward_drops += 1,
+            Err(_) => self.peer_panicked(sub_key, now),
         }
     }
 
@@ -300,7 +315,10 @@ impl Engine {
 }
 
 /// The payload params a peer negotiated on its m-line `mid`.
-fn negotiated_params(rtc: &Rtc, mid: Mid) -> impl Iterator<Item = &str0m::format::PayloadParams> {
+pub(super) fn negotiated_params(
+    rtc: &Rtc,
+    mid: Mid,
+) -> impl Iterator<Item = &str0m::format::PayloadParams> {
     let pts = rtc.media(mid).map(|m| m.remote_pts()).unwrap_or(&[]);
     rtc.codec_config()
         .params()

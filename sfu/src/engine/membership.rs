@@ -23,6 +23,19 @@ impl Engine {
         room: RoomId,
         info: ParticipantInfo,
     ) {
+        self.join_as(now, session, room, info, None);
+    }
+
+    /// A participant joins: a browser, or an intercom's virtual participant
+    /// (`bridge`). Its key, unless it was turned away.
+    pub(super) fn join_as(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        room: RoomId,
+        info: ParticipantInfo,
+        bridge: Option<Box<crate::bridge::Bridge>>,
+    ) -> Option<Key> {
         if self.shutting_down {
             self.outputs.push_back(Output::Signal(
                 session,
@@ -30,7 +43,7 @@ impl Engine {
                     reason: LeaveReason::Shutdown,
                 },
             ));
-            return;
+            return None;
         }
         // The same participant again (a reload, a reconnect): the new session wins.
         let members = self.rooms.get(&room).cloned().unwrap_or_default();
@@ -55,10 +68,10 @@ impl Engine {
                     reason: LeaveReason::RoomFull,
                 },
             ));
-            return;
+            return None;
         }
 
-        let rtc = self.new_rtc(now);
+        let rtc = self.new_rtc(now, self.room_audio.get(&room).copied());
         let start_seq = rand::random::<u16>() & 0x7fff;
         let key = self.peers.insert_with(|key| {
             Peer::new(
@@ -72,11 +85,16 @@ impl Engine {
             )
         });
         let recorded = self.recorded.contains(&room);
-        let Some(peer) = self.peers.get_mut(key) else {
-            return;
-        };
+        let peer = self.peers.get_mut(key)?;
         peer.recording = recorded;
-        self.demux.register_ufrag(peer.ufrag.clone(), key);
+        if bridge.is_some() {
+            // Nothing reaches a virtual participant over the network: it is connected
+            // from the start and known to no demux.
+            peer.bridge = bridge;
+            peer.connected = true;
+        } else {
+            self.demux.register_ufrag(peer.ufrag.clone(), key);
+        }
         self.sessions.insert(session, key);
         self.rooms.entry(room.clone()).or_default().push(key);
 
@@ -125,16 +143,22 @@ impl Engine {
         }
         tracing::info!(%room, participant = %info.id, %session, worker = self.worker, "joined");
         self.drain(key, now);
+        Some(key)
     }
 
-    pub(super) fn new_rtc(&self, now: Instant) -> Rtc {
+    /// A new peer's `Rtc`; `law`: the room has an intercom and speaks its G.711 law
+    /// instead of Opus (every browser offers both laws), so its audio passes through.
+    pub(super) fn new_rtc(&self, now: Instant, law: Option<vchat_intercom::g711::Law>) -> Rtc {
+        use vchat_intercom::g711::Law;
         // VP8 and H.264 are what every browser vchat supports (Safari 14 lacks VP9), and
         // an SFU cannot transcode: a codec only some can decode would leave others blank.
         let mut rtc = Rtc::builder()
             .set_ice_lite(true)
             .set_rtp_mode(true)
             .clear_codecs()
-            .enable_opus(true, false)
+            .enable_opus(law.is_none(), false)
+            .enable_pcmu(law == Some(Law::Ulaw), false)
+            .enable_pcma(law == Some(Law::Alaw), false)
             .enable_vp8(true)
             .enable_h264(true)
             // TWCC-based estimation of the path to this peer: what chooses its layers.
@@ -257,6 +281,10 @@ impl Engine {
         self.outputs
             .extend(peer.outbox.drain(..).map(|s| Output::Signal(session, s)));
         tracing::info!(room = %peer.room, participant = %peer.info.id, %reason, "left");
+        if let Some(bridge) = &peer.bridge {
+            self.stats.bridge.add(&bridge.stats);
+        }
+        self.bridge_left(key, &peer.room, peer.bridge.is_some());
         self.outputs.push_back(Output::Event(SfuEvent::PeerGone {
             room: peer.room.clone(),
             participant: peer.info.id.clone(),

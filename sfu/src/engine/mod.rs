@@ -7,7 +7,7 @@
 //! str0m's `Rtc` does. It never touches a socket, a clock or a channel, so tests and
 //! benchmarks drive it with in-memory peers on their own time.
 //!
-//! One file per concern: `commands` (what the control plane asks: offers, answers,
+//! One file per concern: `bridging` (intercoms as virtual participants), `commands` (what the control plane asks: offers, answers,
 //! candidates), `membership` (joins, leaves, tracks published and withdrawn,
 //! deadlines), `forwarding` (RTP from a publisher to its subscribers, data-channel
 //! relay) and `recording` (the recorder's tap).
@@ -17,6 +17,7 @@
 //! point returns. That keeps each `Rtc` mutated by one call at a time and drained right
 //! after, as str0m requires, without recursion.
 
+mod bridging;
 mod commands;
 mod forwarding;
 mod membership;
@@ -193,6 +194,14 @@ pub struct Engine {
     next_quality_tick: Instant,
     /// Each room's active speaker and its last score.
     speakers: HashMap<RoomId, (Key, f64)>,
+    /// Virtual participants (intercoms), ticked every 20 ms.
+    bridges: Vec<Key>,
+    /// The G.711 law of rooms with an intercom in them.
+    room_audio: HashMap<RoomId, vchat_intercom::g711::Law>,
+    /// Frames for devices, from [`Engine::poll_bridge_output`].
+    bridge_out: VecDeque<(SessionId, crate::bridge::link::LinkFrame)>,
+    /// When the bridges next tick.
+    next_bridge_tick: Option<Instant>,
 }
 
 impl Engine {
@@ -240,6 +249,10 @@ impl Engine {
             caps: HashMap::new(),
             next_quality_tick: now,
             speakers: HashMap::new(),
+            bridges: Vec::new(),
+            room_audio: HashMap::new(),
+            bridge_out: VecDeque::new(),
+            next_bridge_tick: None,
         }
     }
 
@@ -270,6 +283,12 @@ impl Engine {
             .iter_mut()
             .filter_map(|p| p.share_estimate())
             .collect();
+        for key in &self.bridges {
+            if let Some(bridge) = self.peers.get_mut(*key).and_then(|p| p.bridge.as_mut()) {
+                self.stats.bridge.add(&std::mem::take(&mut bridge.stats));
+            }
+        }
+        self.stats.bridges = self.bridges.len() as u64;
         std::mem::replace(
             &mut self.stats,
             WorkerStats {
@@ -306,10 +325,15 @@ impl Engine {
         }
         let next_rtc = self.timers.peek().map(|Reverse((at, _))| *at + TIMER_SLACK);
         let quality = (self.peers.len() > 0).then_some(self.next_quality_tick);
-        [next_rtc, self.next_housekeeping, quality]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            next_rtc,
+            self.next_housekeeping,
+            quality,
+            self.next_bridge_tick,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// When the peer's `Rtc` wants its next timeout, if it is in the timer heap.
@@ -372,6 +396,19 @@ impl Engine {
         if !self.recorded.is_empty() && now >= self.next_tap_flush {
             self.flush_tap(false);
             self.next_tap_flush = now + TAP_FLUSH;
+        }
+        if let Some(at) = self.next_bridge_tick
+            && now >= at
+        {
+            self.bridge_tick(now);
+            // One tick per 20 ms on average; after a stall, start again from now
+            // rather than catch up in a burst.
+            let next = at + crate::bridge::TICK;
+            self.next_bridge_tick = Some(if next + crate::bridge::TICK < now {
+                now + crate::bridge::TICK
+            } else {
+                next
+            });
         }
         if now >= self.next_quality_tick {
             self.quality_tick(now);
@@ -462,6 +499,9 @@ impl Engine {
             let Some(peer) = self.peers.get_mut(key) else {
                 return;
             };
+            if peer.bridge.is_some() {
+                return; // a virtual participant's `Rtc` only holds its codecs
+            }
             let output = match peer.rtc.poll_output() {
                 Ok(output) => output,
                 Err(e) => {

@@ -36,7 +36,8 @@ impl Caller {
     /// Whether the caller may see a call (interaction, recording, CDR) of `tenant`
     /// handled by `agent`: supervisors and admins of the scope, and that agent.
     pub fn sees_call(&self, tenant: &str, agent: &str) -> bool {
-        self.sees(tenant) && (self.is(Role::Supervisor) || agent == self.user)
+        // A call nobody has taken yet (a ringing intercom) is every agent's.
+        self.sees(tenant) && (self.is(Role::Supervisor) || agent == self.user || agent.is_empty())
     }
 
     /// Whether the caller has at least `role`.

@@ -182,7 +182,12 @@ pub fn fold(interaction: &Interaction, events: &[Event], now: i64) -> Cdr {
         tenant: interaction.tenant.clone(),
         interaction: interaction.id.clone(),
         room: interaction.room.clone(),
-        kind: "assist".into(),
+        kind: match interaction.kind {
+            crate::model::interaction::Kind::Client => "assist",
+            crate::model::interaction::Kind::Intercom => "intercom",
+        }
+        .into(),
+        intercom: interaction.intercom.clone(),
         agent: interaction.agent.clone(),
         client_name: interaction.client.name.clone(),
         client_phone: interaction.client.phone.as_deref().map(mask),
@@ -234,6 +239,8 @@ mod tests {
 
     fn interaction(state: State, ended_at: i64) -> Interaction {
         Interaction {
+            kind: Default::default(),
+            intercom: None,
             camera: Default::default(),
             language: None,
             id: "I".into(),

@@ -39,6 +39,43 @@ pub enum ToDevice {
         /// The samples.
         pcm: std::sync::Arc<Vec<i16>>,
     },
+    /// An agent answered `call`: the panel is in the room already; audio flows over
+    /// the link.
+    Answer(Box<Answer>),
+    /// vchat ends `call` (`rejected`, `no_answer`, ...).
+    Hangup {
+        /// The call.
+        call: u32,
+        /// Why, in the protocol's words.
+        reason: String,
+    },
+}
+
+/// An answered call, handed to the panel's session.
+pub struct Answer {
+    /// The device's call number.
+    pub call: u32,
+    /// Who answered (a display name).
+    pub by: String,
+    /// The interaction.
+    pub interaction: String,
+    /// Its room.
+    pub room: String,
+    /// The panel's virtual participant in the room.
+    pub session: Box<dyn crate::domain::media::MediaSession>,
+    /// The audio link to the worker that owns the room.
+    pub link: vchat_sfu::bridge::link::DeviceEnd,
+    /// The room's signals for the panel (who is there, when it closes).
+    pub signals: mpsc::UnboundedReceiver<vchat_sfu::PeerSignal>,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("call", &self.call)
+            .field("interaction", &self.interaction)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A device's answer to a command.
@@ -168,6 +205,13 @@ impl Live {
     /// The codec of `device`'s session, if it is connected.
     pub fn codec(&self, device: &str) -> Option<Codec> {
         lock(&self.sessions).get(device).map(|s| s.codec)
+    }
+
+    /// Hands `message` to `device`'s session; false when it is not connected (or its
+    /// queue is full).
+    pub fn tell(&self, device: &str, message: ToDevice) -> bool {
+        let tx = lock(&self.sessions).get(device).map(|s| s.tx.clone());
+        tx.is_some_and(|tx| tx.try_send(message).is_ok())
     }
 
     /// Since when `device` is connected (Unix ms), if it is.

@@ -19,7 +19,7 @@ use crate::domain::{DomainError, DomainResult, service};
 use crate::model::{Device, Role};
 use crate::store::Filter;
 use crate::store::ids::{digest, new_id, now_ms, random_token};
-pub use live::{Live, LogLine, NoReply, Reply, ToDevice};
+pub use live::{Answer, Live, LogLine, NoReply, Reply, ToDevice};
 
 /// How long a command waits for the device's answer.
 pub const COMMAND_WAIT: Duration = Duration::from_secs(10);

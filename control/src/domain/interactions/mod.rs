@@ -313,6 +313,8 @@ impl Interactions {
             cdr_at: None,
             surveyed_at: None,
             notes: String::new(),
+            kind: crate::model::interaction::Kind::Client,
+            intercom: None,
         };
         let created = NewEvent::about(
             &interaction.tenant,

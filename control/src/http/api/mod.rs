@@ -7,6 +7,7 @@ pub mod connectors;
 pub mod devices;
 pub mod files;
 pub mod interactions;
+pub mod intercom;
 pub mod links;
 pub mod messages;
 pub mod recordings;
@@ -34,6 +35,7 @@ pub fn json_routes() -> OpenApiRouter<AppState> {
         .merge(links::routes())
         .merge(connectors::routes())
         .merge(devices::routes())
+        .merge(intercom::routes())
         .merge(rooms::routes())
 }
 

@@ -4,8 +4,10 @@
 //! connected devices ([`crate::domain::devices::Live`]), keeps what it reports, hands
 //! command answers back and counts everything in the `rtc_*` metrics.
 //!
-//! Audio frames are checked and counted by the session; the bridge that carries them
-//! into a room is not built yet (issue 18).
+//! A ring becomes an interaction that rings the tenant's agents
+//! ([`IntercomCalls`]); once one answers, the panel is a participant of the call's
+//! room (the SFU's bridge): its audio frames cross to the room's worker over a
+//! lock-free link, and the room's come back over it, one binary frame each.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,14 +19,20 @@ use axum::response::Response;
 use tokio::sync::mpsc;
 use vchat_intercom::frame::{AudioHeader, Codec, FLAG_TALKSPURT};
 use vchat_intercom::g711::Law;
-use vchat_intercom::message::{DeviceMessage, MAX_FRAME_BYTES, MAX_TEXT_BYTES};
+use vchat_intercom::message::{DeviceMessage, MAX_FRAME_BYTES, MAX_TEXT_BYTES, ServerMessage};
 use vchat_intercom::session::{self, Event, Output, Session, close};
 
-use crate::domain::devices::{Devices, LogLine, Reply, ToDevice};
+use crate::domain::devices::{Answer, Devices, LogLine, Reply, ToDevice};
+use crate::domain::interactions::CLIENT_PARTICIPANT;
+use crate::domain::interactions::lifecycle::Lifecycle;
+use crate::domain::intercom_calls::{IntercomCalls, law_of};
+use crate::domain::media::MediaSession;
 use crate::metrics::intercom::IntercomMetrics;
 use crate::model::Device;
 use crate::state::AppState;
 use crate::store::ids::{now_ms, random_token};
+use vchat_sfu::bridge::link::{DeviceEnd, LinkFrame};
+use vchat_sfu::{LeaveReason, PeerSignal};
 
 /// `GET /intercom`.
 pub async fn upgrade(
@@ -61,6 +69,26 @@ struct Driver {
     play_tick: tokio::time::Interval,
     /// The sequence number of the next frame to the device.
     out_seq: u16,
+    /// The interaction of each call rung in this session.
+    rings: std::collections::HashMap<u32, String>,
+    /// The call that is in a room now (one at a time), its audio link and the room's
+    /// signals for it.
+    active: Option<ActiveCall>,
+    link: Option<DeviceEnd>,
+    signals: Option<mpsc::UnboundedReceiver<PeerSignal>>,
+    /// The room has had nobody but the panel since then: the call ends after
+    /// `interactions.empty_end_secs`.
+    alone_until: Option<tokio::time::Instant>,
+}
+
+/// An answered call in its room.
+struct ActiveCall {
+    call: u32,
+    interaction: String,
+    room: String,
+    session: Option<Box<dyn MediaSession>>,
+    /// Others in the room.
+    others: usize,
 }
 
 /// A spoken prompt on its way to the device.
@@ -85,6 +113,11 @@ impl Driver {
             playout: None,
             play_tick: tokio::time::interval(std::time::Duration::from_millis(20)),
             out_seq: 0,
+            rings: std::collections::HashMap::new(),
+            active: None,
+            link: None,
+            signals: None,
+            alone_until: None,
         }
     }
 
@@ -137,8 +170,13 @@ impl Driver {
                     match frame {
                         Some(Ok(Message::Text(text))) => self.session.handle_text(now, &text),
                         Some(Ok(Message::Binary(data))) => {
-                            // The bridge into rooms is not built yet: checked, counted, dropped.
-                            let _ = self.session.handle_binary(now, &data);
+                            if let Some((header, payload)) = self.session.handle_binary(now, &data)
+                                && let (Some(active), Some(link)) = (&self.active, &self.link)
+                                && active.call == header.call
+                            {
+                                // A full link (the worker stalled) drops the frame.
+                                let _ = link.send(&LinkFrame::new(header.seq, header.ts, now, payload));
+                            }
                         }
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                         Some(Ok(Message::Close(_))) | None => self.session.closed_by_peer(),
@@ -155,6 +193,10 @@ impl Driver {
                     Some(ToDevice::Send(message)) => self.session.send(&message),
                     Some(ToDevice::Replaced) => self.session.replaced(),
                     Some(ToDevice::Removed) => self.session.removed(),
+                    Some(ToDevice::Answer(answer)) => self.answered(*answer).await,
+                    Some(ToDevice::Hangup { call, reason }) => {
+                        self.session.hangup(Instant::now(), call, &reason);
+                    }
                     Some(ToDevice::Speak { call, pcm }) => {
                         let start = tokio::time::Instant::now() + std::time::Duration::from_millis(20);
                         self.play_tick = tokio::time::interval_at(start, std::time::Duration::from_millis(20));
@@ -169,6 +211,23 @@ impl Driver {
                     {
                         self.session.closed_by_peer();
                     }
+                }
+                frame = room_frame(self.link.as_ref()), if self.link.is_some() => match frame {
+                    Some(frame) => {
+                        if let Some(frame) = self.room_frame(&frame)
+                            && socket.send(Message::Binary(frame.into())).await.is_err()
+                        {
+                            self.session.closed_by_peer();
+                        }
+                    }
+                    // The room's end is gone: the room's last signal says why.
+                    None => self.link = None,
+                },
+                signal = room_signal(self.signals.as_mut()), if self.signals.is_some() => {
+                    self.room_signal(signal);
+                }
+                _ = sleep_until_opt(self.alone_until), if self.alone_until.is_some() => {
+                    self.hang_up_active("agent");
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => self.session.handle_timeout(Instant::now()),
                 changed = draining.changed(), if drain_signal => {
@@ -248,6 +307,163 @@ impl Driver {
         Some(frame)
     }
 
+    /// A ring: an interaction that rings the tenant's agents, and `ringing` back.
+    async fn rang(&mut self, device: &Device, ring: &vchat_intercom::message::Ring) {
+        let now = Instant::now();
+        if self.session.codec().and_then(law_of).is_none() {
+            if self
+                .devices
+                .0
+                .devices
+                .log_due(&format!("codec:{}", device.device), now)
+            {
+                tracing::warn!(device = %device.device, "intercom: only PCMU and PCMA panels are bridged into calls");
+            }
+            self.session.hangup(now, ring.call, "failed");
+            return;
+        }
+        match IntercomCalls::from(self.devices.0.clone())
+            .rang(device, ring)
+            .await
+        {
+            Ok(i) => {
+                self.rings.insert(ring.call, i.id.clone());
+                self.session.send(&ServerMessage::Ringing {
+                    call: ring.call,
+                    interaction: i.id,
+                });
+            }
+            Err(e) => {
+                tracing::warn!(device = %device.device, "intercom: a ring could not become a call: {e}");
+                self.session.hangup(now, ring.call, "failed");
+            }
+        }
+    }
+
+    /// An agent answered: the panel is in the room; tell the device, start the audio.
+    async fn answered(&mut self, answer: Answer) {
+        let Answer {
+            call,
+            by,
+            interaction,
+            room,
+            session,
+            link,
+            signals,
+        } = answer;
+        if self.active.is_some() || !self.session.answer(Instant::now(), call, &by) {
+            // The call ended meanwhile (or another is up): the panel leaves again.
+            session.leave();
+            IntercomCalls::from(self.devices.0.clone())
+                .ended(&interaction, "disconnected")
+                .await;
+            return;
+        }
+        tracing::info!(device = self.name(), call, %interaction, "intercom call answered");
+        Lifecycle::from(self.devices.0.clone())
+            .participant_changed(&room, CLIENT_PARTICIPANT, true)
+            .await;
+        self.active = Some(ActiveCall {
+            call,
+            interaction,
+            room,
+            session: Some(session),
+            others: 0,
+        });
+        self.link = Some(link);
+        self.signals = Some(signals);
+        self.alone_until = None;
+    }
+
+    /// The room's news for the panel: who is there, and when it closes.
+    fn room_signal(&mut self, signal: Option<PeerSignal>) {
+        let Some(active) = self.active.as_mut() else {
+            return;
+        };
+        match signal {
+            Some(PeerSignal::Joined { participants }) => active.others = participants.len(),
+            Some(PeerSignal::ParticipantJoined(_)) => active.others += 1,
+            Some(PeerSignal::ParticipantLeft { .. }) => {
+                active.others = active.others.saturating_sub(1)
+            }
+            Some(PeerSignal::Closed { reason }) => {
+                // The call was ended in the room (the agent hung up), or the room went.
+                active.session = None;
+                return self.hang_up_active(match reason {
+                    LeaveReason::RoomClosed | LeaveReason::Left => "agent",
+                    LeaveReason::Shutdown => "shutdown",
+                    _ => "failed",
+                });
+            }
+            None => {
+                // The worker is gone without a word.
+                active.session = None;
+                return self.hang_up_active("shutdown");
+            }
+            _ => return,
+        }
+        self.alone_until = (active.others == 0).then(|| {
+            let secs = self.devices.0.config.interactions.empty_end_secs.max(1);
+            tokio::time::Instant::now() + std::time::Duration::from_secs(secs)
+        });
+    }
+
+    /// vchat ends the call in the room.
+    fn hang_up_active(&mut self, reason: &str) {
+        if let Some(call) = self.active.as_ref().map(|a| a.call) {
+            // The session's `CallEnded` event takes the call out of the room.
+            self.session.hangup(Instant::now(), call, reason);
+        }
+    }
+
+    /// A call ended (either side): out of the room, and its interaction ends.
+    async fn call_ended(&mut self, call: u32, reason: &str) {
+        if self.active.as_ref().is_some_and(|a| a.call == call)
+            && let Some(active) = self.active.take()
+        {
+            if let Some(link) = self.link.take() {
+                let (to_room, to_device) = link.dropped();
+                let bridge = &self.metrics.bridge;
+                bridge
+                    .with_label_values(&["dropped_to_room"])
+                    .inc_by(to_room);
+                bridge
+                    .with_label_values(&["dropped_to_device"])
+                    .inc_by(to_device);
+            }
+            self.signals = None;
+            self.alone_until = None;
+            if let Some(session) = active.session {
+                session.leave();
+            }
+            tracing::info!(device = self.name(), call, interaction = %active.interaction, reason, "intercom call left its room");
+            Lifecycle::from(self.devices.0.clone())
+                .participant_changed(&active.room, CLIENT_PARTICIPANT, false)
+                .await;
+        }
+        if let Some(interaction) = self.rings.remove(&call) {
+            IntercomCalls::from(self.devices.0.clone())
+                .ended(&interaction, reason)
+                .await;
+        }
+    }
+
+    /// The room's frame as one for the device, in the session's codec.
+    fn room_frame(&mut self, frame: &LinkFrame) -> Option<Vec<u8>> {
+        let codec = self.session.codec()?;
+        let call = self.active.as_ref()?.call;
+        let header = AudioHeader {
+            codec,
+            flags: 0,
+            seq: frame.seq,
+            ts: frame.ts,
+            call,
+        };
+        let mut out = Vec::with_capacity(12 + frame.payload().len());
+        header.write(frame.payload(), &mut out);
+        Some(out)
+    }
+
     fn name(&self) -> &str {
         self.me.as_ref().map_or("-", |(d, _)| d.device.as_str())
     }
@@ -309,6 +525,7 @@ impl Driver {
             Event::Message(message) => self.message(message).await,
             Event::CallUp { kind, .. } => self.metrics.kind(kind).speak.inc(),
             Event::CallEnded {
+                call,
                 kind,
                 reason,
                 talked,
@@ -321,6 +538,7 @@ impl Driver {
                 if FAILURES.contains(&reason.as_str()) {
                     m.failed.inc();
                 }
+                self.call_ended(call, &reason).await;
             }
         }
     }
@@ -339,6 +557,7 @@ impl Driver {
             DeviceMessage::Ring(ring) => {
                 self.metrics.kind(ring.kind).started.inc();
                 tracing::info!(device = %device.device, call = ring.call, kind = ring.kind.name(), "intercom rings");
+                self.rang(&device, &ring).await;
             }
             DeviceMessage::DoorState(door) => {
                 let state = match door.state {
@@ -388,5 +607,30 @@ impl Driver {
             }
             _ => {}
         }
+    }
+}
+
+/// The next frame from the room; never, without a link.
+async fn room_frame(link: Option<&DeviceEnd>) -> Option<LinkFrame> {
+    match link {
+        Some(link) => link.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next signal of the room; never, without one.
+async fn room_signal(
+    signals: Option<&mut mpsc::UnboundedReceiver<PeerSignal>>,
+) -> Option<PeerSignal> {
+    match signals {
+        Some(signals) => signals.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

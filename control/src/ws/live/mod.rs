@@ -176,7 +176,11 @@ async fn sees(
                 }
                 agents.insert(id.clone(), i.agent);
             }
-            agents.get(id).is_some_and(|a| *a == caller.user)
+            // A ringing intercom's call (no agent yet) rings every agent: they all
+            // hear of it, and of its answer.
+            agents
+                .get(id)
+                .is_some_and(|a| *a == caller.user || a.is_empty())
         }
     }
 }

@@ -1,0 +1,223 @@
+//! An intercom's call as a virtual participant of the engine: its G.711 passes
+//! through to the browsers and theirs to it, byte for byte, with losses concealed both
+//! ways and a mix only while two browsers speak at once.
+
+use std::time::Duration;
+
+use str0m::format::Codec;
+use str0m::media::MediaKind;
+use vchat_intercom::g711::Law;
+use vchat_sfu::bridge::link::LinkFrame;
+use vchat_sfu::testkit::{Publish, TestNet};
+use vchat_sfu::{Command, ParticipantId, RoomId, SessionId};
+
+const PANEL: SessionId = SessionId(9_000);
+
+/// 20 ms of a `hz` tone at 8 kHz in µ-law, its first byte the frame's number.
+fn frame(hz: f64, n: u64) -> [u8; 160] {
+    let mut pcm = [0i16; 160];
+    for (i, s) in pcm.iter_mut().enumerate() {
+        let t = (n * 160 + i as u64) as f64 / 8000.0;
+        *s = (6000.0 * (2.0 * std::f64::consts::PI * hz * t).sin()) as i16;
+    }
+    let mut out = [0u8; 160];
+    Law::Ulaw.encode(&pcm, &mut out);
+    out[0] = n as u8;
+    out
+}
+
+fn audio_only() -> Publish {
+    Publish {
+        audio: true,
+        video: false,
+        ..Publish::audio_video()
+    }
+}
+
+/// A room with the panel in it, then `browsers` that publish audio, all connected.
+fn room_with_panel(browsers: &[&str]) -> TestNet {
+    let mut net = TestNet::new();
+    let now = net.now;
+    net.engine.handle_command(
+        now,
+        Command::Bridge {
+            session: PANEL,
+            room: RoomId::new("door-1").unwrap(),
+            participant: ParticipantId::new("intercom-d1").unwrap(),
+            name: "Door 1".into(),
+            law: Law::Ulaw,
+        },
+    );
+    for b in browsers {
+        net.join("door-1", b, audio_only());
+    }
+    assert!(net.run_until(Duration::from_secs(5), |n| n.all_connected()));
+    // Everyone's tracks negotiated (the panel's audio is an m-line of each browser).
+    net.run_until(Duration::from_secs(2), |_| false);
+    net
+}
+
+fn to_device(net: &mut TestNet) -> Vec<LinkFrame> {
+    let mut out = Vec::new();
+    while let Some((session, frame)) = net.engine.poll_bridge_output() {
+        assert_eq!(session, PANEL);
+        out.push(frame);
+    }
+    out
+}
+
+#[test]
+fn a_panel_and_a_browser_hear_each_other_in_g711_untouched() {
+    let mut net = room_with_panel(&["agent"]);
+    let mut heard = Vec::new();
+    for n in 0..150u64 {
+        let now = net.now;
+        net.engine.handle_bridge_frame(
+            now,
+            PANEL,
+            &LinkFrame::new(n as u16, (n * 160) as u32, now, &frame(1000.0, n)),
+        );
+        assert!(net.clients[0].send_rtp(false, &frame(400.0, n), now));
+        for _ in 0..20 {
+            net.progress(Duration::from_millis(1));
+            heard.extend(to_device(&mut net));
+        }
+    }
+    // The browser took PCMU (it offered Opus first): the room speaks the panel's law.
+    let agent = &net.clients[0];
+    let (_, got) = agent
+        .received
+        .iter()
+        .find(|(mid, _)| {
+            agent
+                .rtc
+                .media(**mid)
+                .is_some_and(|m| m.kind() == MediaKind::Audio)
+        })
+        .expect("the panel's audio reached the browser");
+    assert_eq!(got.codec, Some(Codec::PCMU));
+    // Every frame after the jitter buffer's fill, in order, as the panel sent it.
+    assert!(got.packets >= 145, "{} packets", got.packets);
+    let first = got.log[0].3[0] as u64;
+    for (i, (_, _, _, head, _)) in got.log.iter().enumerate() {
+        assert_eq!(
+            &head[..],
+            &frame(1000.0, first + i as u64)[..24],
+            "packet {i}"
+        );
+    }
+    assert!(got.log[0].2, "a talk-spurt starts with the marker bit");
+    // The panel heard the browser's packets as they were.
+    assert!(heard.len() >= 145, "{} frames", heard.len());
+    for (i, f) in heard.iter().enumerate() {
+        assert_eq!(
+            f.payload(),
+            &frame(400.0, f.payload()[0] as u64)[..],
+            "frame {i}"
+        );
+        assert_eq!(f.seq, i as u16);
+    }
+    let stats = net.engine.take_stats();
+    assert_eq!(stats.bridges, 1);
+    assert_eq!(stats.bridge.mixed, 0);
+    assert_eq!(stats.bridge.concealed_in, 0);
+    assert_eq!(stats.bridge.late, 0);
+}
+
+#[test]
+fn lost_audio_is_made_up_both_ways() {
+    let mut net = room_with_panel(&["agent"]);
+    let mut heard = Vec::new();
+    for n in 0..100u64 {
+        let now = net.now;
+        // The panel's frames 40 and 41 are lost on the way.
+        if n != 40 && n != 41 {
+            net.engine.handle_bridge_frame(
+                now,
+                PANEL,
+                &LinkFrame::new(n as u16, (n * 160) as u32, now, &frame(1000.0, n)),
+            );
+        }
+        // The browser's packet 60 is lost.
+        if n == 60 {
+            net.clients[0].lose_rtp(false, 1);
+        } else {
+            assert!(net.clients[0].send_rtp(false, &frame(400.0, n), now));
+        }
+        for _ in 0..20 {
+            net.progress(Duration::from_millis(1));
+            heard.extend(to_device(&mut net));
+        }
+    }
+    let stats = net.engine.take_stats();
+    assert_eq!(stats.bridge.concealed_in, 2, "{:?}", stats.bridge);
+    assert_eq!(stats.bridge.concealed_out, 1, "{:?}", stats.bridge);
+    // The browser got a continuous stream: no gap in its sequence numbers.
+    let agent = &net.clients[0];
+    let got = agent.received.values().next().expect("audio");
+    for pair in got.log.windows(2) {
+        assert_eq!(pair[1].0, pair[0].0 + 1);
+    }
+    // The panel got one frame per 20 ms, the made-up one in the lost one's place.
+    assert_eq!(heard.len(), 100, "{} frames", heard.len());
+    // Before the loss and after the join (which is smoothed) the frames are the
+    // browser's own.
+    assert_eq!(heard[59].payload(), frame(400.0, 59));
+    assert_ne!(heard[60].payload(), frame(400.0, 60));
+    assert_ne!(
+        heard[61].payload(),
+        frame(400.0, 61),
+        "the join is smoothed"
+    );
+    assert_eq!(heard[62].payload(), frame(400.0, 62));
+    // The made-up frame goes on with the tone: close to what was lost.
+    let (mut made_up, mut lost) = ([0i16; 160], [0i16; 160]);
+    Law::Ulaw.decode(heard[60].payload(), &mut made_up);
+    Law::Ulaw.decode(&frame(400.0, 60), &mut lost);
+    let err: f64 = made_up
+        .iter()
+        .zip(&lost)
+        .skip(40)
+        .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
+        .sum();
+    let sig: f64 = lost.iter().skip(40).map(|a| f64::from(*a).powi(2)).sum();
+    assert!(
+        10.0 * (sig / err).log10() > 10.0,
+        "SNR {:.1} dB",
+        10.0 * (sig / err).log10()
+    );
+}
+
+#[test]
+fn two_browsers_speaking_reach_the_panel_as_one_mix() {
+    let mut net = room_with_panel(&["agent", "concierge"]);
+    let mut heard = Vec::new();
+    for _ in 0..50 {
+        let now = net.now;
+        assert!(net.clients[0].send_rtp(false, &[Law::Ulaw.silence(); 160], now));
+        // Silence from one and a constant from the other: the mix is their sum.
+        assert!(net.clients[1].send_rtp(false, &[0x9f; 160], now));
+        for _ in 0..20 {
+            net.progress(Duration::from_millis(1));
+            heard.extend(to_device(&mut net));
+        }
+    }
+    let stats = net.engine.take_stats();
+    assert!(stats.bridge.mixed >= 45, "{:?}", stats.bridge);
+    // One frame per tick, not one per browser packet.
+    assert!((48..=52).contains(&heard.len()), "{} frames", heard.len());
+    let mut pcm = [0i16; 1];
+    Law::Ulaw.decode(&[0x9f], &mut pcm);
+    let mut want = [0u8; 1];
+    Law::Ulaw.encode(&pcm, &mut want);
+    let last = heard.last().expect("a frame");
+    assert!(
+        last.payload().iter().all(|b| *b == want[0]),
+        "{:?}",
+        &last.payload()[..8]
+    );
+    // Each browser hears the panel's room as ever: the other browser, in PCMU.
+    for c in &net.clients {
+        assert!(c.received.values().any(|r| r.codec == Some(Codec::PCMU)));
+    }
+}

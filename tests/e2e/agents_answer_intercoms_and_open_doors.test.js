@@ -1,0 +1,173 @@
+// An intercom call end to end, in Russian and English: a simulated door panel
+// (`vchat intercom-sim`, the real protocol, PCMA) rings; the agent's workspace in
+// Chromium shows the ring and answers it; the page hears the panel's 1 kHz tone
+// (a WebAudio analyser on the received track) and the panel hears the page's
+// microphone (a 440 Hz file as Chromium's fake microphone; the simulator measures the
+// dominant frequency of what it receives); the door opens from the call view and its
+// state comes back to the page; the agent hangs up. Then the CDR holds who answered,
+// when, the door and the end, and the rtc_* metrics moved by exactly one call.
+// Screens (the ring, the call) go to docs/screens/ at phone and desktop size, checked
+// by axe-core.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { DESKTOP, sleep, startServer, vchatBinary, waitFor } from './harness.js';
+import { SCREENS, adminApi, launchAppsBrowser, shootChecked } from './apps.js';
+
+/** @param {string} text @param {string} name */
+function metric(text, name) {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ').pop()) : NaN;
+}
+
+const COUNTED = ['rtc_started_sip_calls', 'rtc_speak_sip_calls', 'rtc_failed_sip_calls', 'rtc_sip_calls_duration_count', 'rtc_intercom_status_info'];
+
+/** The dominant frequency of what the page receives from the panel, Hz. */
+function pageHears(page) {
+  return page.evaluate(async () => {
+    const pc = /** @type {any} */ (window).vchatCall.session.pc;
+    const tracks = pc.getReceivers().map((r) => r.track).filter((t) => t && t.kind === 'audio');
+    const ctx = new AudioContext();
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 8192;
+    // One source per track: a stream source takes only one of its tracks (by id), and
+    // an unused receiver's track is silent.
+    for (const track of tracks) ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+    await new Promise((r) => setTimeout(r, 1500));
+    const bins = new Float32Array(analyser.frequencyBinCount);
+    analyser.getFloatFrequencyData(bins);
+    let best = 0;
+    for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+    const hz = (best * ctx.sampleRate) / analyser.fftSize;
+    await ctx.close();
+    return { hz, db: bins[best] };
+  });
+}
+
+for (const lang of ['ru', 'en']) {
+  test(`an agent answers a ringing intercom, talks, opens the door and hangs up (${lang})`, { timeout: 180000 }, async () => {
+    mkdirSync(SCREENS, { recursive: true });
+    const work = mkdtempSync(path.join(tmpdir(), 'vchat-intercom-e2e-'));
+    const tone = path.join(work, 'tone440.wav');
+    execFileSync('ffmpeg', ['-loglevel', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=30', '-ac', '1', tone]);
+    const server = await startServer();
+    const browser = await launchAppsBrowser([`--use-file-for-fake-audio-capture=${tone}`]);
+    /** @type {import('node:child_process').ChildProcess | null} */
+    let sim = null;
+    let simLog = '';
+    try {
+      const api = adminApi(server);
+      const anna = await api('POST', '/api/users', { login: 'anna', name: lang === 'ru' ? 'Анна Смирнова' : 'Anna Smith', role: 'agent', password: 'correct horse battery' });
+      const panel = await api('POST', '/api/devices', { device: 'panel-00001', name: lang === 'ru' ? 'Ленина 5, подъезд 2' : '5 Lenin St, entrance 2' });
+      writeFileSync(path.join(work, 'secrets'), `panel-00001 ${panel.secret}\n`);
+
+      const ctx = await browser.newContext({ viewport: DESKTOP, locale: lang });
+      const page = await ctx.newPage();
+      await page.goto(`${server.base}/agent/`);
+      await page.fill('#login', 'anna');
+      await page.fill('#password', 'correct horse battery');
+      await page.click('form.signin button[type=submit]');
+      await page.waitForSelector('#new-call');
+
+      const before = await server.metrics();
+      const report = path.join(work, 'report.json');
+      const readReport = () => (existsSync(report) ? JSON.parse(readFileSync(report, 'utf8')) : {});
+      sim = spawn(vchatBinary(), ['intercom-sim', '--url', `${server.base.replace('http', 'ws')}/intercom`, '--devices', '1',
+        '--prefix', 'panel-', '--secrets', path.join(work, 'secrets'), '--ring-every', '1', '--rings', '1', '--talk', '120',
+        '--listen', '--report', report], { stdio: ['ignore', 'ignore', 'pipe'] });
+      sim.stderr.on('data', (c) => { simLog += c.toString(); });
+
+      // The ring reaches the workspace.
+      const problems = [];
+      await page.waitForSelector('#ringing .ring', { timeout: 20000 });
+      const ringText = await page.textContent('#ringing');
+      assert.ok(ringText.includes(lang === 'ru' ? 'Ленина 5, подъезд 2' : '5 Lenin St, entrance 2') && ringText.includes(lang === 'ru' ? 'Квартира 1' : 'Flat 1'), ringText);
+      await shootChecked(page, `${lang}-intercom-ringing`, problems);
+
+      // Answer: the call view opens with the door button.
+      await page.click('#ringing .answer');
+      await page.waitForSelector('#open-door', { timeout: 15000 });
+      await waitFor('the panel answered', async () => readReport().answered === 1, 10000);
+      await waitFor('audio from the panel', async () => {
+        const n = await page.evaluate(async () => {
+          const c = /** @type {any} */ (window).vchatCall;
+          if (!c || !c.session || !c.session.pc) return 0;
+          let packets = 0;
+          (await c.session.pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'audio') packets += s.packetsReceived || 0; });
+          return packets;
+        });
+        return n > 100;
+      }, 20000);
+
+      // The page hears the panel's 1 kHz tone.
+      const heard = await pageHears(page);
+      assert.ok(Math.abs(heard.hz - 1000) < 20, `the page heard ${heard.hz.toFixed(0)} Hz at ${heard.db.toFixed(0)} dB`);
+      // The panel hears the page's 440 Hz.
+      await waitFor('the panel hears 440 Hz', async () => {
+        const r = readReport();
+        return Math.abs(r.heard_hz - 440) <= 10 && r.heard_share > 0.5;
+      }, 20000);
+      const panelHeard = readReport();
+
+      // The door opens from the call, and the page says so.
+      await page.click('#open-door');
+      await waitFor('the door state on the page', async () => (await page.textContent('#door-state')) === (lang === 'ru' ? 'Дверь: открыта' : 'Door: open'), 15000);
+      await waitFor('the panel counted the command', async () => readReport().commands === 1, 5000);
+      await shootChecked(page, `${lang}-intercom-call`, problems);
+
+      // The agent hangs up; the panel is told.
+      await sleep(1000);
+      await page.click('.hang-up');
+      await waitFor('the panel hung up by vchat', async () => readReport().hung_up === 1, 15000);
+      const interaction = await page.evaluate(() => /** @type {any} */ (window).vchatAgent.state.selected);
+      await waitFor('the interaction ended', async () => (await api('GET', `/api/interactions/${interaction}`)).state === 'ended', 15000);
+
+      // The CDR.
+      /** @type {any} */
+      let cdr = null;
+      await waitFor('the CDR', async () => {
+        const page1 = await api('GET', '/api/cdrs');
+        cdr = page1.items.find((c) => c.interaction === interaction) || null;
+        return cdr !== null;
+      }, 20000);
+      assert.equal(cdr.kind, 'intercom');
+      assert.equal(cdr.agent, anna.id);
+      assert.equal(cdr.disposition, 'answered');
+      assert.equal(cdr.end_reason, 'ended by agent');
+      assert.equal(cdr.intercom.device_id, 'panel-00001');
+      assert.equal(cdr.intercom.call_kind, 'sip');
+      assert.equal(cdr.intercom.flat, '1');
+      assert.equal(cdr.intercom.answered_by, anna.id);
+      assert.ok(cdr.intercom.answered_at >= cdr.intercom.rang_at, 'answered after it rang');
+      assert.equal(cdr.intercom.doors_opened, 1);
+      assert.equal(cdr.intercom.door_opened_by, anna.id);
+      assert.ok(cdr.talk_secs > 3, `talked ${cdr.talk_secs} s`);
+
+      // The metrics moved by one call: started, spoken, not failed, one duration.
+      const after = await server.metrics();
+      const moved = Object.fromEntries(COUNTED.map((m) => [m, metric(after, m) - metric(before, m)]));
+      assert.deepEqual(moved, {
+        rtc_started_sip_calls: 1, rtc_speak_sip_calls: 1, rtc_failed_sip_calls: 0, rtc_sip_calls_duration_count: 1, rtc_intercom_status_info: 1,
+      }, JSON.stringify(moved));
+
+      assert.deepEqual(problems, [], `axe found serious or critical problems:\n${problems.join('\n')}`);
+      console.log(`${lang}: the page heard ${heard.hz.toFixed(0)} Hz (${heard.db.toFixed(0)} dB); the panel heard ${panelHeard.heard_hz} Hz `
+        + `(${(panelHeard.heard_share * 100).toFixed(0)} % of its energy), ${panelHeard.frames_in} frames in, ${panelHeard.frames_out} out; `
+        + `talked ${cdr.talk_secs.toFixed(1)} s; metrics moved ${JSON.stringify(moved)}`);
+      await ctx.close();
+    } catch (err) {
+      console.log(simLog.split('\n').slice(-15).join('\n'));
+      console.log(server.log().split('\n').filter((l) => /intercom|WARN|ERROR/.test(l)).slice(-30).join('\n'));
+      throw err;
+    } finally {
+      if (sim) sim.kill('SIGTERM');
+      await browser.close();
+      await server.stop();
+    }
+  });
+}
