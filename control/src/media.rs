@@ -23,10 +23,10 @@ impl Media for Sfu {
         room: RoomId,
         participant: ParticipantId,
         name: String,
-        law: vchat_intercom::g711::Law,
+        codec: vchat_sfu::bridge::BridgeCodec,
         signals: UnboundedSender<PeerSignal>,
     ) -> Result<(Box<dyn MediaSession>, vchat_sfu::bridge::link::DeviceEnd), Refused> {
-        Sfu::bridge(self, room, participant, name, law, signals)
+        Sfu::bridge(self, room, participant, name, codec, signals)
             .map(|(s, link)| (Box::new(s) as Box<dyn MediaSession>, link))
             .map_err(|_| Refused)
     }

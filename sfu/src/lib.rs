@@ -147,13 +147,13 @@ impl Sfu {
     /// the device's frames go in through the returned link's end and the room's audio
     /// comes out of it. Signals for the session arrive on `signals` as for a browser;
     /// dropping the link's end or [`Session::leave`] ends it. Join it before the
-    /// browsers: the room speaks the device's G.711 law from then on.
+    /// browsers: a G.711 panel's room speaks its law from then on.
     pub fn bridge(
         &self,
         room: RoomId,
         participant: ParticipantId,
         name: String,
-        law: vchat_intercom::g711::Law,
+        codec: bridge::BridgeCodec,
         signals: SignalSink,
     ) -> Result<(Session, bridge::link::DeviceEnd), SfuError> {
         let session = SessionId(self.next_session.fetch_add(1, Ordering::Relaxed));
@@ -166,7 +166,7 @@ impl Sfu {
             room,
             participant,
             name,
-            law,
+            codec,
         }))?;
         Ok((
             Session {

@@ -53,10 +53,10 @@ pub enum Command {
         /// The candidate attribute.
         candidate: String,
     },
-    /// An intercom's virtual participant joins a room: its device's audio (G.711 in
-    /// `law`) goes in through [`crate::Engine::handle_bridge_frame`] and the room's
-    /// comes out of [`crate::Engine::poll_bridge_output`]. The room speaks that law
-    /// from now on: join it before the browsers. `Leave` ends it.
+    /// An intercom's virtual participant joins a room: its device's audio (in `codec`)
+    /// goes in through [`crate::Engine::handle_bridge_frame`] and the room's comes out
+    /// of [`crate::Engine::poll_bridge_output`]. A G.711 room speaks that law from now
+    /// on: join it before the browsers. `Leave` ends it.
     Bridge {
         /// The virtual participant's session.
         session: SessionId,
@@ -66,8 +66,8 @@ pub enum Command {
         participant: ParticipantId,
         /// Its display name (the panel's).
         name: String,
-        /// The device's G.711 law.
-        law: vchat_intercom::g711::Law,
+        /// The device's codec (and how it meets the room's).
+        codec: crate::bridge::BridgeCodec,
     },
     /// The session ends: the participant leaves the room.
     Leave {

@@ -1,12 +1,14 @@
 //! An intercom's call as a virtual participant of the engine: its G.711 passes
 //! through to the browsers and theirs to it, byte for byte, with losses concealed both
-//! ways and a mix only while two browsers speak at once.
+//! ways and a mix only while two browsers speak at once; an L16 panel is transcoded to
+//! and from the room's Opus at its own 16 kHz.
 
 use std::time::Duration;
 
 use str0m::format::Codec;
 use str0m::media::MediaKind;
 use vchat_intercom::g711::Law;
+use vchat_sfu::bridge::BridgeCodec;
 use vchat_sfu::bridge::link::LinkFrame;
 use vchat_sfu::testkit::{Publish, TestNet};
 use vchat_sfu::{Command, ParticipantId, RoomId, SessionId};
@@ -36,6 +38,10 @@ fn audio_only() -> Publish {
 
 /// A room with the panel in it, then `browsers` that publish audio, all connected.
 fn room_with_panel(browsers: &[&str]) -> TestNet {
+    room_with(BridgeCodec::G711(Law::Ulaw), browsers)
+}
+
+fn room_with(codec: BridgeCodec, browsers: &[&str]) -> TestNet {
     let mut net = TestNet::new();
     let now = net.now;
     net.engine.handle_command(
@@ -45,7 +51,7 @@ fn room_with_panel(browsers: &[&str]) -> TestNet {
             room: RoomId::new("door-1").unwrap(),
             participant: ParticipantId::new("intercom-d1").unwrap(),
             name: "Door 1".into(),
-            law: Law::Ulaw,
+            codec,
         },
     );
     for b in browsers {
@@ -220,4 +226,99 @@ fn two_browsers_speaking_reach_the_panel_as_one_mix() {
     for c in &net.clients {
         assert!(c.received.values().any(|r| r.codec == Some(Codec::PCMU)));
     }
+}
+
+/// The strongest frequency of `pcm` at `rate`, 100–4,000 Hz in 10 Hz steps.
+fn dominant(pcm: &[i16], rate: f64) -> f64 {
+    let mut best = (0.0, 0.0);
+    for hz in (100..4000).step_by(10) {
+        let hz = hz as f64;
+        let coeff = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
+        let (mut q1, mut q2) = (0f64, 0f64);
+        for s in pcm {
+            let q0 = coeff * q1 - q2 + f64::from(*s);
+            q2 = q1;
+            q1 = q0;
+        }
+        let power = q1 * q1 + q2 * q2 - coeff * q1 * q2;
+        if power > best.1 {
+            best = (hz, power);
+        }
+    }
+    best.0
+}
+
+#[test]
+fn an_l16_panel_is_transcoded_to_and_from_the_rooms_opus() {
+    let mut net = room_with(BridgeCodec::L16 { complexity: 0 }, &["agent"]);
+    let mut browser = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)
+        .expect("an encoder");
+    let mut heard = Vec::new();
+    let mut packet = [0u8; 1500];
+    for n in 0..100u64 {
+        let now = net.now;
+        // The panel: 20 ms of 1 kHz at 16 kHz, little-endian.
+        let mut l16 = Vec::with_capacity(640);
+        for i in 0..320u64 {
+            let t = (n * 320 + i) as f64 / 16_000.0;
+            let s = (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * t).sin()) as i16;
+            l16.extend_from_slice(&s.to_le_bytes());
+        }
+        net.engine.handle_bridge_frame(
+            now,
+            PANEL,
+            &LinkFrame::new(n as u16, (n * 320) as u32, now, &l16),
+        );
+        // The browser: 20 ms of 440 Hz in Opus at 48 kHz.
+        let pcm: Vec<i16> = (0..960u64)
+            .map(|i| {
+                let t = (n * 960 + i) as f64 / 48_000.0;
+                (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
+            })
+            .collect();
+        let len = browser.encode(&pcm, &mut packet).expect("encoded");
+        assert!(net.clients[0].send_rtp(false, &packet[..len], now));
+        for _ in 0..20 {
+            net.progress(Duration::from_millis(1));
+            heard.extend(to_device(&mut net));
+        }
+    }
+    // The browser got Opus (the room was not put on G.711), one packet per slot.
+    let agent = &net.clients[0];
+    let (_, got) = agent
+        .received
+        .iter()
+        .find(|(mid, _)| {
+            agent
+                .rtc
+                .media(**mid)
+                .is_some_and(|m| m.kind() == MediaKind::Audio)
+        })
+        .expect("the panel's audio reached the browser");
+    assert_eq!(got.codec, Some(Codec::Opus));
+    assert!(got.packets >= 95, "{} packets", got.packets);
+    // ...that decodes to the panel's 1 kHz.
+    let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono).expect("a decoder");
+    let mut out = [0i16; 960];
+    let n = decoder
+        .decode(&got.last_payload, &mut out, false)
+        .expect("the room's Opus decodes");
+    assert_eq!(n, 960);
+    let hz = dominant(&out, 48_000.0);
+    assert!((hz - 1000.0).abs() <= 20.0, "the browser hears {hz} Hz");
+    // The panel got L16 at 16 kHz, 20 ms a frame, of the browser's 440 Hz.
+    assert!(heard.len() >= 95, "{} frames", heard.len());
+    assert!(heard.iter().all(|f| f.payload().len() == 640));
+    let pcm: Vec<i16> = heard[heard.len() - 10..]
+        .iter()
+        .flat_map(|f| {
+            f.payload()
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let hz = dominant(&pcm, 16_000.0);
+    assert!((hz - 440.0).abs() <= 10.0, "the panel hears {hz} Hz");
+    assert_eq!(net.engine.take_stats().bridge.wrong_codec, 0);
 }

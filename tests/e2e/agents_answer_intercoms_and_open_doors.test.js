@@ -1,5 +1,7 @@
 // An intercom call end to end, in Russian and English: a simulated door panel
-// (`vchat intercom-sim`, the real protocol, PCMA) rings; the agent's workspace in
+// (`vchat intercom-sim`, the real protocol) rings — in Russian a PCMA panel, passed
+// through the room untouched; in English an L16 (16 kHz) one, transcoded to and from
+// the room's Opus —; the agent's workspace in
 // Chromium shows the ring and answers it; the page hears the panel's 1 kHz tone
 // (a WebAudio analyser on the received track) and the panel hears the page's
 // microphone (a 440 Hz file as Chromium's fake microphone; the simulator measures the
@@ -49,8 +51,8 @@ function pageHears(page) {
   });
 }
 
-for (const lang of ['ru', 'en']) {
-  test(`an agent answers a ringing intercom, talks, opens the door and hangs up (${lang})`, { timeout: 180000 }, async () => {
+for (const [lang, codec] of [['ru', 'PCMA'], ['en', 'L16/16000']]) {
+  test(`an agent answers a ringing intercom, talks, opens the door and hangs up (${lang}, ${codec})`, { timeout: 180000 }, async () => {
     mkdirSync(SCREENS, { recursive: true });
     const work = mkdtempSync(path.join(tmpdir(), 'vchat-intercom-e2e-'));
     const tone = path.join(work, 'tone440.wav');
@@ -78,7 +80,7 @@ for (const lang of ['ru', 'en']) {
       const report = path.join(work, 'report.json');
       const readReport = () => (existsSync(report) ? JSON.parse(readFileSync(report, 'utf8')) : {});
       sim = spawn(vchatBinary(), ['intercom-sim', '--url', `${server.base.replace('http', 'ws')}/intercom`, '--devices', '1',
-        '--prefix', 'panel-', '--secrets', path.join(work, 'secrets'), '--ring-every', '1', '--rings', '1', '--talk', '120',
+        '--prefix', 'panel-', '--secrets', path.join(work, 'secrets'), '--ring-every', '1', '--rings', '1', '--talk', '120', '--codecs', codec,
         '--listen', '--report', report], { stdio: ['ignore', 'ignore', 'pipe'] });
       sim.stderr.on('data', (c) => { simLog += c.toString(); });
 
@@ -156,7 +158,7 @@ for (const lang of ['ru', 'en']) {
       }, JSON.stringify(moved));
 
       assert.deepEqual(problems, [], `axe found serious or critical problems:\n${problems.join('\n')}`);
-      console.log(`${lang}: the page heard ${heard.hz.toFixed(0)} Hz (${heard.db.toFixed(0)} dB); the panel heard ${panelHeard.heard_hz} Hz `
+      console.log(`${lang} (${codec}): the page heard ${heard.hz.toFixed(0)} Hz (${heard.db.toFixed(0)} dB); the panel heard ${panelHeard.heard_hz} Hz `
         + `(${(panelHeard.heard_share * 100).toFixed(0)} % of its energy), ${panelHeard.frames_in} frames in, ${panelHeard.frames_out} out; `
         + `talked ${cdr.talk_secs.toFixed(1)} s; metrics moved ${JSON.stringify(moved)}`);
       await ctx.close();

@@ -52,6 +52,10 @@ pub struct SimArgs {
     /// Seconds each call talks (a 1 kHz tone) before the device hangs up.
     #[arg(long, default_value_t = 10)]
     pub talk: u64,
+    /// The codecs the panels offer in `hello`, preferred first (`PCMA`, `PCMU`,
+    /// `L16/16000`).
+    #[arg(long, value_delimiter = ',', default_value = "PCMA,PCMU")]
+    pub codecs: Vec<String>,
     /// Each device rings at most this many times (0: no limit).
     #[arg(long, default_value_t = 0)]
     pub rings: u64,
@@ -91,6 +95,7 @@ struct Counters {
 /// What each simulated panel does.
 #[derive(Debug, Clone, Copy)]
 struct Behaviour {
+    codecs: &'static [String],
     ring_every: u64,
     talk: u64,
     rings: u64,
@@ -118,11 +123,14 @@ async fn simulate(args: SimArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let counters = Arc::new(Counters::default());
+    // Shared by every panel task for the run.
+    let codecs: &'static [String] = Vec::leak(args.codecs.clone());
     let started = Instant::now();
     let gap = Duration::from_secs_f64(1.0 / args.connect_rate.max(1) as f64);
     for (i, (id, secret)) in ids.iter().zip(secrets).enumerate() {
         let (url, id, counters) = (args.url.clone(), id.clone(), counters.clone());
         let behaviour = Behaviour {
+            codecs,
             ring_every: args.ring_every,
             talk: args.talk,
             rings: args.rings,
@@ -312,7 +320,7 @@ async fn session(
         token: None,
         firmware: "sim-1.0".into(),
         model: "vchat intercom-sim".into(),
-        codecs: vec!["PCMA".into(), "PCMU".into()],
+        codecs: behaviour.codecs.to_vec(),
         tenant: None,
     });
     ws.send(Message::text(hello.to_json())).await?;
@@ -327,7 +335,7 @@ async fn session(
     let mut call_no = 0u32;
     let mut next_ping = Instant::now() + Duration::from_secs(ping_secs);
     let mut next_frame = Instant::now();
-    let (mut phase, mut buf, mut codes) = (0usize, Vec::with_capacity(200), [0u8; 160]);
+    let (mut phase, mut buf, mut codes) = (0usize, Vec::with_capacity(700), [0u8; 640]);
     let result = loop {
         // Idle panels wake only to ping (no timer per 20 ms unless a call talks).
         let talking = call.is_some_and(|(_, _, seq)| seq != u16::MAX);
@@ -437,16 +445,29 @@ async fn session(
                         } else {
                             next_frame + Duration::from_millis(20)
                         };
-                        // 20 ms of a 1 kHz tone at 8 kHz, half scale.
-                        let samples: Vec<i16> = (0..160).map(|i| {
-                            let t = (phase + i) as f64 / 8000.0;
+                        // 20 ms of a 1 kHz tone at the codec's rate, half scale.
+                        let rate = codec.sample_rate() as usize;
+                        let per_frame = rate / 50;
+                        let samples: Vec<i16> = (0..per_frame).map(|i| {
+                            let t = (phase + i) as f64 / rate as f64;
                             (16_000.0 * (2.0 * std::f64::consts::PI * 1000.0 * t).sin()) as i16
                         }).collect();
-                        phase += 160;
-                        let law = if codec == Codec::Pcmu { Law::Ulaw } else { Law::Alaw };
-                        law.encode(&samples, &mut codes);
-                        let header = AudioHeader { codec, flags: 0, seq, ts: seq as u32 * 160, call: n };
-                        header.write(&codes, &mut buf);
+                        phase += per_frame;
+                        let len = match codec {
+                            Codec::Pcmu | Codec::Pcma => {
+                                let law = if codec == Codec::Pcmu { Law::Ulaw } else { Law::Alaw };
+                                law.encode(&samples, &mut codes[..per_frame]);
+                                per_frame
+                            }
+                            _ => {
+                                for (i, s) in samples.iter().enumerate() {
+                                    codes[2 * i..2 * i + 2].copy_from_slice(&s.to_le_bytes());
+                                }
+                                2 * per_frame
+                            }
+                        };
+                        let header = AudioHeader { codec, flags: 0, seq, ts: seq as u32 * per_frame as u32, call: n };
+                        header.write(&codes[..len], &mut buf);
                         ws.send(Message::binary(buf.clone())).await?;
                         c.frames_out.fetch_add(1, Ordering::Relaxed);
                         call = Some((n, until, seq.wrapping_add(1) % u16::MAX));
@@ -471,34 +492,50 @@ fn random_below(n: u64) -> u64 {
 /// frequency (Goertzel, 50–3,950 Hz in 10 Hz steps).
 struct Ear {
     samples: Vec<f32>,
+    rate: f64,
 }
 
 impl Default for Ear {
     fn default() -> Ear {
         Ear {
-            samples: Vec::with_capacity(8000),
+            samples: Vec::with_capacity(16_000),
+            rate: 8000.0,
         }
     }
 }
 
 impl Ear {
     fn hear(&mut self, codec: Codec, payload: &[u8], c: &Counters) {
-        let law = match codec {
-            Codec::Pcmu => Law::Ulaw,
-            Codec::Pcma => Law::Alaw,
-            _ => return,
+        let mut pcm = [0i16; 960];
+        let n = match codec {
+            Codec::Pcmu | Codec::Pcma => {
+                let law = if codec == Codec::Pcmu {
+                    Law::Ulaw
+                } else {
+                    Law::Alaw
+                };
+                let n = payload.len().min(pcm.len());
+                law.decode(&payload[..n], &mut pcm[..n]);
+                n
+            }
+            Codec::L16 => {
+                let n = (payload.len() / 2).min(pcm.len());
+                for (i, s) in pcm.iter_mut().take(n).enumerate() {
+                    *s = i16::from_le_bytes([payload[2 * i], payload[2 * i + 1]]);
+                }
+                n
+            }
+            Codec::Opus => return,
         };
-        let mut pcm = [0i16; 480];
-        let n = payload.len().min(pcm.len());
-        law.decode(&payload[..n], &mut pcm[..n]);
+        self.rate = codec.sample_rate() as f64;
         self.samples.extend(pcm[..n].iter().map(|s| f32::from(*s)));
-        if self.samples.len() < 8000 {
+        if self.samples.len() < self.rate as usize {
             return;
         }
         let total: f64 = self.samples.iter().map(|s| f64::from(*s).powi(2)).sum();
         let mut best = (0u64, 0f64);
         for hz in (50..4000).step_by(10) {
-            let power = goertzel(&self.samples, hz as f64, 8000.0);
+            let power = goertzel(&self.samples, hz as f64, self.rate);
             if power > best.1 {
                 best = (hz, power);
             }

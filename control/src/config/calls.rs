@@ -22,6 +22,12 @@ pub struct InteractionsConfig {
     /// Seconds a connected call goes on with nobody in its room before it ends by
     /// itself ("everybody left"); a rejoin within them carries on (0: never).
     pub empty_end_secs: u64,
+    /// Seconds an intercom's ring rings the agents before it ends ("no answer").
+    pub intercom_ring_secs: u64,
+    /// libopus's complexity (0–10) for L16 intercoms transcoded to the room's Opus.
+    /// 0 by default: chosen by PESQ (benches/RESULTS.md), as good as any other for
+    /// narrowband speech, and the cheapest.
+    pub intercom_opus_complexity: u8,
 }
 
 impl Default for InteractionsConfig {
@@ -32,12 +38,26 @@ impl Default for InteractionsConfig {
             cdr_grace_ms: 2000,
             media_inactive_secs: 10,
             empty_end_secs: 30,
+            intercom_ring_secs: 60,
+            intercom_opus_complexity: 0,
         }
     }
 }
 
 impl InteractionsConfig {
     pub(super) fn check(&self, c: &Check<'_>) -> Result<(), ConfigError> {
+        if self.intercom_opus_complexity > 10 {
+            return Err(c.fail(
+                "interactions.intercom_opus_complexity",
+                "libopus's complexity is 0 to 10",
+            ));
+        }
+        if !(5..=600).contains(&self.intercom_ring_secs) {
+            return Err(c.fail(
+                "interactions.intercom_ring_secs",
+                "a ring rings 5 to 600 seconds",
+            ));
+        }
         if !(8..=32).contains(&self.link_code_length) {
             return Err(c.fail(
                 "interactions.link_code_length",

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use vchat_intercom::frame::Codec;
 use vchat_intercom::g711::Law;
 use vchat_intercom::message::{Ring, ServerMessage};
+use vchat_sfu::bridge::BridgeCodec;
 
 use crate::domain::auth::Caller;
 use crate::domain::devices::{COMMAND_WAIT, NoReply, Reply, ToDevice};
@@ -27,9 +28,6 @@ service!(
     /// Intercom calls: rings, answers, the door.
     IntercomCalls
 );
-
-/// A ring nobody answers ends after this long ("no answer").
-pub const RING_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `POST /api/interactions/{id}/door`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -63,18 +61,20 @@ fn intercom_of(i: &Interaction) -> DomainResult<IntercomCall> {
         .ok_or_else(|| DomainError::conflict("this is not an intercom call"))
 }
 
-/// The G.711 law a panel's session speaks, if it speaks one.
-pub fn law_of(codec: Codec) -> Option<Law> {
+/// How a panel's session codec meets a room: G.711 passes through, L16 is transcoded
+/// to Opus at `complexity`; `None` for Opus panels (not bridged yet).
+pub fn bridge_codec(codec: Codec, complexity: u8) -> Option<BridgeCodec> {
     match codec {
-        Codec::Pcmu => Some(Law::Ulaw),
-        Codec::Pcma => Some(Law::Alaw),
-        Codec::L16 | Codec::Opus => None,
+        Codec::Pcmu => Some(BridgeCodec::G711(Law::Ulaw)),
+        Codec::Pcma => Some(BridgeCodec::G711(Law::Alaw)),
+        Codec::L16 => Some(BridgeCodec::L16 { complexity }),
+        Codec::Opus => None,
     }
 }
 
 impl IntercomCalls {
     /// `device` rang: a new interaction that rings its tenant's agents. Unanswered, it
-    /// ends after [`RING_TIMEOUT`].
+    /// ends after `interactions.intercom_ring_secs`.
     pub async fn rang(&self, device: &Device, ring: &Ring) -> DomainResult<Interaction> {
         self.0.refuse_if_draining()?;
         let now = now_ms();
@@ -107,7 +107,7 @@ impl IntercomCalls {
             // shaped like every other, and its expiry is the ring's (with a margin: the
             // ring's own timer says "no answer" first and tells the panel).
             link: short_code(self.0.config.interactions.link_code_length),
-            link_expires_at: now + RING_TIMEOUT.as_millis() as i64 + 15_000,
+            link_expires_at: now + self.ring_timeout().as_millis() as i64 + 15_000,
             created_at: now,
             updated_at: now,
             connected_at: None,
@@ -151,8 +151,9 @@ impl IntercomCalls {
         self.0.events.commit(batch, vec![created]).await?;
         let this = self.clone();
         let (id, device_id, call) = (id.clone(), device.device.clone(), ring.call);
+        let wait = self.ring_timeout();
         tokio::spawn(async move {
-            tokio::time::sleep(RING_TIMEOUT).await;
+            tokio::time::sleep(wait).await;
             if this.unanswered(&id).await {
                 let _ = this
                     .interactions()
@@ -169,6 +170,11 @@ impl IntercomCalls {
             }
         });
         Ok(interaction)
+    }
+
+    /// How long a ring rings before it ends unanswered.
+    fn ring_timeout(&self) -> Duration {
+        Duration::from_secs(self.0.config.interactions.intercom_ring_secs)
     }
 
     async fn unanswered(&self, id: &str) -> bool {
@@ -216,9 +222,10 @@ impl IntercomCalls {
             .devices
             .codec(&call.device_id)
             .ok_or_else(|| DomainError::conflict("the intercom went offline"))?;
-        let law = law_of(codec).ok_or_else(|| {
+        let complexity = self.0.config.interactions.intercom_opus_complexity;
+        let bridged = bridge_codec(codec, complexity).ok_or_else(|| {
             DomainError::conflict(
-                "this intercom speaks L16 or Opus; vchat bridges PCMU and PCMA panels",
+                "this intercom speaks Opus; vchat bridges PCMU, PCMA and L16 panels",
             )
         })?;
         let (user, name) = (caller.user.clone(), caller.name.clone());
@@ -252,9 +259,9 @@ impl IntercomCalls {
             })
             .await?
             .ok_or_else(|| DomainError::not_found("interaction"))??;
-        // The panel goes in first: the room speaks its law before the agent's page
+        // The panel goes in first: a G.711 room speaks its law before the agent's page
         // joins (the worker takes the two joins in this order).
-        let told = self.bridge(&answered, &call, law, &caller.name);
+        let told = self.bridge(&answered, &call, bridged, &caller.name);
         if !told {
             let _ = self
                 .interactions()
@@ -273,7 +280,7 @@ impl IntercomCalls {
 
     /// Bridges the panel into the call's room and tells its session; false when the
     /// panel is gone or the media server refused.
-    fn bridge(&self, i: &Interaction, call: &IntercomCall, law: Law, by: &str) -> bool {
+    fn bridge(&self, i: &Interaction, call: &IntercomCall, codec: BridgeCodec, by: &str) -> bool {
         let (Ok(room), Ok(participant)) = (
             vchat_sfu::RoomId::new(&i.room),
             vchat_sfu::ParticipantId::new(CLIENT_PARTICIPANT),
@@ -281,11 +288,13 @@ impl IntercomCalls {
             return false;
         };
         let (signals_tx, signals) = tokio::sync::mpsc::unbounded_channel();
-        let Ok((session, link)) =
-            self.0
-                .media
-                .bridge(room, participant, call.device_name.clone(), law, signals_tx)
-        else {
+        let Ok((session, link)) = self.0.media.bridge(
+            room,
+            participant,
+            call.device_name.clone(),
+            codec,
+            signals_tx,
+        ) else {
             return false;
         };
         self.0.devices.tell(

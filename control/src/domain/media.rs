@@ -45,7 +45,7 @@ pub trait Media: Send + Sync + 'static {
         room: RoomId,
         participant: ParticipantId,
         name: String,
-        law: vchat_intercom::g711::Law,
+        codec: vchat_sfu::bridge::BridgeCodec,
         signals: UnboundedSender<PeerSignal>,
     ) -> Result<(Box<dyn MediaSession>, vchat_sfu::bridge::link::DeviceEnd), Refused>;
     /// Starts or stops recording `room`.
@@ -97,7 +97,7 @@ impl Media for NoMedia {
         _room: RoomId,
         _participant: ParticipantId,
         _name: String,
-        _law: vchat_intercom::g711::Law,
+        _codec: vchat_sfu::bridge::BridgeCodec,
         _signals: UnboundedSender<PeerSignal>,
     ) -> Result<(Box<dyn MediaSession>, vchat_sfu::bridge::link::DeviceEnd), Refused> {
         Err(Refused)

@@ -111,7 +111,20 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// A JSON body.
+/// A body must be a JSON object: serde reads a struct from an array of its fields too
+/// (so `[]` would be every field's default, and `[1]` a struct's first field), which no
+/// route means.
+fn object_body(body: &[u8]) -> Result<(), ApiError> {
+    match body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        Some(b'{') => Ok(()),
+        _ => Err(ApiError::bad_request("the body must be a JSON object")),
+    }
+}
+
+/// A JSON body (an object).
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -122,6 +135,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let body = Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::new(e.status(), rejection_code(e.status()), e.body_text()))?;
+        object_body(&body)?;
         parse_json(&body).map(ApiJson)
     }
 }
@@ -148,6 +162,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         if no_body(&body) {
             return Ok(OptionalJson(T::default()));
         }
+        object_body(&body)?;
         parse_json(&body).map(OptionalJson)
     }
 }
@@ -221,5 +236,33 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
             ApiError::bad_request(format!("Failed to deserialize query string: {e}"))
         })?;
         Ok(Paging(paging::Paging::new(keys.offset, keys.limit)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_json_objects() {
+        for ok in [&b"{}"[..], b"  \r\n{\"relay\": 2}"] {
+            assert!(object_body(ok).is_ok(), "{}", String::from_utf8_lossy(ok));
+        }
+        // An array would be read as a struct's fields in order; a bare value is no body.
+        for bad in [
+            &b"[]"[..],
+            b"[2]",
+            b" [\"x\"]",
+            b"2",
+            b"\"relay\"",
+            b"null",
+            b"true",
+        ] {
+            assert!(
+                object_body(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
 
-/// Largest payload of one frame: 60 ms of G.711.
-pub const MAX_PAYLOAD: usize = 480;
+/// Largest payload of one frame: 60 ms of L16 at 16 kHz (or of G.711, 480 bytes).
+pub const MAX_PAYLOAD: usize = 1920;
 /// Frames one ring holds (320 ms of 20 ms frames).
 const SLOTS: usize = 16;
 const WORDS: usize = MAX_PAYLOAD / 8;

@@ -1,8 +1,11 @@
 //! Intercoms in rooms: a door panel enters its call's room as a virtual participant of
 //! the worker that owns the room, with one audio track and no `Rtc` of its own.
 //!
-//! The room is put on the panel's G.711 law for its life (every browser offers PCMU and
-//! PCMA), so its audio passes through as RTP with no transcoding, both ways:
+//! A panel that speaks G.711 puts the room on its law for the room's life (every browser
+//! offers PCMU and PCMA), so its audio passes through as RTP with no transcoding, both
+//! ways. A panel that speaks L16 (16 kHz) is transcoded at its own rate: its slots are
+//! Opus-encoded for the room (libopus takes 16 kHz directly, no resampler; the
+//! complexity is a setting) and the browsers' Opus is decoded to 16 kHz for it.
 //!
 //! - **Device → room.** Frames come over the [`link`] with their arrival times and
 //!   go into the call's jitter buffer; one 20 ms tick of the worker, for all its calls,
@@ -21,6 +24,7 @@ pub mod link;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use str0m::format::Codec;
 use vchat_intercom::g711::Law;
 use vchat_intercom::jitter::{JitterBuffer, Tick};
 use vchat_intercom::plc::Concealer;
@@ -29,14 +33,111 @@ use crate::ids::SessionId;
 use crate::slab::Key;
 use link::LinkFrame;
 
-/// Samples (and bytes) of one 20 ms G.711 slot.
-pub(crate) const SLOT: usize = 160;
+/// Most samples of one 20 ms slot (L16 at 16 kHz; G.711 has 160).
+pub(crate) const SLOT: usize = 320;
+/// Most bytes of one slot as the room or the device gets it.
+pub(crate) const SLOT_BYTES: usize = 2 * SLOT;
+/// Samples a browser's packet may decode to (60 ms at 16 kHz).
+const MAX_DECODED: usize = 960;
 /// The bridge's tick.
 pub(crate) const TICK: Duration = Duration::from_millis(20);
 /// A browser heard within this long counts as speaking to the device (for mix-minus).
 const ACTIVE_FOR: Duration = Duration::from_millis(200);
 /// Most lost packets of a browser concealed at once; a longer gap is a new talk-spurt.
 const MAX_CONCEALED: u64 = 3;
+/// The Opus the room gets from an L16 panel: speech, 24 kbit/s, with in-band FEC.
+const OPUS_BITRATE: i32 = 24_000;
+
+/// How a panel's audio meets the room's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgeCodec {
+    /// G.711 in this law: the room speaks it too, nothing is transcoded.
+    G711(Law),
+    /// L16 at 16 kHz, little-endian: transcoded to and from the room's Opus, the
+    /// encoder at this complexity (0–10).
+    L16 {
+        /// libopus's complexity.
+        complexity: u8,
+    },
+}
+
+impl BridgeCodec {
+    /// The G.711 law the room must speak, if any.
+    pub fn law(self) -> Option<Law> {
+        match self {
+            BridgeCodec::G711(law) => Some(law),
+            BridgeCodec::L16 { .. } => None,
+        }
+    }
+
+    /// Samples per 20 ms slot.
+    fn samples(self) -> usize {
+        match self {
+            BridgeCodec::G711(_) => 160,
+            BridgeCodec::L16 { .. } => 320,
+        }
+    }
+
+    fn clock(self) -> u32 {
+        match self {
+            BridgeCodec::G711(_) => 8000,
+            BridgeCodec::L16 { .. } => 16_000,
+        }
+    }
+
+    /// The room's RTP codec.
+    pub(crate) fn rtp(self) -> Codec {
+        match self {
+            BridgeCodec::G711(Law::Ulaw) => Codec::PCMU,
+            BridgeCodec::G711(Law::Alaw) => Codec::PCMA,
+            BridgeCodec::L16 { .. } => Codec::Opus,
+        }
+    }
+
+    /// RTP timestamp units per 20 ms in the room.
+    pub(crate) fn rtp_step(self) -> u32 {
+        match self {
+            BridgeCodec::G711(_) => 160,
+            BridgeCodec::L16 { .. } => 960,
+        }
+    }
+
+    /// The device's payload as samples; how many.
+    fn decode_device(self, data: &[u8], pcm: &mut [i16]) -> usize {
+        match self {
+            BridgeCodec::G711(law) => {
+                let n = data.len().min(pcm.len());
+                law.decode(&data[..n], &mut pcm[..n]);
+                n
+            }
+            BridgeCodec::L16 { .. } => {
+                let n = (data.len() / 2).min(pcm.len());
+                for (i, s) in pcm.iter_mut().take(n).enumerate() {
+                    *s = i16::from_le_bytes([data[2 * i], data[2 * i + 1]]);
+                }
+                n
+            }
+        }
+    }
+
+    /// Samples as the device's payload; its length.
+    fn encode_device(self, pcm: &[i16], out: &mut [u8]) -> usize {
+        match self {
+            BridgeCodec::G711(law) => {
+                let n = pcm.len().min(out.len());
+                law.encode(&pcm[..n], &mut out[..n]);
+                n
+            }
+            BridgeCodec::L16 { .. } => {
+                let n = pcm.len().min(out.len() / 2);
+                for (i, s) in pcm.iter().take(n).enumerate() {
+                    out[2 * i..2 * i + 2].copy_from_slice(&s.to_le_bytes());
+                }
+                2 * n
+            }
+        }
+    }
+}
 
 /// Counters of one bridge, summed into the worker's stats.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,7 +158,8 @@ pub struct BridgeStats {
     pub concealed_out: u64,
     /// Frames to the device that were a mix of two or more speakers.
     pub mixed: u64,
-    /// Browser packets in a codec other than the room's (dropped).
+    /// Browser packets in a codec other than the room's, or that did not decode
+    /// (dropped).
     pub wrong_codec: u64,
 }
 
@@ -82,16 +184,20 @@ struct Source {
     last: Instant,
     last_seq: Option<u64>,
     plc: Concealer,
-    /// Its latest 20 ms, while mixing.
+    /// Their Opus, decoded at the panel's rate (L16 panels only).
+    decoder: Option<opus::Decoder>,
+    /// Their latest 20 ms, while mixing.
     pcm: [i16; SLOT],
     filled: bool,
 }
 
 /// One virtual participant's audio state.
 pub(crate) struct Bridge {
-    pub(crate) law: Law,
+    pub(crate) codec: BridgeCodec,
     jitter: JitterBuffer,
     plc: Concealer,
+    /// The room's Opus, for an L16 panel.
+    encoder: Option<opus::Encoder>,
     /// The injected track's next RTP sequence number and timestamp.
     pub(crate) seq: u64,
     pub(crate) ts: u32,
@@ -105,11 +211,26 @@ pub(crate) struct Bridge {
 }
 
 impl Bridge {
-    pub(crate) fn new(law: Law) -> Bridge {
-        Bridge {
-            law,
-            jitter: JitterBuffer::new(8000, 1, law.silence()),
-            plc: Concealer::new(8000),
+    /// A bridge for `codec`; `None` if libopus refuses the encoder's settings.
+    pub(crate) fn new(codec: BridgeCodec) -> Option<Bridge> {
+        let (jitter, encoder) = match codec {
+            BridgeCodec::G711(law) => (JitterBuffer::new(8000, 1, law.silence()), None),
+            BridgeCodec::L16 { complexity } => {
+                let mut enc =
+                    opus::Encoder::new(16_000, opus::Channels::Mono, opus::Application::Voip)
+                        .ok()?;
+                enc.set_complexity(i32::from(complexity.min(10))).ok()?;
+                enc.set_bitrate(opus::Bitrate::Bits(OPUS_BITRATE)).ok()?;
+                enc.set_inband_fec(true).ok()?;
+                enc.set_packet_loss_perc(5).ok()?;
+                (JitterBuffer::new(16_000, 2, 0), Some(enc))
+            }
+        };
+        Some(Bridge {
+            codec,
+            jitter,
+            plc: Concealer::new(codec.clock()),
+            encoder,
             seq: u64::from(rand::random::<u16>() & 0x7fff),
             ts: rand::random(),
             talking: false,
@@ -117,7 +238,7 @@ impl Bridge {
             out_ts: 0,
             sources: Vec::new(),
             stats: BridgeStats::default(),
-        }
+        })
     }
 
     /// A device frame from the link.
@@ -134,65 +255,92 @@ impl Bridge {
         }
     }
 
-    /// This tick's 20 ms for the room, into `out`; `None` between talk-spurts. The
-    /// bool: the slot starts a talk-spurt (RTP marker).
-    pub(crate) fn tick_in(&mut self, now: Instant, out: &mut [u8; SLOT]) -> Option<bool> {
+    /// This tick's 20 ms for the room, into `out`: (starts a talk-spurt, its length);
+    /// `None` between talk-spurts.
+    pub(crate) fn tick_in(
+        &mut self,
+        now: Instant,
+        out: &mut [u8; SLOT_BYTES],
+    ) -> Option<(bool, usize)> {
+        let n = self.codec.samples();
         let mut pcm = [0i16; SLOT];
-        match self.jitter.tick(now) {
+        let passed = match self.jitter.tick(now) {
             Tick::Play(data) => {
-                let n = data.len().min(SLOT);
-                if self.plc.concealing() {
-                    // Back after a loss: the join is smoothed, so the slot changes.
-                    self.law.decode(&data[..n], &mut pcm[..n]);
-                    self.plc.good(&mut pcm);
-                    self.law.encode(&pcm, out);
+                let got = self.codec.decode_device(data, &mut pcm[..n]);
+                let concealing = self.plc.concealing();
+                self.plc.good(&mut pcm[..n]);
+                // G.711 as it came, unless the join after a loss was smoothed.
+                if self.codec.law().is_some() && !concealing {
+                    out[..got].copy_from_slice(&data[..got]);
+                    Some(got)
                 } else {
-                    out[..n].copy_from_slice(&data[..n]);
-                    self.law.decode(&data[..n], &mut pcm[..n]);
-                    self.plc.good(&mut pcm);
+                    None
                 }
             }
             Tick::Conceal => {
-                self.plc.conceal(&mut pcm);
-                self.law.encode(&pcm, out);
+                self.plc.conceal(&mut pcm[..n]);
                 self.stats.concealed_in += 1;
+                None
             }
             Tick::Idle => {
                 self.talking = false;
                 return None;
             }
-        }
+        };
+        let len = match passed {
+            Some(len) => len,
+            None => self.encode_room(&pcm[..n], out)?,
+        };
         let starts = !self.talking;
         self.talking = true;
         self.stats.slots_out += 1;
-        Some(starts)
+        Some((starts, len))
     }
 
-    /// A browser's RTP payload (`law`: its codec, if G.711) for the device. Passed on
-    /// at once while it is the only one speaking; kept for the tick's mix otherwise.
+    /// Samples as the room's payload: G.711 encoded, or Opus for an L16 panel.
+    fn encode_room(&mut self, pcm: &[i16], out: &mut [u8]) -> Option<usize> {
+        match (self.codec, self.encoder.as_mut()) {
+            (BridgeCodec::G711(law), _) => {
+                law.encode(pcm, &mut out[..pcm.len()]);
+                Some(pcm.len())
+            }
+            (BridgeCodec::L16 { .. }, Some(enc)) => enc.encode(pcm, out).ok(),
+            (BridgeCodec::L16 { .. }, None) => None,
+        }
+    }
+
+    /// A browser's RTP payload (in `codec`) for the device. Passed on at once while it
+    /// is the only one speaking (decoded first for an L16 panel); kept for the tick's
+    /// mix otherwise.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn room_audio(
         &mut self,
         session: SessionId,
         from: Key,
-        law: Option<Law>,
+        codec: Codec,
         seq: u64,
         payload: &[u8],
         now: Instant,
         out: &mut VecDeque<(SessionId, LinkFrame)>,
     ) {
-        if law != Some(self.law) {
+        if codec != self.codec.rtp() {
             self.stats.wrong_codec += 1;
             return;
         }
+        let clock = self.codec.clock();
         let index = match self.sources.iter().position(|s| s.from == from) {
             Some(i) => i,
             None => {
+                let decoder = match self.codec {
+                    BridgeCodec::L16 { .. } => opus::Decoder::new(clock, opus::Channels::Mono).ok(),
+                    BridgeCodec::G711(_) => None,
+                };
                 self.sources.push(Source {
                     from,
                     last: now,
                     last_seq: None,
-                    plc: Concealer::new(8000),
+                    plc: Concealer::new(clock),
+                    decoder,
                     pcm: [0; SLOT],
                     filled: false,
                 });
@@ -205,43 +353,56 @@ impl Bridge {
             .filter(|s| s.from != from && now.duration_since(s.last) < ACTIVE_FOR)
             .count()
             + 1;
-        let law = self.law;
+        let dev = self.codec;
         let source = &mut self.sources[index];
         source.last = now;
-        let lost = source
-            .last_seq
-            .map_or(0, |last| seq.saturating_sub(last + 1));
         if source.last_seq.is_some_and(|last| seq <= last) {
             return; // reordered or repeated: already concealed or passed on
         }
+        let lost = source
+            .last_seq
+            .map_or(0, |last| seq.saturating_sub(last + 1));
         source.last_seq = Some(seq);
-        let n = payload.len().min(SLOT);
-        let mut pcm = [0i16; SLOT];
-        law.decode(&payload[..n], &mut pcm[..n]);
+        let mut pcm = [0i16; MAX_DECODED];
+        let n = match (dev, source.decoder.as_mut()) {
+            (BridgeCodec::G711(law), _) => {
+                let n = payload.len().min(SLOT);
+                law.decode(&payload[..n], &mut pcm[..n]);
+                n
+            }
+            (BridgeCodec::L16 { .. }, Some(dec)) => match dec.decode(payload, &mut pcm, false) {
+                Ok(n) => n.min(SLOT),
+                Err(_) => {
+                    self.stats.wrong_codec += 1;
+                    return;
+                }
+            },
+            (BridgeCodec::L16 { .. }, None) => return,
+        };
         if active > 1 {
             source.plc.good(&mut pcm[..n]);
-            source.pcm = pcm;
+            source.pcm[..n].copy_from_slice(&pcm[..n]);
             source.filled = true;
             return;
         }
-        let mut frame = [0u8; SLOT];
+        let mut frame = [0u8; SLOT_BYTES];
         if (1..=MAX_CONCEALED).contains(&lost) {
             for _ in 0..lost {
                 let mut made_up = [0i16; SLOT];
                 self.sources[index].plc.conceal(&mut made_up[..n]);
-                law.encode(&made_up[..n], &mut frame[..n]);
+                let len = dev.encode_device(&made_up[..n], &mut frame);
                 self.stats.concealed_out += 1;
-                self.send_device(session, &frame[..n], now, out);
+                self.send_device(session, &frame[..len], now, out);
             }
         }
         let source = &mut self.sources[index];
-        if source.plc.concealing() {
-            source.plc.good(&mut pcm[..n]);
-            law.encode(&pcm[..n], &mut frame[..n]);
-            self.send_device(session, &frame[..n], now, out);
-        } else {
-            source.plc.good(&mut pcm[..n]);
+        let concealing = source.plc.concealing();
+        source.plc.good(&mut pcm[..n]);
+        if dev.law().is_some() && !concealing {
             self.send_device(session, &payload[..n], now, out);
+        } else {
+            let len = dev.encode_device(&pcm[..n], &mut frame);
+            self.send_device(session, &frame[..len], now, out);
         }
     }
 
@@ -256,23 +417,24 @@ impl Bridge {
         if filled == 0 {
             return;
         }
+        let n = self.codec.samples();
         let mut mix = [0i32; SLOT];
         for source in self.sources.iter_mut().filter(|s| s.filled) {
-            for (m, s) in mix.iter_mut().zip(source.pcm.iter()) {
+            for (m, s) in mix.iter_mut().zip(source.pcm.iter()).take(n) {
                 *m += i32::from(*s);
             }
             source.filled = false;
         }
         let mut pcm = [0i16; SLOT];
-        for (p, m) in pcm.iter_mut().zip(mix) {
+        for (p, m) in pcm.iter_mut().zip(mix).take(n) {
             *p = m.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
         }
-        let mut frame = [0u8; SLOT];
-        self.law.encode(&pcm, &mut frame);
+        let mut frame = [0u8; SLOT_BYTES];
+        let len = self.codec.encode_device(&pcm[..n], &mut frame);
         if filled > 1 {
             self.stats.mixed += 1;
         }
-        self.send_device(session, &frame, now, out);
+        self.send_device(session, &frame[..len], now, out);
     }
 
     /// Forgets a participant who left.
@@ -291,8 +453,12 @@ impl Bridge {
             session,
             LinkFrame::new(self.out_seq, self.out_ts, now, payload),
         ));
+        let samples = match self.codec {
+            BridgeCodec::G711(_) => payload.len(),
+            BridgeCodec::L16 { .. } => payload.len() / 2,
+        };
         self.out_seq = self.out_seq.wrapping_add(1);
-        self.out_ts = self.out_ts.wrapping_add(payload.len() as u32);
+        self.out_ts = self.out_ts.wrapping_add(samples as u32);
         self.stats.frames_to_device += 1;
     }
 }

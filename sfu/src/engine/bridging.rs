@@ -8,11 +8,10 @@ use std::time::Instant;
 use str0m::format::Codec;
 use str0m::media::Mid;
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
-use vchat_intercom::g711::Law;
 
 use super::{Engine, Output, Work};
 use crate::bridge::link::LinkFrame;
-use crate::bridge::{Bridge, SLOT, TICK};
+use crate::bridge::{Bridge, BridgeCodec, SLOT_BYTES, TICK};
 use crate::forward::{Rewrite, matching_pt};
 use crate::ids::{RoomId, SessionId};
 use crate::message::{ParticipantInfo, PeerSignal, TrackKind};
@@ -23,24 +22,30 @@ use crate::slab::Key;
 const BRIDGE_MID: &str = "intercom";
 
 impl Engine {
-    /// A virtual participant joins `room` with the device's audio in `law`; the room
-    /// speaks that law from now on (browsers that join get it instead of Opus).
+    /// A virtual participant joins `room` with the device's audio in `codec`. A G.711
+    /// room speaks that law from now on (browsers that join get it instead of Opus);
+    /// an L16 panel is transcoded to the room's Opus.
     pub(super) fn join_bridge(
         &mut self,
         now: Instant,
         session: SessionId,
         room: RoomId,
         info: ParticipantInfo,
-        law: Law,
+        codec: BridgeCodec,
     ) {
-        if let Some(other) = self.room_audio.get(&room)
-            && *other != law
-        {
+        let refused = match (self.room_audio.get(&room), codec.law()) {
+            (Some(room_law), Some(law)) => *room_law != law,
+            (Some(_), None) => true,
+            (None, Some(_)) => self.rooms.contains_key(&room),
+            (None, None) => false,
+        };
+        let bridge = if refused { None } else { Bridge::new(codec) };
+        let Some(bridge) = bridge else {
             self.outputs.push_back(Output::Signal(
                 session,
                 PeerSignal::Error {
                     code: crate::message::ErrorCode::BadSdp,
-                    message: "the room already speaks the other G.711 law".into(),
+                    message: "the room's audio cannot take this panel's codec".into(),
                 },
             ));
             self.outputs.push_back(Output::Signal(
@@ -50,10 +55,11 @@ impl Engine {
                 },
             ));
             return;
+        };
+        if let Some(law) = codec.law() {
+            self.room_audio.insert(room.clone(), law);
         }
-        self.room_audio.insert(room.clone(), law);
-        let Some(key) = self.join_as(now, session, room, info, Some(Box::new(Bridge::new(law))))
-        else {
+        let Some(key) = self.join_as(now, session, room, info, Some(Box::new(bridge))) else {
             return;
         };
         self.bridges.push(key);
@@ -89,7 +95,7 @@ impl Engine {
 
     /// One 20 ms tick for every call of this worker.
     pub(super) fn bridge_tick(&mut self, now: Instant) {
-        let mut slot = [0u8; SLOT];
+        let mut slot = [0u8; SLOT_BYTES];
         for i in 0..self.bridges.len() {
             let key = self.bridges[i];
             let Some(peer) = self.peers.get_mut(key) else {
@@ -100,10 +106,10 @@ impl Engine {
                 continue;
             };
             bridge.tick_out(session, now, &mut self.bridge_out);
-            let Some(marker) = bridge.tick_in(now, &mut slot) else {
+            let Some((marker, len)) = bridge.tick_in(now, &mut slot) else {
                 continue;
             };
-            self.inject(key, &slot, marker, now);
+            self.inject(key, &slot[..len], marker, now);
         }
     }
 
@@ -117,11 +123,8 @@ impl Engine {
         };
         let (seq, ts) = (bridge.seq, bridge.ts);
         bridge.seq += 1;
-        bridge.ts = bridge.ts.wrapping_add(SLOT as u32);
-        let codec = match bridge.law {
-            Law::Ulaw => Codec::PCMU,
-            Law::Alaw => Codec::PCMA,
-        };
+        bridge.ts = bridge.ts.wrapping_add(bridge.codec.rtp_step());
+        let codec = bridge.codec.rtp();
         let Some(params) = publisher
             .rtc
             .codec_config()
@@ -197,17 +200,20 @@ impl Engine {
         payload: &[u8],
         now: Instant,
     ) {
-        let law = match codec {
-            Codec::PCMU => Some(Law::Ulaw),
-            Codec::PCMA => Some(Law::Alaw),
-            _ => None,
-        };
         let Some(peer) = self.peers.get_mut(sub) else {
             return;
         };
         let session = peer.session;
         if let Some(bridge) = peer.bridge.as_mut() {
-            bridge.room_audio(session, from, law, seq, payload, now, &mut self.bridge_out);
+            bridge.room_audio(
+                session,
+                from,
+                codec,
+                seq,
+                payload,
+                now,
+                &mut self.bridge_out,
+            );
         }
     }
 

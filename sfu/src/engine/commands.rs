@@ -35,7 +35,7 @@ impl Engine {
                 room,
                 participant,
                 name,
-                law,
+                codec,
             } => self.join_bridge(
                 now,
                 session,
@@ -44,7 +44,7 @@ impl Engine {
                     id: participant,
                     name,
                 },
-                law,
+                codec,
             ),
             Command::Offer { session, sdp } => {
                 if let Some(key) = self.sessions.get(&session).copied() {
