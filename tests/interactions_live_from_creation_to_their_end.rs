@@ -70,7 +70,7 @@ async fn an_interaction_lives_from_creation_to_its_end() -> anyhow::Result<()> {
             "colour",
         ),
         (json!({ "client": { "name": "\u{7}" } }), "client.name"),
-        (json!([1, 2]), "invalid type"),
+        (json!([1, 2]), "must be a JSON object"),
     ] {
         let r = api
             .call(agent, "POST", "/api/interactions", Some(&body))

@@ -322,3 +322,60 @@ fn an_l16_panel_is_transcoded_to_and_from_the_rooms_opus() {
     assert!((hz - 440.0).abs() <= 10.0, "the panel hears {hz} Hz");
     assert_eq!(net.engine.take_stats().bridge.wrong_codec, 0);
 }
+
+#[test]
+fn an_opus_panel_passes_through_the_rooms_opus_untouched() {
+    let mut net = room_with(BridgeCodec::Opus { complexity: 0 }, &["agent"]);
+    let tone = |hz: f64, n: u64| -> Vec<u8> {
+        let mut enc = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)
+            .expect("an encoder");
+        let pcm: Vec<i16> = (0..960u64)
+            .map(|i| {
+                let t = (n * 960 + i) as f64 / 48_000.0;
+                (8000.0 * (2.0 * std::f64::consts::PI * hz * t).sin()) as i16
+            })
+            .collect();
+        let mut out = [0u8; 1500];
+        let len = enc.encode(&pcm, &mut out).expect("encoded");
+        out[..len].to_vec()
+    };
+    let mut heard = Vec::new();
+    let (mut sent_by_panel, mut sent_by_browser) = (Vec::new(), Vec::new());
+    for n in 0..50u64 {
+        let now = net.now;
+        let panel = tone(1000.0, n);
+        net.engine.handle_bridge_frame(
+            now,
+            PANEL,
+            &LinkFrame::new(n as u16, (n * 960) as u32, now, &panel),
+        );
+        sent_by_panel.push(panel);
+        let browser = tone(440.0, n);
+        assert!(net.clients[0].send_rtp(false, &browser, now));
+        sent_by_browser.push(browser);
+        for _ in 0..20 {
+            net.progress(Duration::from_millis(1));
+            heard.extend(to_device(&mut net));
+        }
+    }
+    // The browser got the panel's Opus packets as they were, in order, with no delay
+    // of the bridge's own (no jitter buffer: the browser's takes the jitter).
+    let agent = &net.clients[0];
+    let got = agent
+        .received
+        .values()
+        .find(|r| r.codec == Some(Codec::Opus))
+        .expect("the panel's Opus reached the browser");
+    assert_eq!(got.packets, 50);
+    assert_eq!(got.last_payload, *sent_by_panel.last().unwrap());
+    // The panel got the browser's packets as they were.
+    assert_eq!(heard.len(), 50);
+    for (f, sent) in heard.iter().zip(&sent_by_browser) {
+        assert_eq!(f.payload(), &sent[..]);
+    }
+    let stats = net.engine.take_stats().bridge;
+    assert_eq!(
+        (stats.concealed_in, stats.mixed, stats.wrong_codec),
+        (0, 0, 0)
+    );
+}

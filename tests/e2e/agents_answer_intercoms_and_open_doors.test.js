@@ -1,7 +1,7 @@
 // An intercom call end to end, in Russian and English: a simulated door panel
 // (`vchat intercom-sim`, the real protocol) rings — in Russian a PCMA panel, passed
 // through the room untouched; in English an L16 (16 kHz) one, transcoded to and from
-// the room's Opus —; the agent's workspace in
+// the room's Opus, and an Opus one, passed through —; the agent's workspace in
 // Chromium shows the ring and answers it; the page hears the panel's 1 kHz tone
 // (a WebAudio analyser on the received track) and the panel hears the page's
 // microphone (a 440 Hz file as Chromium's fake microphone; the simulator measures the
@@ -51,7 +51,7 @@ function pageHears(page) {
   });
 }
 
-for (const [lang, codec] of [['ru', 'PCMA'], ['en', 'L16/16000']]) {
+for (const [lang, codec] of [['ru', 'PCMA'], ['en', 'L16/16000'], ['en', 'opus']]) {
   test(`an agent answers a ringing intercom, talks, opens the door and hangs up (${lang}, ${codec})`, { timeout: 180000 }, async () => {
     mkdirSync(SCREENS, { recursive: true });
     const work = mkdtempSync(path.join(tmpdir(), 'vchat-intercom-e2e-'));
@@ -89,7 +89,9 @@ for (const [lang, codec] of [['ru', 'PCMA'], ['en', 'L16/16000']]) {
       await page.waitForSelector('#ringing .ring', { timeout: 20000 });
       const ringText = await page.textContent('#ringing');
       assert.ok(ringText.includes(lang === 'ru' ? 'Ленина 5, подъезд 2' : '5 Lenin St, entrance 2') && ringText.includes(lang === 'ru' ? 'Квартира 1' : 'Flat 1'), ringText);
-      await shootChecked(page, `${lang}-intercom-ringing`, problems);
+      // The Opus run looks like the L16 one: its screens are not taken again.
+      const shots = codec !== 'opus';
+      if (shots) await shootChecked(page, `${lang}-intercom-ringing`, problems);
 
       // Answer: the call view opens with the door button.
       await page.click('#ringing .answer');
@@ -120,7 +122,7 @@ for (const [lang, codec] of [['ru', 'PCMA'], ['en', 'L16/16000']]) {
       await page.click('#open-door');
       await waitFor('the door state on the page', async () => (await page.textContent('#door-state')) === (lang === 'ru' ? 'Дверь: открыта' : 'Door: open'), 15000);
       await waitFor('the panel counted the command', async () => readReport().commands === 1, 5000);
-      await shootChecked(page, `${lang}-intercom-call`, problems);
+      if (shots) await shootChecked(page, `${lang}-intercom-call`, problems);
 
       // The agent hangs up; the panel is told.
       await sleep(1000);

@@ -53,7 +53,7 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 10)]
     pub talk: u64,
     /// The codecs the panels offer in `hello`, preferred first (`PCMA`, `PCMU`,
-    /// `L16/16000`).
+    /// `L16/16000`, `opus`).
     #[arg(long, value_delimiter = ',', default_value = "PCMA,PCMU")]
     pub codecs: Vec<String>,
     /// Each device rings at most this many times (0: no limit).
@@ -336,6 +336,7 @@ async fn session(
     let mut next_ping = Instant::now() + Duration::from_secs(ping_secs);
     let mut next_frame = Instant::now();
     let (mut phase, mut buf, mut codes) = (0usize, Vec::with_capacity(700), [0u8; 640]);
+    let mut opus_enc: Option<opus::Encoder> = None;
     let result = loop {
         // Idle panels wake only to ping (no timer per 20 ms unless a call talks).
         let talking = call.is_some_and(|(_, _, seq)| seq != u16::MAX);
@@ -446,7 +447,8 @@ async fn session(
                             next_frame + Duration::from_millis(20)
                         };
                         // 20 ms of a 1 kHz tone at the codec's rate, half scale.
-                        let rate = codec.sample_rate() as usize;
+                        // Opus frames run on a 48 kHz clock (docs/intercom.md).
+                        let rate = if codec == Codec::Opus { 48_000 } else { codec.sample_rate() as usize };
                         let per_frame = rate / 50;
                         let samples: Vec<i16> = (0..per_frame).map(|i| {
                             let t = (phase + i) as f64 / rate as f64;
@@ -459,11 +461,20 @@ async fn session(
                                 law.encode(&samples, &mut codes[..per_frame]);
                                 per_frame
                             }
-                            _ => {
+                            Codec::L16 => {
                                 for (i, s) in samples.iter().enumerate() {
                                     codes[2 * i..2 * i + 2].copy_from_slice(&s.to_le_bytes());
                                 }
                                 2 * per_frame
+                            }
+                            Codec::Opus => {
+                                if opus_enc.is_none() {
+                                    opus_enc = Some(opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)?);
+                                }
+                                match opus_enc.as_mut() {
+                                    Some(enc) => enc.encode(&samples, &mut codes)?,
+                                    None => 0,
+                                }
                             }
                         };
                         let header = AudioHeader { codec, flags: 0, seq, ts: seq as u32 * per_frame as u32, call: n };
@@ -493,13 +504,15 @@ fn random_below(n: u64) -> u64 {
 struct Ear {
     samples: Vec<f32>,
     rate: f64,
+    opus: Option<opus::Decoder>,
 }
 
 impl Default for Ear {
     fn default() -> Ear {
         Ear {
-            samples: Vec::with_capacity(16_000),
+            samples: Vec::with_capacity(48_000),
             rate: 8000.0,
+            opus: None,
         }
     }
 }
@@ -525,9 +538,25 @@ impl Ear {
                 }
                 n
             }
-            Codec::Opus => return,
+            Codec::Opus => {
+                if self.opus.is_none() {
+                    self.opus = opus::Decoder::new(48_000, opus::Channels::Mono).ok();
+                }
+                match self
+                    .opus
+                    .as_mut()
+                    .map(|d| d.decode(payload, &mut pcm, false))
+                {
+                    Some(Ok(n)) => n,
+                    _ => return,
+                }
+            }
         };
-        self.rate = codec.sample_rate() as f64;
+        self.rate = if codec == Codec::Opus {
+            48_000.0
+        } else {
+            f64::from(codec.sample_rate())
+        };
         self.samples.extend(pcm[..n].iter().map(|s| f32::from(*s)));
         if self.samples.len() < self.rate as usize {
             return;

@@ -61,14 +61,15 @@ fn intercom_of(i: &Interaction) -> DomainResult<IntercomCall> {
         .ok_or_else(|| DomainError::conflict("this is not an intercom call"))
 }
 
-/// How a panel's session codec meets a room: G.711 passes through, L16 is transcoded
-/// to Opus at `complexity`; `None` for Opus panels (not bridged yet).
-pub fn bridge_codec(codec: Codec, complexity: u8) -> Option<BridgeCodec> {
+/// How a panel's session codec meets a room: G.711 and Opus pass through, L16 is
+/// transcoded to the room's Opus; `complexity` is libopus's, for L16 and for a mix to
+/// an Opus panel.
+pub fn bridge_codec(codec: Codec, complexity: u8) -> BridgeCodec {
     match codec {
-        Codec::Pcmu => Some(BridgeCodec::G711(Law::Ulaw)),
-        Codec::Pcma => Some(BridgeCodec::G711(Law::Alaw)),
-        Codec::L16 => Some(BridgeCodec::L16 { complexity }),
-        Codec::Opus => None,
+        Codec::Pcmu => BridgeCodec::G711(Law::Ulaw),
+        Codec::Pcma => BridgeCodec::G711(Law::Alaw),
+        Codec::L16 => BridgeCodec::L16 { complexity },
+        Codec::Opus => BridgeCodec::Opus { complexity },
     }
 }
 
@@ -223,11 +224,7 @@ impl IntercomCalls {
             .codec(&call.device_id)
             .ok_or_else(|| DomainError::conflict("the intercom went offline"))?;
         let complexity = self.0.config.interactions.intercom_opus_complexity;
-        let bridged = bridge_codec(codec, complexity).ok_or_else(|| {
-            DomainError::conflict(
-                "this intercom speaks Opus; vchat bridges PCMU, PCMA and L16 panels",
-            )
-        })?;
+        let bridged = bridge_codec(codec, complexity);
         let (user, name) = (caller.user.clone(), caller.name.clone());
         let now = now_ms();
         let (answered, _) = self

@@ -33,10 +33,10 @@ use crate::ids::SessionId;
 use crate::slab::Key;
 use link::LinkFrame;
 
-/// Most samples of one 20 ms slot (L16 at 16 kHz; G.711 has 160).
-pub(crate) const SLOT: usize = 320;
-/// Most bytes of one slot as the room or the device gets it.
-pub(crate) const SLOT_BYTES: usize = 2 * SLOT;
+/// Most samples of one 20 ms slot (Opus at 48 kHz; L16 has 320, G.711 160).
+pub(crate) const SLOT: usize = 960;
+/// Most bytes of one slot as the room or the device gets it (L16 at 16 kHz).
+pub(crate) const SLOT_BYTES: usize = 640;
 /// Samples a browser's packet may decode to (60 ms at 16 kHz).
 const MAX_DECODED: usize = 960;
 /// The bridge's tick.
@@ -59,6 +59,13 @@ pub enum BridgeCodec {
         /// libopus's complexity.
         complexity: u8,
     },
+    /// Opus (20 ms packets at 48 kHz): the room's own codec, passed through both ways;
+    /// the browsers' jitter buffers take the panel's jitter. Only a mix of two or more
+    /// speakers is decoded and encoded again (at this complexity).
+    Opus {
+        /// libopus's complexity for the mix.
+        complexity: u8,
+    },
 }
 
 impl BridgeCodec {
@@ -66,7 +73,7 @@ impl BridgeCodec {
     pub fn law(self) -> Option<Law> {
         match self {
             BridgeCodec::G711(law) => Some(law),
-            BridgeCodec::L16 { .. } => None,
+            BridgeCodec::L16 { .. } | BridgeCodec::Opus { .. } => None,
         }
     }
 
@@ -75,6 +82,7 @@ impl BridgeCodec {
         match self {
             BridgeCodec::G711(_) => 160,
             BridgeCodec::L16 { .. } => 320,
+            BridgeCodec::Opus { .. } => 960,
         }
     }
 
@@ -82,6 +90,7 @@ impl BridgeCodec {
         match self {
             BridgeCodec::G711(_) => 8000,
             BridgeCodec::L16 { .. } => 16_000,
+            BridgeCodec::Opus { .. } => 48_000,
         }
     }
 
@@ -90,7 +99,7 @@ impl BridgeCodec {
         match self {
             BridgeCodec::G711(Law::Ulaw) => Codec::PCMU,
             BridgeCodec::G711(Law::Alaw) => Codec::PCMA,
-            BridgeCodec::L16 { .. } => Codec::Opus,
+            BridgeCodec::L16 { .. } | BridgeCodec::Opus { .. } => Codec::Opus,
         }
     }
 
@@ -98,7 +107,7 @@ impl BridgeCodec {
     pub(crate) fn rtp_step(self) -> u32 {
         match self {
             BridgeCodec::G711(_) => 160,
-            BridgeCodec::L16 { .. } => 960,
+            BridgeCodec::L16 { .. } | BridgeCodec::Opus { .. } => 960,
         }
     }
 
@@ -117,6 +126,8 @@ impl BridgeCodec {
                 }
                 n
             }
+            // Opus panels' frames never reach the jitter buffer.
+            BridgeCodec::Opus { .. } => 0,
         }
     }
 
@@ -135,6 +146,8 @@ impl BridgeCodec {
                 }
                 2 * n
             }
+            // A mix for an Opus panel is encoded by the bridge's encoder instead.
+            BridgeCodec::Opus { .. } => 0,
         }
     }
 }
@@ -213,18 +226,26 @@ pub(crate) struct Bridge {
 impl Bridge {
     /// A bridge for `codec`; `None` if libopus refuses the encoder's settings.
     pub(crate) fn new(codec: BridgeCodec) -> Option<Bridge> {
+        let encoder = |rate: u32, complexity: u8| -> Option<opus::Encoder> {
+            let mut enc =
+                opus::Encoder::new(rate, opus::Channels::Mono, opus::Application::Voip).ok()?;
+            enc.set_complexity(i32::from(complexity.min(10))).ok()?;
+            enc.set_bitrate(opus::Bitrate::Bits(OPUS_BITRATE)).ok()?;
+            enc.set_inband_fec(true).ok()?;
+            enc.set_packet_loss_perc(5).ok()?;
+            Some(enc)
+        };
         let (jitter, encoder) = match codec {
             BridgeCodec::G711(law) => (JitterBuffer::new(8000, 1, law.silence()), None),
-            BridgeCodec::L16 { complexity } => {
-                let mut enc =
-                    opus::Encoder::new(16_000, opus::Channels::Mono, opus::Application::Voip)
-                        .ok()?;
-                enc.set_complexity(i32::from(complexity.min(10))).ok()?;
-                enc.set_bitrate(opus::Bitrate::Bits(OPUS_BITRATE)).ok()?;
-                enc.set_inband_fec(true).ok()?;
-                enc.set_packet_loss_perc(5).ok()?;
-                (JitterBuffer::new(16_000, 2, 0), Some(enc))
-            }
+            BridgeCodec::L16 { complexity } => (
+                JitterBuffer::new(16_000, 2, 0),
+                Some(encoder(16_000, complexity)?),
+            ),
+            // The buffer stays empty: an Opus panel's packets are passed on as they come.
+            BridgeCodec::Opus { complexity } => (
+                JitterBuffer::new(8000, 1, 0),
+                Some(encoder(48_000, complexity)?),
+            ),
         };
         Some(Bridge {
             codec,
@@ -241,10 +262,15 @@ impl Bridge {
         })
     }
 
-    /// A device frame from the link.
-    pub(crate) fn device_frame(&mut self, frame: &LinkFrame) {
+    /// A device frame from the link: buffered for the tick, or (`true`, an Opus
+    /// panel's) to be passed into the room now.
+    pub(crate) fn device_frame(&mut self, frame: &LinkFrame) -> bool {
         use vchat_intercom::jitter::Pushed;
         self.stats.frames_in += 1;
+        if matches!(self.codec, BridgeCodec::Opus { .. }) {
+            self.stats.slots_out += 1;
+            return true;
+        }
         match self
             .jitter
             .push(frame.at, frame.seq, frame.ts, frame.payload())
@@ -253,6 +279,7 @@ impl Bridge {
             Pushed::Duplicate => self.stats.duplicate += 1,
             Pushed::Accepted | Pushed::Restarted => {}
         }
+        false
     }
 
     /// This tick's 20 ms for the room, into `out`: (starts a talk-spurt, its length);
@@ -304,8 +331,10 @@ impl Bridge {
                 law.encode(pcm, &mut out[..pcm.len()]);
                 Some(pcm.len())
             }
-            (BridgeCodec::L16 { .. }, Some(enc)) => enc.encode(pcm, out).ok(),
-            (BridgeCodec::L16 { .. }, None) => None,
+            (BridgeCodec::L16 { .. } | BridgeCodec::Opus { .. }, Some(enc)) => {
+                enc.encode(pcm, out).ok()
+            }
+            (BridgeCodec::L16 { .. } | BridgeCodec::Opus { .. }, None) => None,
         }
     }
 
@@ -332,7 +361,9 @@ impl Bridge {
             Some(i) => i,
             None => {
                 let decoder = match self.codec {
-                    BridgeCodec::L16 { .. } => opus::Decoder::new(clock, opus::Channels::Mono).ok(),
+                    BridgeCodec::L16 { .. } | BridgeCodec::Opus { .. } => {
+                        opus::Decoder::new(clock, opus::Channels::Mono).ok()
+                    }
                     BridgeCodec::G711(_) => None,
                 };
                 self.sources.push(Source {
@@ -363,6 +394,16 @@ impl Bridge {
             .last_seq
             .map_or(0, |last| seq.saturating_sub(last + 1));
         source.last_seq = Some(seq);
+        if matches!(dev, BridgeCodec::Opus { .. }) && active == 1 {
+            // The panel's own codec: as it came (its decoder conceals what was lost).
+            if let Some(dec) = source.decoder.as_mut() {
+                // Kept in step, for when a mix starts.
+                let mut scratch = [0i16; MAX_DECODED];
+                let _ = dec.decode(payload, &mut scratch, false);
+            }
+            self.send_device(session, payload, now, out);
+            return;
+        }
         let mut pcm = [0i16; MAX_DECODED];
         let n = match (dev, source.decoder.as_mut()) {
             (BridgeCodec::G711(law), _) => {
@@ -370,14 +411,16 @@ impl Bridge {
                 law.decode(&payload[..n], &mut pcm[..n]);
                 n
             }
-            (BridgeCodec::L16 { .. }, Some(dec)) => match dec.decode(payload, &mut pcm, false) {
-                Ok(n) => n.min(SLOT),
-                Err(_) => {
-                    self.stats.wrong_codec += 1;
-                    return;
+            (BridgeCodec::L16 { .. } | BridgeCodec::Opus { .. }, Some(dec)) => {
+                match dec.decode(payload, &mut pcm, false) {
+                    Ok(n) => n.min(SLOT),
+                    Err(_) => {
+                        self.stats.wrong_codec += 1;
+                        return;
+                    }
                 }
-            },
-            (BridgeCodec::L16 { .. }, None) => return,
+            }
+            (BridgeCodec::L16 { .. } | BridgeCodec::Opus { .. }, None) => return,
         };
         if active > 1 {
             source.plc.good(&mut pcm[..n]);
@@ -429,8 +472,14 @@ impl Bridge {
         for (p, m) in pcm.iter_mut().zip(mix).take(n) {
             *p = m.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
         }
-        let mut frame = [0u8; SLOT_BYTES];
-        let len = self.codec.encode_device(&pcm[..n], &mut frame);
+        let mut frame = [0u8; 1500];
+        let len = match (self.codec, self.encoder.as_mut()) {
+            (BridgeCodec::Opus { .. }, Some(enc)) => match enc.encode(&pcm[..n], &mut frame) {
+                Ok(len) => len,
+                Err(_) => return,
+            },
+            _ => self.codec.encode_device(&pcm[..n], &mut frame),
+        };
         if filled > 1 {
             self.stats.mixed += 1;
         }
@@ -456,6 +505,7 @@ impl Bridge {
         let samples = match self.codec {
             BridgeCodec::G711(_) => payload.len(),
             BridgeCodec::L16 { .. } => payload.len() / 2,
+            BridgeCodec::Opus { .. } => 960,
         };
         self.out_seq = self.out_seq.wrapping_add(1);
         self.out_ts = self.out_ts.wrapping_add(samples as u32);

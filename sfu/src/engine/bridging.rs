@@ -82,8 +82,14 @@ impl Engine {
         let Some(key) = self.sessions.get(&session).copied() else {
             return;
         };
-        if let Some(bridge) = self.peers.get_mut(key).and_then(|p| p.bridge.as_mut()) {
-            bridge.device_frame(frame);
+        let into_room_now = self
+            .peers
+            .get_mut(key)
+            .and_then(|p| p.bridge.as_mut())
+            .is_some_and(|bridge| bridge.device_frame(frame));
+        if into_room_now {
+            // An Opus panel's packet, as it came: the browsers' buffers take its jitter.
+            self.inject(key, frame.payload(), false, now);
         }
     }
 

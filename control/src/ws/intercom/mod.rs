@@ -25,7 +25,7 @@ use vchat_intercom::session::{self, Event, Output, Session, close};
 use crate::domain::devices::{Answer, Devices, LogLine, Reply, ToDevice};
 use crate::domain::interactions::CLIENT_PARTICIPANT;
 use crate::domain::interactions::lifecycle::Lifecycle;
-use crate::domain::intercom_calls::{IntercomCalls, bridge_codec};
+use crate::domain::intercom_calls::IntercomCalls;
 use crate::domain::media::MediaSession;
 use crate::metrics::intercom::IntercomMetrics;
 use crate::model::Device;
@@ -310,23 +310,6 @@ impl Driver {
     /// A ring: an interaction that rings the tenant's agents, and `ringing` back.
     async fn rang(&mut self, device: &Device, ring: &vchat_intercom::message::Ring) {
         let now = Instant::now();
-        if self
-            .session
-            .codec()
-            .and_then(|c| bridge_codec(c, 0))
-            .is_none()
-        {
-            if self
-                .devices
-                .0
-                .devices
-                .log_due(&format!("codec:{}", device.device), now)
-            {
-                tracing::warn!(device = %device.device, "intercom: Opus panels are not bridged into calls yet (PCMU, PCMA and L16 are)");
-            }
-            self.session.hangup(now, ring.call, "failed");
-            return;
-        }
         match IntercomCalls::from(self.devices.0.clone())
             .rang(device, ring)
             .await
