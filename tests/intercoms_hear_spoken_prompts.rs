@@ -5,6 +5,7 @@
 //! sampleRateHertz, folderId) and answers a 440 Hz tone — and stream it to the panel as
 //! 20 ms frames in the panel's codec at its own rate. The same text is synthesized
 //! once; a busy SpeechKit (429) is retried; a refusal is said with SpeechKit's reason.
+//! An Opus panel hears the prompt as 20 ms Opus packets of the 48 kHz synthesis.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -116,16 +117,25 @@ type Socket =
 
 /// The strongest frequency of `pcm` (8 kHz) between 100 and 3,000 Hz, in 10 Hz steps.
 fn dominant(pcm: &[f32]) -> f64 {
+    dominant_at(pcm, 8000.0)
+}
+
+/// The same at `rate`.
+fn dominant_at(pcm: &[f32], rate: f64) -> f64 {
     (10..300)
         .map(|f| f as f64 * 10.0)
-        .max_by(|&a, &b| power(pcm, a).partial_cmp(&power(pcm, b)).unwrap())
+        .max_by(|&a, &b| {
+            power(pcm, a, rate)
+                .partial_cmp(&power(pcm, b, rate))
+                .unwrap()
+        })
         .unwrap()
 }
 
-fn power(pcm: &[f32], f: f64) -> f64 {
+fn power(pcm: &[f32], f: f64, rate: f64) -> f64 {
     let (mut re, mut im) = (0.0, 0.0);
     for (i, &v) in pcm.iter().enumerate() {
-        let p = 2.0 * std::f64::consts::PI * f * i as f64 / 8000.0;
+        let p = 2.0 * std::f64::consts::PI * f * i as f64 / rate;
         re += v as f64 * p.cos();
         im += v as f64 * p.sin();
     }
@@ -302,5 +312,58 @@ async fn a_text_is_spoken_to_the_panel_in_its_codec() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(empty.status, 400, "{}", empty.json);
+
+    // An Opus panel hears it too: synthesized at 48 kHz, one Opus packet per 20 ms.
+    let d2 = api
+        .expect(
+            &boot,
+            "POST",
+            "/api/devices",
+            Some(&json!({"device": "gate-2"})),
+            201,
+        )
+        .await?;
+    let (mut opus_door, _) =
+        tokio_tungstenite::connect_async(format!("{}/intercom", server.base.replace("http", "ws")))
+            .await?;
+    opus_door.send(Message::text(
+        json!({"type": "hello", "version": 1, "device": "gate-2", "secret": d2["secret"], "firmware": "1", "model": "m", "codecs": ["opus"]})
+            .to_string(),
+    ))
+    .await?;
+    let welcome = opus_door.next().await.context("welcome")??;
+    assert!(welcome.to_text()?.contains("\"opus\""), "{welcome:?}");
+    let path2 = format!("/api/devices/{}/commands", d2["id"].as_str().unwrap());
+    let spoken = {
+        let (api, auth) = (Api::new(&server.base), boot.clone());
+        tokio::spawn(async move {
+            api.call(
+                &auth,
+                "POST",
+                &path2,
+                Some(&json!({"type": "say", "text": "Дверь открыта"})),
+            )
+            .await
+        })
+    };
+    let (_, frames, _) = hear(&mut opus_door).await?;
+    assert_eq!(spoken.await??.status, 200);
+    assert_eq!(frames.len(), 30, "0.6 s in 20 ms packets");
+    let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono)?;
+    let mut pcm = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        let (h, payload) =
+            vchat_intercom::frame::AudioHeader::parse(f).map_err(|e| anyhow::anyhow!("{e}"))?;
+        assert_eq!(
+            (h.codec, h.ts),
+            (vchat_intercom::frame::Codec::Opus, i as u32 * 960)
+        );
+        let mut out = [0i16; 960];
+        let n = decoder.decode(payload, &mut out, false)?;
+        pcm.extend(out[..n].iter().map(|&s| s as f32 / 32768.0));
+    }
+    // Past the codec's start-up: the tone.
+    let f = dominant_at(&pcm[4800..], 48_000.0);
+    assert!((430.0..=450.0).contains(&f), "the Opus panel hears {f} Hz");
     server.stop().await
 }

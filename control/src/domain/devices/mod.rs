@@ -277,11 +277,8 @@ impl Devices {
                 let rate = match codec {
                     Codec::Pcmu | Codec::Pcma => 8_000,
                     Codec::L16 => 16_000,
-                    Codec::Opus => {
-                        return Err(DomainError::conflict(
-                            "spoken text needs an intercom that takes PCMU, PCMA or L16 audio",
-                        ));
-                    }
+                    // Opus frames run on a 48 kHz clock; SpeechKit synthesizes at 48 kHz.
+                    Codec::Opus => 48_000,
                 };
                 let pcm = self
                     .0

@@ -69,6 +69,8 @@ struct Driver {
     play_tick: tokio::time::Interval,
     /// The sequence number of the next frame to the device.
     out_seq: u16,
+    /// Spoken prompts' encoder for an Opus panel.
+    opus: Option<opus::Encoder>,
     /// The interaction of each call rung in this session.
     rings: std::collections::HashMap<u32, String>,
     /// The call that is in a room now (one at a time), its audio link and the room's
@@ -113,6 +115,7 @@ impl Driver {
             playout: None,
             play_tick: tokio::time::interval(std::time::Duration::from_millis(20)),
             out_seq: 0,
+            opus: None,
             rings: std::collections::HashMap::new(),
             active: None,
             link: None,
@@ -261,17 +264,26 @@ impl Driver {
     /// codec (the last one padded with silence); `None` once it is over.
     fn next_frame(&mut self) -> Option<Vec<u8>> {
         let codec = self.session.codec()?;
+        if codec == Codec::Opus && self.opus.is_none() {
+            self.opus =
+                opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).ok();
+        }
         let play = self.playout.as_mut()?;
-        let per_frame = codec.sample_rate() as usize / 50;
+        // 20 ms at the codec's clock (Opus: 48 kHz, as the prompt was synthesized).
+        let per_frame = if codec == Codec::Opus {
+            960
+        } else {
+            codec.sample_rate() as usize / 50
+        };
         if play.at >= play.pcm.len() {
             self.playout = None;
             return None;
         }
-        let mut samples = [0i16; 320];
+        let mut samples = [0i16; 960];
         let end = (play.at + per_frame).min(play.pcm.len());
         samples[..end - play.at].copy_from_slice(&play.pcm[play.at..end]);
         let samples = &samples[..per_frame];
-        let mut payload = [0u8; 640];
+        let mut payload = [0u8; 1500];
         let payload = match codec {
             Codec::Pcmu | Codec::Pcma => {
                 let law = if codec == Codec::Pcmu {
@@ -288,10 +300,13 @@ impl Driver {
                 }
                 &payload[..2 * per_frame]
             }
-            Codec::Opus => {
-                self.playout = None;
-                return None;
-            }
+            Codec::Opus => match self.opus.as_mut().map(|e| e.encode(samples, &mut payload)) {
+                Some(Ok(n)) => &payload[..n],
+                _ => {
+                    self.playout = None;
+                    return None;
+                }
+            },
         };
         let header = AudioHeader {
             codec,
