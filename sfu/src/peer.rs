@@ -483,6 +483,19 @@ impl Peer {
         });
     }
 
+    /// The track of `publisher`'s `source_mid` this peer receives, if its m-line is
+    /// open: its index and the m-line.
+    pub(crate) fn open_track_out(&self, publisher: Key, source_mid: Mid) -> Option<(usize, Mid)> {
+        let index = self
+            .tracks_out
+            .iter()
+            .position(|t| t.publisher == publisher && t.source_mid == source_mid)?;
+        match self.tracks_out[index].state {
+            OutState::Open(mid) => Some((index, mid)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn track_out_by_mid(&self, mid: Mid) -> Option<&TrackOut> {
         self.tracks_out.iter().find(|t| t.state.mid() == Some(mid))
     }

@@ -207,6 +207,9 @@ struct Source {
 /// One virtual participant's audio state.
 pub(crate) struct Bridge {
     pub(crate) codec: BridgeCodec,
+    /// The room codec's payload params in the virtual participant's `Rtc`, set at
+    /// join (so the tick does not search the codec table per slot).
+    pub(crate) params: Option<str0m::format::PayloadParams>,
     jitter: JitterBuffer,
     plc: Concealer,
     /// The room's Opus, for an L16 panel.
@@ -249,6 +252,7 @@ impl Bridge {
         };
         Some(Bridge {
             codec,
+            params: None,
             jitter,
             plc: Concealer::new(codec.clock()),
             encoder,
@@ -396,11 +400,8 @@ impl Bridge {
         source.last_seq = Some(seq);
         if matches!(dev, BridgeCodec::Opus { .. }) && active == 1 {
             // The panel's own codec: as it came (its decoder conceals what was lost).
-            if let Some(dec) = source.decoder.as_mut() {
-                // Kept in step, for when a mix starts.
-                let mut scratch = [0i16; MAX_DECODED];
-                let _ = dec.decode(payload, &mut scratch, false);
-            }
+            // Nothing is decoded here; a mix that starts later starts its decoders
+            // afresh (Opus settles within a packet).
             self.send_device(session, payload, now, out);
             return;
         }

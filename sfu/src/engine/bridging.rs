@@ -15,7 +15,6 @@ use crate::bridge::{Bridge, BridgeCodec, SLOT_BYTES, TICK};
 use crate::forward::{Rewrite, matching_pt};
 use crate::ids::{RoomId, SessionId};
 use crate::message::{ParticipantInfo, PeerSignal, TrackKind};
-use crate::peer::OutState;
 use crate::slab::Key;
 
 /// The m-line name of a virtual participant's one audio track.
@@ -64,6 +63,19 @@ impl Engine {
         };
         self.bridges.push(key);
         self.next_bridge_tick.get_or_insert(now + TICK);
+        if let Some(peer) = self.peers.get_mut(key) {
+            let codec = codec.rtp();
+            let params = peer
+                .rtc
+                .codec_config()
+                .params()
+                .iter()
+                .find(|p| p.spec().codec == codec)
+                .copied();
+            if let Some(bridge) = peer.bridge.as_mut() {
+                bridge.params = params;
+            }
+        }
         let mid = Mid::from(BRIDGE_MID);
         if let Some(peer) = self.peers.get_mut(key)
             && peer.add_track_in(mid, TrackKind::Audio)
@@ -130,15 +142,7 @@ impl Engine {
         let (seq, ts) = (bridge.seq, bridge.ts);
         bridge.seq += 1;
         bridge.ts = bridge.ts.wrapping_add(bridge.codec.rtp_step());
-        let codec = bridge.codec.rtp();
-        let Some(params) = publisher
-            .rtc
-            .codec_config()
-            .params()
-            .iter()
-            .find(|p| p.spec().codec == codec)
-            .copied()
-        else {
+        let Some(params) = bridge.params else {
             return;
         };
         let Some(track) = publisher.tracks_in.first() else {
@@ -164,14 +168,7 @@ impl Engine {
             if !sub.connected || sub.bridge.is_some() {
                 continue;
             }
-            let Some(out) = sub
-                .tracks_out
-                .iter()
-                .position(|t| t.publisher == from && t.source_mid == source_mid)
-            else {
-                continue;
-            };
-            let OutState::Open(out_mid) = sub.tracks_out[out].state else {
+            let Some((out, out_mid)) = sub.open_track_out(from, source_mid) else {
                 continue;
             };
             let start_seq = sub.start_seq;

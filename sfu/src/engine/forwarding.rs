@@ -15,7 +15,7 @@ use str0m::{Input, Rtc};
 use super::{Engine, Output};
 use crate::forward::{Rewrite, matching_pt};
 use crate::message::{SfuEvent, TrackKind};
-use crate::peer::{OutState, Peer};
+use crate::peer::Peer;
 use crate::quality::codec::{keyframe_size, starts_keyframe, vp8_ids, vp8_write_ids};
 use crate::quality::{LAYER_IDLE, LAYER_LAGGING};
 use crate::relay;
@@ -137,14 +137,7 @@ impl Engine {
                 }
                 continue;
             }
-            let Some(out) = sub
-                .tracks_out
-                .iter()
-                .position(|t| t.publisher == from && t.source_mid == source_mid)
-            else {
-                continue;
-            };
-            let OutState::Open(out_mid) = sub.tracks_out[out].state else {
+            let Some((out, out_mid)) = sub.open_track_out(from, source_mid) else {
                 continue;
             };
             if !sub.connected {
