@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+use vchat_intercom::g711::Law;
 use vchat_recorder::capture::{
     FLAG_CONTIGUOUS, FLAG_KEYFRAME, FLAG_MARKER, Frame, Header, Record, SenderReport, Writer,
 };
@@ -59,19 +60,36 @@ fn write_with_reports(path: &Path, header: &Header, frames: &[Frame], reports: &
 fn tone(hz: f64, seconds: f64, mute: Option<(f64, f64)>, lost: &[u64]) -> Vec<Frame> {
     let mut enc =
         opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Audio).unwrap();
-    let mut out = Vec::new();
-    let frames = (seconds * 50.0) as u64;
-    let mut seq = 100u64;
     let mut buf = [0u8; 1500];
-    for n in 0..frames {
+    packets(48_000, hz, seconds, mute, lost, |pcm| {
+        let len = enc.encode(pcm, &mut buf).unwrap();
+        buf[..len].to_vec()
+    })
+}
+
+/// 20 ms packets of a 12,000-peak tone at `hz`, sampled at `rate` and coded by `code`,
+/// muted and lost as [`tone`]'s; sequence numbers from 100, RTP time crossing the
+/// 32-bit wrap after a second.
+fn packets(
+    rate: u32,
+    hz: f64,
+    seconds: f64,
+    mute: Option<(f64, f64)>,
+    lost: &[u64],
+    mut code: impl FnMut(&[i16]) -> Vec<u8>,
+) -> Vec<Frame> {
+    let per_frame = u64::from(rate / 50);
+    let mut out = Vec::new();
+    let mut seq = 100u64;
+    for n in 0..(seconds * 50.0) as u64 {
         let t = n as f64 * 0.02;
-        let pcm: Vec<i16> = (0..960)
+        let pcm: Vec<i16> = (0..per_frame)
             .map(|i| {
-                ((2.0 * std::f64::consts::PI * hz * (t + i as f64 / 48_000.0)).sin() * 12_000.0)
-                    as i16
+                let at = t + i as f64 / f64::from(rate);
+                ((2.0 * std::f64::consts::PI * hz * at).sin() * 12_000.0) as i16
             })
             .collect();
-        let len = enc.encode(&pcm, &mut buf).unwrap();
+        let payload = code(&pcm);
         if mute.is_some_and(|(a, b)| t >= a && t < b) {
             continue;
         }
@@ -81,11 +99,11 @@ fn tone(hz: f64, seconds: f64, mute: Option<(f64, f64)>, lost: &[u64]) -> Vec<Fr
         }
         out.push(Frame {
             arrival_us: n * 20_000,
-            rtp_ts: (1 << 32) - 48_000 + n * 960, // crosses the 32-bit wrap after 1 s
+            rtp_ts: (1 << 32) - u64::from(rate) + n * per_frame,
             seq_first: seq,
             seq_last: seq,
             flags: FLAG_CONTIGUOUS,
-            payload: buf[..len].to_vec(),
+            payload,
         });
         seq += 1;
     }
@@ -187,6 +205,11 @@ fn video(dir: &Path, codec: &str, clips: &[(&str, u32)]) -> Vec<Frame> {
 }
 
 fn sox_stat(wav: &Path, channel: u32, from: f64, len: f64) -> (f64, f64) {
+    sox_stat_through(wav, channel, from, len, &[])
+}
+
+/// sox's rough frequency and RMS of a channel in a window, through sox `effects`.
+fn sox_stat_through(wav: &Path, channel: u32, from: f64, len: f64, effects: &[&str]) -> (f64, f64) {
     let out = Command::new("sox")
         .arg(wav)
         .args([
@@ -196,8 +219,9 @@ fn sox_stat(wav: &Path, channel: u32, from: f64, len: f64) -> (f64, f64) {
             "trim",
             &from.to_string(),
             &len.to_string(),
-            "stat",
         ])
+        .args(effects)
+        .arg("stat")
         .output()
         .expect("sox (apt-get install sox)");
     let text = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -677,4 +701,70 @@ fn audio_only_calls_give_an_audio_only_file() {
         "{text}"
     );
     assert!(text.contains("duration=3.0"), "{text}");
+}
+
+/// G.711 packets (20 ms, 8 kHz) of a tone, muted and lost as [`tone`]'s.
+fn g711_tone(
+    law: Law,
+    hz: f64,
+    seconds: f64,
+    mute: Option<(f64, f64)>,
+    lost: &[u64],
+) -> Vec<Frame> {
+    packets(8000, hz, seconds, mute, lost, |pcm| {
+        let mut codes = vec![0u8; pcm.len()];
+        law.encode(pcm, &mut codes);
+        codes
+    })
+}
+
+#[test]
+fn g711_parties_are_decoded_brought_to_48_khz_and_placed() {
+    // A room an intercom put on G.711: the panel (client) in A-law, the answerer in
+    // µ-law — the same call as the Opus one: 440 Hz left, muted 3..5 s, four packets
+    // lost; 880 Hz right from 2 s.
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path().join("captures");
+    std::fs::create_dir_all(&caps).unwrap();
+    write(
+        &caps.join("client-audio-1-0.vcrec"),
+        &header("client", "audio", "pcma", 8000, T0, 1),
+        &g711_tone(
+            Law::Alaw,
+            440.0,
+            8.0,
+            Some((3.0, 5.0)),
+            &[300, 325, 326, 327],
+        ),
+    );
+    write(
+        &caps.join("agent-audio-2-0.vcrec"),
+        &header("agent", "audio", "pcmu", 8000, T0 + 2_000_000, 2),
+        &g711_tone(Law::Ulaw, 880.0, 6.0, None, &[]),
+    );
+    let captures = CallCaptures::open_dir(&caps).unwrap();
+    let out = dir.path().join("intercom.webm");
+    let report = merge(&captures, &out).unwrap();
+    println!("{report:?}");
+    assert_eq!(report.audio, AudioMode::Reencode, "G.711 is decoded");
+    assert_eq!(report.decode_errors, 0);
+    assert_eq!(report.container.content_type(false), "audio/webm");
+    let wav = dir.path().join("intercom.wav");
+    decode(&out, "ffmpeg", &wav);
+    check_decoded(&wav, "G.711");
+    // At its level (12,000 of 32,768, RMS 0.259), and no images of the 8 kHz
+    // sampling above its band (the interpolator's low-pass took them out).
+    let (_, left_rms) = sox_stat(&wav, 1, 0.5, 2.0);
+    let (_, right_rms) = sox_stat(&wav, 2, 5.5, 2.0);
+    let above = |channel, from| sox_stat_through(&wav, channel, from, 2.0, &["sinc", "4.6k"]).1;
+    let (left_above, right_above) = (above(1, 0.5), above(2, 5.5));
+    println!(
+        "RMS left {left_rms}, right {right_rms}; above 4.6 kHz: left {left_above}, right {right_above}"
+    );
+    assert!((left_rms - 0.259).abs() < 0.03, "left RMS {left_rms}");
+    assert!((right_rms - 0.259).abs() < 0.03, "right RMS {right_rms}");
+    assert!(
+        left_above < left_rms / 100.0 && right_above < right_rms / 100.0,
+        "images above the band: left {left_above}, right {right_above}"
+    );
 }

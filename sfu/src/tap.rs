@@ -8,7 +8,6 @@ use std::fmt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use str0m::format::PayloadParams;
-use str0m::rtp::RtpPacket;
 
 use crate::ids::{ParticipantId, RoomId, SessionId};
 use crate::message::TrackKind;
@@ -93,6 +92,18 @@ pub struct TapSenderReport {
     pub ntp: u64,
     /// The RTP timestamp of that moment (the report's 32 bits).
     pub rtp_ts: u64,
+}
+
+/// The numbers of a packet going into a [`TapBuffer`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tapped {
+    /// Server arrival, Unix µs.
+    pub(crate) arrival_us: i64,
+    /// The capture's extended sequence number and RTP time.
+    pub(crate) seq: u64,
+    pub(crate) rtp_ts: u64,
+    pub(crate) marker: bool,
+    pub(crate) ssrc: u32,
 }
 
 /// What a recorded track has gathered since the last hand-over.
@@ -213,16 +224,16 @@ impl TapBuffer {
         self.last_keyframe_request = Some(now);
     }
 
-    /// Adds a packet, with its sequence number and RTP time as the capture numbers
-    /// them (see [`TapRewrite`]).
-    pub(crate) fn push(
-        &mut self,
-        arrival_us: i64,
-        seq: u64,
-        rtp_ts: u64,
-        packet: &RtpPacket,
-        params: &PayloadParams,
-    ) {
+    /// Adds a packet's payload, with its sequence number and RTP time as the capture
+    /// numbers them (see [`TapRewrite`]).
+    pub(crate) fn push(&mut self, tapped: Tapped, payload: &[u8], params: &PayloadParams) {
+        let Tapped {
+            arrival_us,
+            seq,
+            rtp_ts,
+            marker,
+            ssrc,
+        } = tapped;
         self.last_seq = Some(self.last_seq.map_or(seq, |l| l.max(seq)));
         if self.codec.is_none() {
             let spec = params.spec();
@@ -231,17 +242,17 @@ impl TapBuffer {
                 spec.clock_rate.get(),
                 fmtp_text(params),
             ));
-            self.ssrc = *packet.header.ssrc;
+            self.ssrc = ssrc;
         }
         let offset = u32::try_from(self.data.len()).unwrap_or(u32::MAX);
-        self.data.extend_from_slice(&packet.payload);
+        self.data.extend_from_slice(payload);
         self.packets.push(TapPacket {
             arrival_us,
             seq,
             rtp_ts,
-            marker: packet.header.marker,
+            marker,
             offset,
-            len: u32::try_from(packet.payload.len()).unwrap_or(u32::MAX),
+            len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
         });
     }
 

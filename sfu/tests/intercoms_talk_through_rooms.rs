@@ -63,6 +63,26 @@ fn room_with(codec: BridgeCodec, browsers: &[&str]) -> TestNet {
     net
 }
 
+/// 20 ms of a call: the panel says its frame `n` (unless `panel_quiet`), the browser
+/// its own, and the 20 ms pass; what reached the panel meanwhile.
+fn talk(net: &mut TestNet, n: u64, panel_quiet: bool) -> Vec<LinkFrame> {
+    let now = net.now;
+    if !panel_quiet {
+        net.engine.handle_bridge_frame(
+            now,
+            PANEL,
+            &LinkFrame::new(n as u16, (n * 160) as u32, now, &frame(1000.0, n)),
+        );
+    }
+    assert!(net.clients[0].send_rtp(false, &frame(400.0, n), now));
+    let mut heard = Vec::new();
+    for _ in 0..20 {
+        net.progress(Duration::from_millis(1));
+        heard.extend(to_device(net));
+    }
+    heard
+}
+
 fn to_device(net: &mut TestNet) -> Vec<LinkFrame> {
     let mut out = Vec::new();
     while let Some((session, frame)) = net.engine.poll_bridge_output() {
@@ -77,17 +97,7 @@ fn a_panel_and_a_browser_hear_each_other_in_g711_untouched() {
     let mut net = room_with_panel(&["agent"]);
     let mut heard = Vec::new();
     for n in 0..150u64 {
-        let now = net.now;
-        net.engine.handle_bridge_frame(
-            now,
-            PANEL,
-            &LinkFrame::new(n as u16, (n * 160) as u32, now, &frame(1000.0, n)),
-        );
-        assert!(net.clients[0].send_rtp(false, &frame(400.0, n), now));
-        for _ in 0..20 {
-            net.progress(Duration::from_millis(1));
-            heard.extend(to_device(&mut net));
-        }
+        heard.extend(talk(&mut net, n, false));
     }
     // The browser took PCMU (it offered Opus first): the room speaks the panel's law.
     let agent = &net.clients[0];
@@ -191,6 +201,78 @@ fn lost_audio_is_made_up_both_ways() {
         10.0 * (sig / err).log10() > 10.0,
         "SNR {:.1} dB",
         10.0 * (sig / err).log10()
+    );
+}
+
+#[test]
+fn a_recorded_call_taps_the_panel_with_its_pauses_in_place() {
+    let mut net = room_with_panel(&["agent"]);
+    let now = net.now;
+    net.engine.handle_command(
+        now,
+        Command::Record {
+            room: RoomId::new("door-1").unwrap(),
+            on: true,
+        },
+    );
+    // A second of the panel's tone, a second of its silence (it sends nothing), a
+    // second of tone again; the browser speaks throughout.
+    for n in 0..150u64 {
+        talk(&mut net, n, (50..100).contains(&n));
+    }
+    net.run_until(Duration::from_millis(1500), |_| false);
+    let panel: Vec<_> = net
+        .taps
+        .iter()
+        .filter(|b| b.participant.as_str() == "intercom-d1")
+        .collect();
+    assert!(!panel.is_empty(), "the panel's track is tapped");
+    assert!(
+        panel
+            .iter()
+            .all(|b| b.codec == "pcmu" && b.clock_rate == 8000 && b.mid == "intercom"),
+        "{:?}",
+        panel
+            .iter()
+            .map(|b| (&b.codec, b.clock_rate, &b.mid))
+            .collect::<Vec<_>>()
+    );
+    let packets: Vec<_> = panel.iter().flat_map(|b| b.packets.iter()).collect();
+    // One sequence, one packet per slot sent; the RTP time runs on through the
+    // silence, so the recording puts the second talk-spurt a second after the first.
+    for pair in packets.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq + 1);
+    }
+    let jumps: Vec<u64> = packets
+        .windows(2)
+        .map(|p| p[1].rtp_ts - p[0].rtp_ts)
+        .filter(|d| *d != 160)
+        .collect();
+    assert_eq!(jumps.len(), 1, "one pause: {jumps:?}");
+    // (The second talk-spurt may start a few slots later than the first did: the
+    // jitter buffer fills again before it plays.)
+    let span = packets.last().unwrap().rtp_ts - packets[0].rtp_ts;
+    let three_seconds = 149 * 160..=155 * 160;
+    assert!(
+        three_seconds.contains(&span),
+        "{span} samples from the first packet to the last, for 3 s"
+    );
+    // What the panel said, as it said it (its first byte numbers the frame).
+    let first = panel[0].payload(0)[0];
+    assert_eq!(panel[0].payload(0), &frame(1000.0, u64::from(first))[..]);
+    // The browser's PCMU is tapped too: the recorder decodes both.
+    assert!(
+        net.taps
+            .iter()
+            .any(|b| b.participant.as_str() == "agent" && b.codec == "pcmu")
+    );
+    // The browser's jitter buffer sees the same timing.
+    let agent = &net.clients[0];
+    let got = agent.received.values().next().expect("audio");
+    let span = got.log.last().unwrap().1.wrapping_sub(got.log[0].1);
+    assert!(
+        three_seconds.contains(&u64::from(span)),
+        "the browser: {span}"
     );
 }
 
@@ -368,6 +450,10 @@ fn an_opus_panel_passes_through_the_rooms_opus_untouched() {
         .expect("the panel's Opus reached the browser");
     assert_eq!(got.packets, 50);
     assert_eq!(got.last_payload, *sent_by_panel.last().unwrap());
+    // On the panel's clock: 960 (20 ms at 48 kHz) from one packet to the next.
+    for pair in got.log.windows(2) {
+        assert_eq!(pair[1].1.wrapping_sub(pair[0].1), 960);
+    }
     // The panel got the browser's packets as they were.
     assert_eq!(heard.len(), 50);
     for (f, sent) in heard.iter().zip(&sent_by_browser) {

@@ -7,13 +7,15 @@
 // microphone (a 440 Hz file as Chromium's fake microphone; the simulator measures the
 // dominant frequency of what it receives); the door opens from the call view and its
 // state comes back to the page; the agent hangs up. Then the CDR holds who answered,
-// when, the door and the end, and the rtc_* metrics moved by exactly one call.
+// when, the door and the end, the rtc_* metrics moved by exactly one call, and the
+// call's recording (downloaded through the API, checked with ffprobe and sox) has
+// the panel's 1 kHz on the left and the agent's 440 Hz on the right.
 // Screens (the ring, the call) go to docs/screens/ at phone and desktop size, checked
 // by axe-core.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,6 +27,19 @@ import { SCREENS, adminApi, launchAppsBrowser, shootChecked } from './apps.js';
 function metric(text, name) {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line ? Number(line.split(' ').pop()) : NaN;
+}
+
+/** sox's rough frequency (Hz) and RMS of one channel of `wav` in a window. */
+function soxStat(wav, channel, from, length) {
+  const run = spawnSync('sox', [wav, '-n', 'remix', String(channel), 'trim', String(from), String(length), 'stat'], { encoding: 'utf8' });
+  const text = `${run.stdout}${run.stderr}`;
+  /** @param {RegExp} re */
+  const field = (re) => {
+    const match = text.match(re);
+    assert.ok(match, text);
+    return Number(match[1]);
+  };
+  return { hz: field(/Rough\s+frequency:\s+([0-9.e-]+)/), rms: field(/RMS\s+amplitude:\s+([0-9.e-]+)/) };
 }
 
 const COUNTED = ['rtc_started_sip_calls', 'rtc_speak_sip_calls', 'rtc_failed_sip_calls', 'rtc_sip_calls_duration_count', 'rtc_intercom_status_info'];
@@ -57,7 +72,7 @@ for (const [lang, codec] of [['ru', 'PCMA'], ['en', 'L16/16000'], ['en', 'opus']
     const work = mkdtempSync(path.join(tmpdir(), 'vchat-intercom-e2e-'));
     const tone = path.join(work, 'tone440.wav');
     execFileSync('ffmpeg', ['-loglevel', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=30', '-ac', '1', tone]);
-    const server = await startServer();
+    const server = await startServer({ VCHAT_RECORDINGS_MERGE_GRACE_MS: '300' });
     const browser = await launchAppsBrowser([`--use-file-for-fake-audio-capture=${tone}`]);
     /** @type {import('node:child_process').ChildProcess | null} */
     let sim = null;
@@ -159,10 +174,37 @@ for (const [lang, codec] of [['ru', 'PCMA'], ['en', 'L16/16000'], ['en', 'opus']
         rtc_started_sip_calls: 1, rtc_speak_sip_calls: 1, rtc_failed_sip_calls: 0, rtc_sip_calls_duration_count: 1, rtc_intercom_status_info: 1,
       }, JSON.stringify(moved));
 
+      // The recording: audio only, stereo; the panel left, the agent right.
+      /** @type {any} */
+      let recording = null;
+      await waitFor('the recording to be merged', async () => {
+        recording = await api('GET', `/api/interactions/${interaction}/recording`);
+        return recording.state === 'ready' || recording.state === 'failed';
+      }, 30000);
+      assert.equal(recording.state, 'ready', recording.reason);
+      const file = await fetch(`${server.base}/api/recordings/${interaction}/file`, { headers: { Authorization: `Bearer ${server.apiToken}` } });
+      assert.equal(file.status, 200);
+      const webm = path.join(work, 'call.webm');
+      writeFileSync(webm, Buffer.from(await file.arrayBuffer()));
+      const probe = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,channels:format=duration', '-of', 'default=nw=1', webm], { encoding: 'utf8' });
+      assert.match(probe, /codec_name=opus/);
+      assert.match(probe, /channels=2/);
+      assert.doesNotMatch(probe, /codec_type=video/);
+      const duration = Number((probe.match(/duration=([0-9.]+)/) || [])[1]);
+      assert.ok(Math.abs(duration - cdr.talk_secs) < 2, `file ${duration} s, talked ${cdr.talk_secs} s`);
+      const wav = path.join(work, 'call.wav');
+      execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', webm, '-map', '0:a', wav]);
+      const [from, length] = [duration * 0.3, duration * 0.4];
+      const left = soxStat(wav, 1, from, length);
+      const right = soxStat(wav, 2, from, length);
+      assert.ok(Math.abs(left.hz - 1000) < 30 && left.rms > 0.05, `left (the panel): ${JSON.stringify(left)}`);
+      assert.ok(Math.abs(right.hz - 440) < 15 && right.rms > 0.003, `right (the agent): ${JSON.stringify(right)}`);
+
       assert.deepEqual(problems, [], `axe found serious or critical problems:\n${problems.join('\n')}`);
       console.log(`${lang} (${codec}): the page heard ${heard.hz.toFixed(0)} Hz (${heard.db.toFixed(0)} dB); the panel heard ${panelHeard.heard_hz} Hz `
         + `(${(panelHeard.heard_share * 100).toFixed(0)} % of its energy), ${panelHeard.frames_in} frames in, ${panelHeard.frames_out} out; `
-        + `talked ${cdr.talk_secs.toFixed(1)} s; metrics moved ${JSON.stringify(moved)}`);
+        + `talked ${cdr.talk_secs.toFixed(1)} s; metrics moved ${JSON.stringify(moved)}; `
+        + `recording ${duration.toFixed(2)} s, left ${left.hz} Hz RMS ${left.rms}, right ${right.hz} Hz RMS ${right.rms}`);
       await ctx.close();
     } catch (err) {
       console.log(simLog.split('\n').slice(-15).join('\n'));

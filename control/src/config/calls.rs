@@ -28,6 +28,8 @@ pub struct InteractionsConfig {
     /// 0 by default: chosen by PESQ (benches/RESULTS.md), as good as any other for
     /// narrowband speech, and the cheapest.
     pub intercom_opus_complexity: u8,
+    /// Whether intercom calls are recorded (the panel left, the answerer right).
+    pub intercom_recording: bool,
 }
 
 impl Default for InteractionsConfig {
@@ -40,6 +42,7 @@ impl Default for InteractionsConfig {
             empty_end_secs: 30,
             intercom_ring_secs: 60,
             intercom_opus_complexity: 0,
+            intercom_recording: true,
         }
     }
 }

@@ -98,8 +98,7 @@ impl IntercomCalls {
             scheduled_at: None,
             video: VideoMode::OneWay,
             max_quality: Quality::P480,
-            // The recorder does not decode G.711 yet (issue 18).
-            recording: false,
+            recording: self.0.config.interactions.intercom_recording,
             camera: Camera::Front,
             language: None,
             state: State::Waiting,
@@ -143,7 +142,7 @@ impl IntercomCalls {
                 agent: String::new(),
                 state: State::Waiting,
                 scheduled_at: None,
-                recording: false,
+                recording: interaction.recording,
                 video: VideoMode::OneWay,
             },
         );

@@ -1,21 +1,43 @@
 //! One party's audio decoded onto the call's timeline: libopus with FEC for a single
-//! lost packet and concealment for short losses, zeros before it joined, between
-//! joins, in silences and after it left — handed out in blocks, so the merge never
-//! holds more than a block of it.
+//! lost packet and concealment for short losses (G.711: its tables, Appendix I
+//! concealment, then up to 48 kHz), zeros before it joined, between joins, in silences
+//! and after it left — handed out in blocks, so the merge never holds more than a
+//! block of it.
 
 use std::collections::VecDeque;
 
-use super::party::{AudioItem, PartyTrack, ReadStats, packet_samples};
+use vchat_intercom::g711::Law;
+use vchat_intercom::plc::Concealer;
+
+use super::party::{AudioCodec, AudioItem, PartyTrack, ReadStats, packet_samples};
+use super::upsample::Upsampler;
 
 pub use super::party::RATE;
 
 /// Samples of an Opus frame (20 ms), the block size of the merge.
 pub const BLOCK: usize = 960;
 
+/// G.711's rate, and how far it is from the timeline's.
+const NARROW_RATE: u32 = 8000;
+const NARROW_FACTOR: usize = (RATE / NARROW_RATE) as usize;
+/// G.711 concealed a 20 ms slot at a time.
+const NARROW_SLOT: usize = 160;
+
+/// A G.711 party's decoding state.
+struct Narrowband {
+    concealer: Concealer,
+    upsampler: Upsampler,
+    pcm: Vec<i16>,
+}
+
 /// A party's decoded audio, block by block.
 pub struct PartyAudio {
     track: PartyTrack,
     decoder: opus::Decoder,
+    /// Made at the party's first G.711 packet.
+    narrow: Option<Box<Narrowband>>,
+    /// The codec of the last packet (what a loss is concealed with).
+    last: AudioCodec,
     /// Decoded samples waiting to be handed out.
     pending: VecDeque<i16>,
     /// The timeline position of the next sample handed out.
@@ -34,6 +56,8 @@ impl PartyAudio {
         Ok(PartyAudio {
             track,
             decoder: opus::Decoder::new(RATE, opus::Channels::Mono)?,
+            narrow: None,
+            last: AudioCodec::Opus,
             pending: VecDeque::new(),
             position: 0,
             zeros: 0,
@@ -105,6 +129,9 @@ impl PartyAudio {
                 }
             }
             AudioItem::Silence(samples) => self.queue_zeros(samples),
+            AudioItem::Conceal(samples) if self.last != AudioCodec::Opus => {
+                self.conceal_narrow(samples)
+            }
             AudioItem::Conceal(samples) => {
                 // Concealment in frames of at most 120 ms (what libopus accepts).
                 let mut left = samples as usize;
@@ -121,7 +148,16 @@ impl PartyAudio {
                     left -= n;
                 }
             }
-            AudioItem::Packet { payload, fec } => {
+            AudioItem::Packet {
+                payload,
+                codec: AudioCodec::G711(law),
+                ..
+            } => {
+                self.last = AudioCodec::G711(law);
+                self.decode_narrow(law, &payload);
+            }
+            AudioItem::Packet { payload, fec, .. } => {
+                self.last = AudioCodec::Opus;
                 if fec > 0 {
                     let n = (fec as usize).min(self.scratch.len());
                     match self.decoder.decode(&payload, &mut self.scratch[..n], true) {
@@ -141,6 +177,30 @@ impl PartyAudio {
         true
     }
 
+    /// A G.711 packet, decoded and brought to 48 kHz.
+    fn decode_narrow(&mut self, law: Law, payload: &[u8]) {
+        let n = narrowband(&mut self.narrow);
+        n.pcm.resize(payload.len(), 0);
+        law.decode(payload, &mut n.pcm);
+        n.concealer.good(&mut n.pcm);
+        n.upsampler.process(&n.pcm, &mut self.pending);
+    }
+
+    /// `samples` (at 48 kHz) of a G.711 loss, made up from what came before it.
+    fn conceal_narrow(&mut self, samples: u64) {
+        let mut left = samples as usize / NARROW_FACTOR;
+        let rest = samples - (left * NARROW_FACTOR) as u64;
+        let n = narrowband(&mut self.narrow);
+        while left > 0 {
+            let len = left.min(NARROW_SLOT);
+            n.pcm.resize(len, 0);
+            n.concealer.conceal(&mut n.pcm);
+            n.upsampler.process(&n.pcm, &mut self.pending);
+            left -= len;
+        }
+        self.queue_zeros(rest);
+    }
+
     /// Zeros after what is pending: pending samples come first, so zeros queued behind
     /// them are decoded as silence samples in `pending`.
     fn queue_zeros(&mut self, samples: u64) {
@@ -151,4 +211,15 @@ impl PartyAudio {
                 .extend(std::iter::repeat_n(0, samples as usize));
         }
     }
+}
+
+/// A G.711 party's state, made at its first packet.
+fn narrowband(narrow: &mut Option<Box<Narrowband>>) -> &mut Narrowband {
+    narrow.get_or_insert_with(|| {
+        Box::new(Narrowband {
+            concealer: Concealer::new(NARROW_RATE),
+            upsampler: Upsampler::new(NARROW_FACTOR),
+            pcm: vec![0; NARROW_SLOT],
+        })
+    })
 }

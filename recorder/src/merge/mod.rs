@@ -15,6 +15,7 @@ pub mod h264;
 pub mod mux;
 pub mod party;
 pub mod passthrough;
+pub mod upsample;
 pub mod video;
 pub mod vp9;
 

@@ -133,17 +133,21 @@ pub fn merge(captures: &CallCaptures, out: &Path) -> Result<MergeReport, MergeEr
     merge_with(captures, out, MergeOptions::default())
 }
 
-/// Whether every packet of these audio captures fits the 20 ms grid.
+/// Whether every packet of these audio captures is Opus that fits the 20 ms grid
+/// (G.711 is always decoded).
 fn all_fit_grid(captures: &CallCaptures) -> bool {
     captures
         .client_audio
         .iter()
         .chain(&captures.agent_audio)
-        .all(|file| match file.open() {
-            Ok(stream) => super::CaptureFrames(stream)
-                .filter(|f| !f.payload.is_empty())
-                .all(|f| passthrough::fits_grid(&f.payload)),
-            Err(_) => true, // unreadable: it contributes nothing either way
+        .all(|file| {
+            file.header.codec == "opus"
+                && match file.open() {
+                    Ok(stream) => super::CaptureFrames(stream)
+                        .filter(|f| !f.payload.is_empty())
+                        .all(|f| passthrough::fits_grid(&f.payload)),
+                    Err(_) => true, // unreadable: it contributes nothing either way
+                }
         })
 }
 

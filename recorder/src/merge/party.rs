@@ -5,6 +5,8 @@
 
 use std::collections::VecDeque;
 
+use vchat_intercom::g711::Law;
+
 use super::{CaptureFrames, TrackFile};
 use crate::capture::Header;
 use crate::timeline::{Gap, OrderedFrames, gap, start_sample};
@@ -15,6 +17,36 @@ pub const RATE: u32 = 48_000;
 /// Samples of an Opus packet at 48 kHz, or 960 (20 ms) when it cannot be read.
 pub fn packet_samples(payload: &[u8]) -> u64 {
     opus::packet::get_nb_samples(payload, RATE).map_or(960, |n| n as u64)
+}
+
+/// How a party's audio is coded: Opus from browsers, G.711 from rooms an intercom
+/// put on its law (the panel and the browsers alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioCodec {
+    /// Opus, 48 kHz.
+    Opus,
+    /// G.711 in this law, 8 kHz, a byte per sample.
+    G711(Law),
+}
+
+impl AudioCodec {
+    /// The codec of a capture's header (`opus`, `pcmu`, `pcma`).
+    pub fn from_name(name: &str) -> Option<AudioCodec> {
+        match name {
+            "opus" => Some(AudioCodec::Opus),
+            "pcmu" => Some(AudioCodec::G711(Law::Ulaw)),
+            "pcma" => Some(AudioCodec::G711(Law::Alaw)),
+            _ => None,
+        }
+    }
+
+    /// A packet's length in its RTP clock's units.
+    fn rtp_samples(self, payload: &[u8]) -> u64 {
+        match self {
+            AudioCodec::Opus => packet_samples(payload),
+            AudioCodec::G711(_) => payload.len() as u64,
+        }
+    }
 }
 
 /// What comes next on a party's track.
@@ -29,10 +61,13 @@ pub enum AudioItem {
     Conceal(u64),
     /// A packet; `fec` samples lost right before it can be rebuilt from its FEC.
     Packet {
-        /// The Opus packet.
+        /// The packet.
         payload: Vec<u8>,
-        /// Samples before it to rebuild from its FEC (0: none lost).
+        /// Samples before it to rebuild from its FEC (0: none lost; always 0 but
+        /// for Opus).
         fec: u64,
+        /// Its codec.
+        codec: AudioCodec,
     },
 }
 
@@ -45,6 +80,9 @@ struct Previous {
 struct Segment {
     frames: OrderedFrames<CaptureFrames>,
     header: Header,
+    codec: AudioCodec,
+    /// Timeline samples per unit of the RTP clock (6 for G.711's 8 kHz).
+    scale: u64,
     previous: Option<Previous>,
 }
 
@@ -110,11 +148,22 @@ impl Iterator for PartyTrack {
         loop {
             if self.current.is_none() {
                 let file = self.files.pop_front()?;
+                let Some(codec) = AudioCodec::from_name(&file.header.codec) else {
+                    self.unreadable.push(format!(
+                        "{}: audio in {}, which is not recorded",
+                        file.path.display(),
+                        file.header.codec
+                    ));
+                    continue;
+                };
+                let scale = u64::from((RATE / file.header.clock_rate.max(1)).max(1));
                 match file.open() {
                     Ok(stream) => {
                         self.current = Some(Segment {
                             frames: OrderedFrames::new(CaptureFrames(stream)),
                             header: file.header,
+                            codec,
+                            scale,
                             previous: None,
                         })
                     }
@@ -132,7 +181,8 @@ impl Iterator for PartyTrack {
             if frame.payload.is_empty() {
                 continue;
             }
-            let samples = packet_samples(&frame.payload);
+            let (codec, scale) = (segment.codec, segment.scale);
+            let samples = codec.rtp_samples(&frame.payload);
             let gap = segment.previous.as_ref().map(|p| {
                 gap(
                     p.rtp_ts,
@@ -150,6 +200,7 @@ impl Iterator for PartyTrack {
             let packet = |fec| AudioItem::Packet {
                 payload: frame.payload,
                 fec,
+                codec,
             };
             return Some(match gap {
                 None => {
@@ -162,14 +213,15 @@ impl Iterator for PartyTrack {
                     AudioItem::Start(start)
                 }
                 Some(Gap::None) => packet(0),
-                Some(Gap::Fec(samples)) => packet(samples),
-                Some(Gap::Conceal(samples)) => {
+                Some(Gap::Fec(samples)) if codec == AudioCodec::Opus => packet(samples),
+                // G.711 has no FEC: its single losses are concealed.
+                Some(Gap::Fec(samples) | Gap::Conceal(samples)) => {
                     self.queued = Some(packet(0));
-                    AudioItem::Conceal(samples)
+                    AudioItem::Conceal(samples * scale)
                 }
                 Some(Gap::Silence(samples)) => {
                     self.queued = Some(packet(0));
-                    AudioItem::Silence(samples)
+                    AudioItem::Silence(samples * scale)
                 }
             });
         }

@@ -299,7 +299,7 @@ impl PartySlots {
             }
             AudioItem::Silence(n) => self.silent += self.slots(n),
             AudioItem::Conceal(n) => self.lost += self.slots(n),
-            AudioItem::Packet { payload, fec } => {
+            AudioItem::Packet { payload, fec, .. } => {
                 self.lost += self.slots(fec);
                 if fits_grid(&payload) {
                     self.packet = Some(payload);

@@ -214,9 +214,15 @@ pub(crate) struct Bridge {
     plc: Concealer,
     /// The room's Opus, for an L16 panel.
     encoder: Option<opus::Encoder>,
-    /// The injected track's next RTP sequence number and timestamp.
+    /// The injected track's next RTP sequence number, and its RTP time (extended:
+    /// the 32-bit timestamp is its low half). The time runs on through silences, so
+    /// the browsers and the recording place each talk-spurt where it was said.
     pub(crate) seq: u64,
-    pub(crate) ts: u32,
+    pub(crate) time: u64,
+    /// The injected track's SSRC, as the recording names it.
+    pub(crate) ssrc: u32,
+    /// The last Opus panel timestamp followed (see [`Bridge::device_time`]).
+    device_ts: Option<u32>,
     /// Whether the last tick sent a slot (a new talk-spurt gets the marker bit).
     talking: bool,
     /// To the device: the next sequence number and timestamp.
@@ -257,13 +263,42 @@ impl Bridge {
             plc: Concealer::new(codec.clock()),
             encoder,
             seq: u64::from(rand::random::<u16>() & 0x7fff),
-            ts: rand::random(),
+            time: u64::from(rand::random::<u32>()),
+            ssrc: rand::random(),
+            device_ts: None,
             talking: false,
             out_seq: 0,
             out_ts: 0,
             sources: Vec::new(),
             stats: BridgeStats::default(),
         })
+    }
+
+    /// The RTP time of this tick's slot. The clock goes on whether or not the tick
+    /// sends one (an Opus panel's follows the panel's instead: [`Bridge::device_time`]).
+    pub(crate) fn tick_time(&mut self) -> u64 {
+        let time = self.time;
+        if !matches!(self.codec, BridgeCodec::Opus { .. }) {
+            self.time += u64::from(self.codec.rtp_step());
+        }
+        time
+    }
+
+    /// The room's RTP time of an Opus panel's packet stamped `ts`: the room's clock
+    /// follows the panel's, its pauses included (a reordered packet goes back in
+    /// time; only a newer one moves the clock).
+    pub(crate) fn device_time(&mut self, ts: u32) -> u64 {
+        let Some(last) = self.device_ts else {
+            self.device_ts = Some(ts);
+            return self.time;
+        };
+        let ahead = ts.wrapping_sub(last) as i32;
+        let at = self.time.saturating_add_signed(i64::from(ahead));
+        if ahead > 0 {
+            self.time = at;
+            self.device_ts = Some(ts);
+        }
+        at
     }
 
     /// A device frame from the link: buffered for the tick, or (`true`, an Opus

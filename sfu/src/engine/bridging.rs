@@ -98,10 +98,14 @@ impl Engine {
             .peers
             .get_mut(key)
             .and_then(|p| p.bridge.as_mut())
-            .is_some_and(|bridge| bridge.device_frame(frame));
-        if into_room_now {
+            .and_then(|bridge| {
+                bridge
+                    .device_frame(frame)
+                    .then(|| bridge.device_time(frame.ts))
+            });
+        if let Some(time) = into_room_now {
             // An Opus panel's packet, as it came: the browsers' buffers take its jitter.
-            self.inject(key, frame.payload(), false, now);
+            self.inject(key, frame.payload(), false, time, now);
         }
     }
 
@@ -124,25 +128,33 @@ impl Engine {
                 continue;
             };
             bridge.tick_out(session, now, &mut self.bridge_out);
+            let time = bridge.tick_time();
             let Some((marker, len)) = bridge.tick_in(now, &mut slot) else {
                 continue;
             };
-            self.inject(key, &slot[..len], marker, now);
+            self.inject(key, &slot[..len], marker, time, now);
         }
     }
 
-    /// Writes one slot of a virtual participant's audio to everyone who receives it.
-    fn inject(&mut self, from: Key, payload: &[u8], marker: bool, now: Instant) {
+    /// Writes one slot of a virtual participant's audio, of RTP time `time`, to
+    /// everyone who receives it (and to the recording).
+    fn inject(&mut self, from: Key, payload: &[u8], marker: bool, time: u64, now: Instant) {
         let Some(publisher) = self.peers.get_mut(from) else {
             return;
         };
         let Some(bridge) = publisher.bridge.as_mut() else {
             return;
         };
-        let (seq, ts) = (bridge.seq, bridge.ts);
+        let seq = bridge.seq;
         bridge.seq += 1;
-        bridge.ts = bridge.ts.wrapping_add(bridge.codec.rtp_step());
+        let ts = time as u32;
         let Some(params) = bridge.params else {
+            return;
+        };
+        if publisher.recording {
+            self.tap_bridge(from, seq, time, marker, payload, &params, now);
+        }
+        let Some(publisher) = self.peers.get(from) else {
             return;
         };
         let Some(track) = publisher.tracks_in.first() else {

@@ -13,7 +13,7 @@ use crate::ids::RoomId;
 use crate::message::TrackKind;
 use crate::peer::Peer;
 use crate::slab::Key;
-use crate::tap::TapBuffer;
+use crate::tap::{TapBuffer, Tapped};
 
 impl Engine {
     /// Taps a packet of layer `layer` of a recorded track. The recording takes the
@@ -75,7 +75,47 @@ impl Engine {
                 kind: KeyframeRequestKind::Pli,
             });
         }
-        tap.push(arrival, seq, ts, packet, params);
+        let tapped = Tapped {
+            arrival_us: arrival,
+            seq,
+            rtp_ts: ts,
+            marker: packet.header.marker,
+            ssrc: *packet.header.ssrc,
+        };
+        tap.push(tapped, &packet.payload, params);
+    }
+
+    /// Taps a slot of a virtual participant (an intercom) at RTP time `time`: one
+    /// audio track of one layer, nothing to choose or rewrite.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn tap_bridge(
+        &mut self,
+        from: Key,
+        seq: u64,
+        time: u64,
+        marker: bool,
+        payload: &[u8],
+        params: &PayloadParams,
+        now: Instant,
+    ) {
+        let arrival_us = self.wall.at(now);
+        let Some(publisher) = self.peers.get_mut(from) else {
+            return;
+        };
+        let ssrc = publisher.bridge.as_ref().map_or(0, |b| b.ssrc);
+        let Some(t) = publisher.tracks_in.first_mut() else {
+            return;
+        };
+        let tapped = Tapped {
+            arrival_us,
+            seq,
+            rtp_ts: time,
+            marker,
+            ssrc,
+        };
+        t.tap
+            .get_or_insert_with(TapBuffer::default)
+            .push(tapped, payload, params);
     }
 
     /// Starts or stops recording `room`: its publishers' RTP goes to the tap.
