@@ -10,10 +10,13 @@
 //! - **The anchor:** the same rooms with two browsers and no panel, each sending Opus:
 //!   what the engine spends on a plain audio call, for the ratio.
 //!
-//! Every 20 ms of virtual time each panel hands the engine a frame (5 % of them a slot
-//! late, as over a jittery link) and each browser sends one packet; the engine takes
-//! the browser's SRTP, passes its audio to the panel, ticks every call's jitter buffer
-//! and writes the panel's audio to the browser as SRTP. What is timed is the
+//! Every 20 ms of virtual time each panel sends a frame at its own phase (5 % of them
+//! arrive a slot late, as over a jittery link) and each browser sends one packet. The
+//! engine is driven as the worker's loop drives it: woken at its deadlines (rounded up
+//! to the millisecond, as epoll waits) and when packets come, the panels' links read
+//! at a wake-up 5 ms or more after the last read. It takes the browser's SRTP, passes
+//! its audio to the panel, ticks every call's jitter buffer and writes the panel's
+//! audio to the browser as SRTP. What is timed is the
 //! engine alone — the browsers' own encryption and decryption are not — so the figure
 //! is what a worker core spends per call, both ways, SRTP of the browser leg included.
 //!
@@ -127,16 +130,39 @@ struct Run {
     /// Panel → browser: (frame sent at, frame number) by call, to match arrivals.
     sent_at: HashMap<(usize, u8), Instant>,
     latencies_ms: Vec<f64>,
+    /// Times the engine was woken for a deadline between the browsers' packets.
+    wakeups: u64,
 }
 
-/// Runs `steps` 20 ms steps of every call.
+/// How often the worker reads the links from the panels' socket tasks.
+const LINK_READ: Duration = Duration::from_millis(5);
+
+/// Where call `call`'s panel sends within each 20 ms (its own phase, 0–19 ms: panels
+/// do not send in step with the worker's tick).
+fn phase(call: usize) -> Duration {
+    Duration::from_millis((call as u64 * 7) % 20)
+}
+
+/// Runs `steps` 20 ms steps of every call, as the worker would: the engine is woken
+/// at each of its deadlines (the bridge's tick among them) and every 5 ms to read the
+/// links, and each panel's frame reaches it at the first link read after it arrived.
 fn talk(net: &mut TestNet, steps: u64, first: u64, codec: Option<BridgeCodec>, run: &mut Run) {
     let opus = browser_opus();
     let l16 = codec.is_some_and(|c| c.law().is_none());
     let anchor = codec.is_none();
     let browsers = net.clients.len();
     let calls = if anchor { browsers / 2 } else { browsers };
-    let mut held: Vec<(usize, u64)> = Vec::new();
+    let device = |m: u64, at: Instant| {
+        if l16 {
+            LinkFrame::new(m as u16, (m * 320) as u32, at, &frame16(1000.0, m))
+        } else {
+            LinkFrame::new(m as u16, (m * 160) as u32, at, &frame(1000.0, m))
+        }
+    };
+    // Panel frames on their way: (arrived at, call, frame number).
+    let mut on_the_way: Vec<(Instant, usize, u64)> = Vec::new();
+    // When the worker last read the links.
+    let mut last_read = net.now;
     let mut out = Vec::with_capacity(4096);
     let mut seen = vec![0usize; browsers];
     for (i, c) in net.clients.iter().enumerate() {
@@ -144,65 +170,86 @@ fn talk(net: &mut TestNet, steps: u64, first: u64, codec: Option<BridgeCodec>, r
     }
     for step in 0..steps {
         let n = first + step;
-        net.now += STEP;
-        let now = net.now;
-        // Untimed: each browser's packet, encrypted.
+        let base = net.now;
+        // Each panel sends frame n at its phase; 5 % of them arrive a slot late.
+        for call in (0..calls).filter(|_| !anchor) {
+            let sent = base + phase(call);
+            run.sent_at.insert((call, n as u8), sent);
+            let late = (n * 7 + call as u64 * 13).is_multiple_of(20);
+            on_the_way.push((if late { sent + STEP } else { sent }, call, n));
+        }
+        // Untimed: each browser's packet, encrypted, for the step's end.
+        let end = base + STEP;
         let mut datagrams = Vec::with_capacity(browsers);
         for i in 0..browsers {
             if l16 || anchor {
-                net.clients[i].send_rtp(false, &opus, now);
+                net.clients[i].send_rtp(false, &opus, end);
             } else {
-                net.clients[i].send_rtp(false, &frame(440.0, n), now);
+                net.clients[i].send_rtp(false, &frame(440.0, n), end);
             }
             let addr = net.clients[i].addr;
             datagrams.push((addr, net.take_client_datagrams(i)));
         }
-        let before = CountingAlloc::allocations();
-        let start = Instant::now();
-        // The panels' frames: 5 % a slot late (they come with the next step's).
-        let late = std::mem::take(&mut held);
-        let device = |m: u64, at: Instant| {
-            if l16 {
-                LinkFrame::new(m as u16, (m * 320) as u32, at, &frame16(1000.0, m))
-            } else {
-                LinkFrame::new(m as u16, (m * 160) as u32, at, &frame(1000.0, m))
+        // The worker's wake-ups until the step's end, as its loop has them: at each
+        // engine deadline (rounded up to the millisecond, as epoll waits through mio)
+        // and when the browsers' packets come; at each, the links are read if 5 ms
+        // have passed since they last were, then the engine's timeout pass runs.
+        let mut wakes = 0;
+        loop {
+            let at = match net.engine.poll_timeout() {
+                Some(due) if due < end && wakes < 64 => {
+                    let ms =
+                        (due.saturating_duration_since(base).as_micros() as u64).div_ceil(1000);
+                    (base + Duration::from_millis(ms)).clamp(net.now, end)
+                }
+                _ => end,
+            };
+            wakes += 1;
+            if at < end {
+                run.wakeups += 1;
             }
-        };
-        for (call, m) in late {
-            net.engine
-                .handle_bridge_frame(now, panel(call), &device(m, now - STEP / 2));
-        }
-        for call in (0..calls).filter(|_| !anchor) {
-            if (n * 7 + call as u64 * 13).is_multiple_of(20) {
-                held.push((call, n));
-                continue;
+            net.now = at;
+            let before = CountingAlloc::allocations();
+            let start = Instant::now();
+            if at >= last_read + LINK_READ {
+                last_read = at;
+                let mut k = 0;
+                while k < on_the_way.len() {
+                    if on_the_way[k].0 <= at {
+                        let (arrived, call, m) = on_the_way.swap_remove(k);
+                        net.engine
+                            .handle_bridge_frame(at, panel(call), &device(m, arrived));
+                    } else {
+                        k += 1;
+                    }
+                }
             }
-            net.engine
-                .handle_bridge_frame(now, panel(call), &device(n, now));
-        }
-        for (addr, ds) in &datagrams {
-            for d in ds {
-                net.engine.handle_datagram(now, *addr, d);
+            if at == end {
+                for (addr, ds) in &datagrams {
+                    for d in ds {
+                        net.engine.handle_datagram(at, *addr, d);
+                    }
+                }
+            }
+            net.engine.handle_timeout(at);
+            while let Some(o) = net.engine.poll_output() {
+                out.push(black_box(o));
+            }
+            while let Some(f) = net.engine.poll_bridge_output() {
+                black_box(f);
+                run.frames_to_device += 1;
+            }
+            run.spent += start.elapsed();
+            run.allocations += CountingAlloc::allocations() - before;
+            // Untimed: the browsers take their packets.
+            for o in out.drain(..) {
+                net.take_output(o);
+            }
+            if at == end {
+                break;
             }
         }
-        net.engine.handle_timeout(now);
-        while let Some(o) = net.engine.poll_output() {
-            out.push(black_box(o));
-        }
-        while let Some(f) = net.engine.poll_bridge_output() {
-            black_box(f);
-            run.frames_to_device += 1;
-        }
-        run.spent += start.elapsed();
-        run.allocations += CountingAlloc::allocations() - before;
         run.steps += 1;
-        for call in 0..calls {
-            run.sent_at.insert((call, n as u8), now);
-        }
-        // Untimed: the browsers take their packets.
-        for o in out.drain(..) {
-            net.take_output(o);
-        }
         for (i, c) in net.clients.iter().enumerate() {
             let log: Vec<_> = c.received.values().flat_map(|r| r.log.iter()).collect();
             for entry in log.iter().skip(seen[i]).filter(|_| !l16 && !anchor) {
@@ -236,7 +283,7 @@ fn main() {
     let sizes: &[usize] = if quick { &[20] } else { &[50, 100, 200, 400] };
     let steps = if quick { 100 } else { 500 };
     println!(
-        "\npath           calls  µs/call/s  calls/core  allocs/20 ms  late %  concealed %  added latency ms (p50 / p99 / max)"
+        "\npath           calls  µs/call/s  calls/core  allocs/20 ms  late %  concealed %  added latency ms (p50 / p99 / max)  wakes/s"
     );
     let mut rows = Vec::new();
     let paths = [
@@ -256,6 +303,7 @@ fn main() {
             let seconds = steps as f64 * STEP.as_secs_f64();
             let us_per_call_second = run.spent.as_secs_f64() * 1e6 / (n as f64 * seconds);
             let calls_per_core = 1e6 / us_per_call_second;
+            let wakes = run.wakeups as f64 / seconds;
             // Per call per 20 ms: both directions of one call's audio.
             let allocs = run.allocations as f64 / (n as u64 * steps) as f64;
             let late = 100.0 * stats.late as f64 / stats.frames_in.max(1) as f64;
@@ -282,7 +330,7 @@ fn main() {
                 "every browser packet reached its panel"
             );
             println!(
-                "{path:<13}  {n:>5}  {us_per_call_second:>9.1}  {calls_per_core:>10.0}  {allocs:>12.2}  {late:>6.2}  {concealed:>11.2}  {p50:>5.1} / {p99:>5.1} / {max:>5.1}"
+                "{path:<13}  {n:>5}  {us_per_call_second:>9.1}  {calls_per_core:>10.0}  {allocs:>12.2}  {late:>6.2}  {concealed:>11.2}  {p50:>5.1} / {p99:>5.1} / {max:>5.1}  {wakes:>7.0}"
             );
             rows.push(serde_json::json!({
                 "path": path,
@@ -290,6 +338,7 @@ fn main() {
                 "us_per_call_second": us_per_call_second,
                 "calls_per_core": calls_per_core,
                 "allocations_per_call_per_20ms": allocs,
+                "deadline_wakeups_per_second": wakes,
                 "late_percent": late,
                 "concealed_percent": concealed,
                 "frames_from_devices": stats.frames_in,

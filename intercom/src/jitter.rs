@@ -13,9 +13,11 @@
 //!   duplicate.
 //! - **Target delay** adapts within 20–120 ms: the 95th percentile of the frames'
 //!   relative delay over the last ~10 s (500 frames), rounded up to slots, starting at
-//!   40 ms. It grows at once (the next tick conceals instead of playing, which buys a
-//!   slot) and shrinks slowly (one slot skipped after 2 s spent above target), which
-//!   also absorbs a device clock that runs fast.
+//!   40 ms. It grows at once, by what the buffer lacks of the new target (the next
+//!   ticks conceal instead of playing, which buys slots); it is lowered only once the
+//!   lower target has held for 2 s (a jitter right at the percentile's edge does not
+//!   flip it), and the buffer then shrinks slowly (one slot skipped after 2 s deeper
+//!   than the target), which also absorbs a device clock that runs fast.
 //! - **Talk-spurts.** When nothing is buffered and nothing has come for 100 ms, the
 //!   buffer goes idle (silence, not counted as loss) and fills to its target again
 //!   when frames return. A timestamp jump of more than 10 s restarts it.
@@ -34,6 +36,8 @@ const RECOMPUTE_EVERY: u32 = 25;
 const MIN_TARGET: u32 = 1;
 const MAX_TARGET: u32 = 6;
 const START_TARGET: u32 = 2;
+/// Recomputes in a row that find a lower target before the target is lowered (2 s).
+const LOWER_AFTER: u32 = 4;
 /// Ticks above target before one slot is skipped.
 const SHRINK_AFTER_TICKS: u32 = 100;
 /// Silence before the buffer goes idle.
@@ -111,6 +115,7 @@ pub struct JitterBuffer {
     since_recompute: u32,
     target: u32,
     grow: u32,
+    lower_for: u32,
     above_target: u32,
     /// Slots concealed since the last one played.
     trailing: u64,
@@ -146,6 +151,7 @@ impl JitterBuffer {
             since_recompute: 0,
             target: START_TARGET,
             grow: 0,
+            lower_for: 0,
             above_target: 0,
             trailing: 0,
             stats: JitterStats::default(),
@@ -227,6 +233,11 @@ impl JitterBuffer {
             self.stats.late += 1;
             return Pushed::Late;
         }
+        // After the frame is in, so that the buffer's depth counts it.
+        if self.since_recompute >= RECOMPUTE_EVERY {
+            self.since_recompute = 0;
+            self.recompute_target();
+        }
         result
     }
 
@@ -266,7 +277,7 @@ impl JitterBuffer {
         }
         // Shrink slowly: after a while above target, skip the slot due now.
         let mut next = next;
-        if depth > self.target + 1 {
+        if depth > self.target {
             self.above_target += 1;
             if self.above_target >= SHRINK_AFTER_TICKS {
                 self.above_target = 0;
@@ -348,10 +359,6 @@ impl JitterBuffer {
         self.delays[self.delay_count % WINDOW] = delay_ms;
         self.delay_count += 1;
         self.since_recompute += 1;
-        if self.since_recompute >= RECOMPUTE_EVERY {
-            self.since_recompute = 0;
-            self.recompute_target();
-        }
     }
 
     /// The target: p95 of each frame's relative delay above the lowest delay around
@@ -378,8 +385,24 @@ impl JitterBuffer {
         sorted.sort_unstable();
         let spread = sorted[(n * 95 / 100).min(n - 1)];
         let target = ((spread.max(0) as u32).div_ceil(20) + 1).clamp(MIN_TARGET, MAX_TARGET);
-        if target > self.target && self.next.is_some() {
-            self.grow += target - self.target;
+        if target < self.target {
+            // Lower only once the lower target has held for a while: a jitter right at
+            // the percentile's edge would otherwise flip the target every recompute.
+            self.lower_for += 1;
+            if self.lower_for >= LOWER_AFTER {
+                self.lower_for = 0;
+                self.target = target;
+            }
+            return;
+        }
+        self.lower_for = 0;
+        // Grow by what the buffer lacks of the new target (it may still be as deep as
+        // a higher target it had).
+        if target > self.target
+            && let Some(next) = self.next
+        {
+            let depth = self.depth_from(next) + self.grow;
+            self.grow += target.saturating_sub(depth);
         }
         self.target = target;
     }
