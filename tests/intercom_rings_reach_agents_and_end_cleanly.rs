@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 use vchat_tests::TestServer;
 use vchat_tests::api::{Api, Org};
-use vchat_tests::panel::{Socket, login, next_json, send};
+use vchat_tests::panel::{Socket, add_device, login, next_json, send};
 
 async fn ring(socket: &mut Socket, call: u32, flat: &str) -> anyhow::Result<String> {
     send(
@@ -63,15 +63,7 @@ async fn rings_reach_the_tenants_agents_and_end_cleanly() -> anyhow::Result<()> 
     let server = TestServer::start().await?;
     let api = Api::new(&server.base);
     let org = Org::create(&api, &server.api_token).await?;
-    let added = api
-        .expect(
-            org.as_("adminA"),
-            "POST",
-            "/api/devices",
-            Some(&json!({"device": "lenina-5-2", "name": "Lenina 5, entrance 2"})),
-            201,
-        )
-        .await?;
+    let added = add_device(&api, &org, "lenina-5-2", "Lenina 5, entrance 2").await?;
     let secret = added["secret"].as_str().context("secret")?.to_owned();
     let mut door = login(&server, "lenina-5-2", &secret, &["PCMU"]).await?;
 

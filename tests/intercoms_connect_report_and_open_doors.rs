@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use vchat_tests::TestServer;
 use vchat_tests::api::{Api, Org};
-use vchat_tests::panel::{connect, next_close, next_json, send};
+use vchat_tests::panel::{add_device, connect, next_close, next_json, send};
 
 /// Every `rtc_*` and intercom sample of `/metrics`, by series.
 async fn metrics(server: &TestServer) -> anyhow::Result<std::collections::BTreeMap<String, f64>> {
@@ -85,15 +85,7 @@ async fn an_intercom_connects_reports_rings_and_opens_the_door() -> anyhow::Resu
     }
 
     // An admin adds the device; agents may not; ids are unique.
-    let added = api
-        .expect(
-            org.as_("adminA"),
-            "POST",
-            "/api/devices",
-            Some(&json!({"device": "lenina-5-2", "name": "Lenina 5, entrance 2"})),
-            201,
-        )
-        .await?;
+    let added = add_device(&api, &org, "lenina-5-2", "Lenina 5, entrance 2").await?;
     let (id, secret) = (
         added["id"].as_str().unwrap().to_owned(),
         added["secret"].as_str().unwrap().to_owned(),

@@ -191,6 +191,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         },
     )?;
     let deps = state.deps.clone();
+    crate::domain::devices::upload::spawn(deps.clone(), metrics.intercom.clone());
     // The SFU's events: counters for /metrics, and media activity for interactions.
     {
         let lifecycle = Interactions::from(deps.clone()).lifecycle();

@@ -44,6 +44,24 @@ pub fn hello(device: &str, secret: &str, codecs: &[&str]) -> Message {
     )
 }
 
+/// Tenant A's admin adds device `device` named `name`: the created record (`id`,
+/// `tenant`, `secret`, ...).
+pub async fn add_device(
+    api: &crate::api::Api,
+    org: &crate::api::Org,
+    device: &str,
+    name: &str,
+) -> anyhow::Result<Value> {
+    api.expect(
+        org.as_("adminA"),
+        "POST",
+        "/api/devices",
+        Some(&json!({"device": device, "name": name})),
+        201,
+    )
+    .await
+}
+
 /// Connects and logs in; fails unless `welcome` comes back.
 pub async fn login(
     server: &TestServer,

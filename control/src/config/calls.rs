@@ -30,6 +30,10 @@ pub struct InteractionsConfig {
     pub intercom_opus_complexity: u8,
     /// Whether intercom calls are recorded (the panel left, the answerer right).
     pub intercom_recording: bool,
+    /// Seconds between uploads of the intercoms' new log lines to the recordings'
+    /// store (S3 or the local folder); 0: never (they stay in memory, the newest 500
+    /// per device).
+    pub intercom_log_upload_secs: u64,
 }
 
 impl Default for InteractionsConfig {
@@ -43,6 +47,7 @@ impl Default for InteractionsConfig {
             intercom_ring_secs: 60,
             intercom_opus_complexity: 0,
             intercom_recording: true,
+            intercom_log_upload_secs: 0,
         }
     }
 }
@@ -53,6 +58,12 @@ impl InteractionsConfig {
             return Err(c.fail(
                 "interactions.intercom_opus_complexity",
                 "libopus's complexity is 0 to 10",
+            ));
+        }
+        if self.intercom_log_upload_secs > 86_400 {
+            return Err(c.fail(
+                "interactions.intercom_log_upload_secs",
+                "logs are uploaded at least once a day (0: never)",
             ));
         }
         if !(5..=600).contains(&self.intercom_ring_secs) {

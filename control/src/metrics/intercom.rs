@@ -36,6 +36,11 @@ pub const REFUSALS: [&str; 8] = [
     "idle",
 ];
 
+/// What becomes of the devices' log lines (the `what` label of
+/// `vchat_intercom_log_lines_total`): uploaded to the store, or rotated out of memory
+/// before an upload took them.
+pub const LOG_LINES: [&str; 2] = ["uploaded", "lost"];
+
 /// One call kind's counters.
 #[derive(Clone)]
 pub struct KindMetrics {
@@ -62,6 +67,10 @@ pub struct IntercomMetrics {
     pub bridge: IntCounterVec,
     /// Calls in rooms now, by SFU worker.
     pub bridged: prometheus::IntGaugeVec,
+    /// Devices' log lines uploaded or lost ([`LOG_LINES`]).
+    pub log_lines: IntCounterVec,
+    /// Uploads of a device's log lines that failed (retried at the next upload).
+    pub log_uploads_failed: IntCounter,
     sip: KindMetrics,
     analog: KindMetrics,
     cluster: KindMetrics,
@@ -139,7 +148,26 @@ impl IntercomMetrics {
             )
             .expect("valid metric"),
         );
+        let log_lines = reg(
+            registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "vchat_intercom_log_lines_total",
+                    "Intercom log lines uploaded to the store, or rotated out before an upload.",
+                ),
+                &["what"],
+            )
+            .expect("valid metric"),
+        );
+        for what in LOG_LINES {
+            log_lines.with_label_values(&[what]);
+        }
         IntercomMetrics {
+            log_lines,
+            log_uploads_failed: counter(
+                "vchat_intercom_log_uploads_failed_total",
+                "Uploads of an intercom's log lines to the store that failed (retried).",
+            ),
             online: reg(
                 registry,
                 IntGauge::new(

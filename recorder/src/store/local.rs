@@ -18,6 +18,21 @@ fn io(e: std::io::Error) -> StoreError {
     StoreError::Io(e.to_string())
 }
 
+/// Syncs `partial`, renames it to `target` and syncs their folder `dir`.
+async fn commit(dir: &Path, partial: &Path, target: &Path) -> StoreResult<()> {
+    tokio::fs::File::open(partial)
+        .await
+        .map_err(io)?
+        .sync_all()
+        .await
+        .map_err(io)?;
+    tokio::fs::rename(partial, target).await.map_err(io)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 impl LocalStore {
     /// A store in `root` (created if missing).
     pub fn new(root: &Path) -> StoreResult<LocalStore> {
@@ -31,14 +46,14 @@ impl LocalStore {
         self.root.join(key)
     }
 
-    pub(super) async fn put_file(&self, key: &str, source: &Path) -> StoreResult<u64> {
+    /// The folder of `key`'s file (made if missing) and the partial file beside it.
+    async fn partial(&self, key: &str) -> StoreResult<(PathBuf, PathBuf, PathBuf)> {
         let target = self.path(key);
         let dir = target
             .parent()
             .expect("keys have a file name")
             .to_path_buf();
         tokio::fs::create_dir_all(&dir).await.map_err(io)?;
-        // Copy beside the target, sync, then rename: readers never see half a file.
         let partial = dir.join(format!(
             ".{}.partial",
             target
@@ -46,17 +61,21 @@ impl LocalStore {
                 .and_then(|n| n.to_str())
                 .unwrap_or("object")
         ));
+        Ok((dir, partial, target))
+    }
+
+    pub(super) async fn put_bytes(&self, key: &str, data: &[u8]) -> StoreResult<u64> {
+        let (dir, partial, target) = self.partial(key).await?;
+        tokio::fs::write(&partial, data).await.map_err(io)?;
+        commit(&dir, &partial, &target).await?;
+        Ok(data.len() as u64)
+    }
+
+    pub(super) async fn put_file(&self, key: &str, source: &Path) -> StoreResult<u64> {
+        // Copy beside the target, sync, then rename: readers never see half a file.
+        let (dir, partial, target) = self.partial(key).await?;
         let size = tokio::fs::copy(source, &partial).await.map_err(io)?;
-        tokio::fs::File::open(&partial)
-            .await
-            .map_err(io)?
-            .sync_all()
-            .await
-            .map_err(io)?;
-        tokio::fs::rename(&partial, &target).await.map_err(io)?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
+        commit(&dir, &partial, &target).await?;
         Ok(size)
     }
 

@@ -150,6 +150,21 @@ impl FileStore {
         }
     }
 
+    /// Stores `data` under `key` (replacing what was there): small objects made in
+    /// memory, as a device's log lines.
+    pub async fn put_bytes(
+        &self,
+        key: &str,
+        data: Vec<u8>,
+        content_type: &str,
+    ) -> StoreResult<u64> {
+        check_key(key)?;
+        match self {
+            FileStore::Local(s) => s.put_bytes(key, &data).await,
+            FileStore::S3(s) => s.put_bytes(key, data, content_type).await,
+        }
+    }
+
     /// The object's size, if it exists.
     pub async fn size(&self, key: &str) -> StoreResult<Option<u64>> {
         check_key(key)?;

@@ -104,6 +104,25 @@ impl S3Store {
         Ok(())
     }
 
+    pub(super) async fn put_bytes(
+        &self,
+        key: &str,
+        data: Vec<u8>,
+        content_type: &str,
+    ) -> StoreResult<u64> {
+        let size = data.len() as u64;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.key(key))
+            .content_type(content_type)
+            .body(S3Bytes::from(data))
+            .send()
+            .await
+            .map_err(s3_error)?;
+        Ok(size)
+    }
+
     pub(super) async fn put_file(
         &self,
         key: &str,

@@ -47,6 +47,27 @@ pub async fn run(store: &FileStore, dir: &std::path::Path, prefix: &str) {
         assert!(got == data, "{name}: {} bytes back of {size}", got.len());
     }
 
+    // Objects made in memory round-trip too, and replace what was there.
+    let k = key("device-logs/t1/panel-1/2026-12-07/1.log");
+    for text in ["first version\n", "the second, longer version\n"] {
+        let data = text.as_bytes().to_vec();
+        assert_eq!(
+            store
+                .put_bytes(&k, data.clone(), "text/plain; charset=utf-8")
+                .await
+                .expect("put bytes"),
+            data.len() as u64
+        );
+        let (total, _, _, got) = read_all(store, &k, None).await;
+        assert_eq!((total, got), (data.len() as u64, data));
+    }
+    assert!(
+        store
+            .put_bytes("../out", vec![1], "text/plain")
+            .await
+            .is_err()
+    );
+
     // Ranges.
     let k = key("recordings/t1/small.webm");
     let data = pattern(1000, (1000usize) as u8);

@@ -114,6 +114,35 @@ pub struct LogLine {
     pub text: String,
 }
 
+/// One device's log lines on this node.
+#[derive(Default)]
+struct DeviceLog {
+    tenant: String,
+    bytes: usize,
+    /// The newest lines, each with its number (from 1, for this device on this node).
+    lines: VecDeque<(u64, LogLine)>,
+    /// The last line's number, and the last uploaded.
+    last: u64,
+    uploaded: u64,
+}
+
+/// A device's log lines not uploaded yet ([`Live::unuploaded`]).
+#[derive(Debug, Clone)]
+pub struct LogBatch {
+    /// The device's tenant.
+    pub tenant: String,
+    /// The device id.
+    pub device: String,
+    /// The first line's number and the last's.
+    pub first: u64,
+    /// The last line's number.
+    pub last: u64,
+    /// Lines that rotated out before they could be uploaded.
+    pub lost: u64,
+    /// The lines, oldest first.
+    pub lines: Vec<LogLine>,
+}
+
 /// Failed logins from one address beyond which it is refused without a lookup.
 pub const AUTH_FAILURES_PER_MINUTE: u32 = 10;
 
@@ -134,7 +163,7 @@ pub struct Live {
     writers: tokio::sync::Semaphore,
     sessions: Mutex<HashMap<String, Session>>,
     pending: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
-    logs: Mutex<HashMap<String, (usize, VecDeque<LogLine>)>>,
+    logs: Mutex<HashMap<String, DeviceLog>>,
     next: AtomicU64,
     failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     logged: Mutex<HashMap<String, Instant>>,
@@ -256,15 +285,54 @@ impl Live {
         }
     }
 
-    /// Keeps a log line of `device` (the oldest beyond [`LOG_LINES`] rotate out).
-    pub fn log(&self, device: &str, line: LogLine) {
+    /// Keeps a log line of `device` of `tenant` (the oldest beyond [`LOG_LINES`]
+    /// rotate out).
+    pub fn log(&self, tenant: &str, device: &str, line: LogLine) {
         let mut logs = lock(&self.logs);
-        let (bytes, lines) = logs.entry(device.to_owned()).or_default();
-        *bytes += line.text.len();
-        lines.push_back(line);
-        while lines.len() > LOG_LINES || *bytes > LOG_BYTES {
-            let Some(old) = lines.pop_front() else { break };
-            *bytes -= old.text.len();
+        let log = logs.entry(device.to_owned()).or_default();
+        if log.tenant != tenant {
+            log.tenant = tenant.to_owned();
+        }
+        log.bytes += line.text.len();
+        log.last += 1;
+        log.lines.push_back((log.last, line));
+        while log.lines.len() > LOG_LINES || log.bytes > LOG_BYTES {
+            let Some((_, old)) = log.lines.pop_front() else {
+                break;
+            };
+            log.bytes -= old.text.len();
+        }
+    }
+
+    /// Every device's lines since its last upload (copies: the lines stay for the
+    /// devices page). [`Live::uploaded`] marks them done once stored.
+    pub fn unuploaded(&self) -> Vec<LogBatch> {
+        let logs = lock(&self.logs);
+        logs.iter()
+            .filter(|(_, log)| log.last > log.uploaded)
+            .map(|(device, log)| {
+                let lines: Vec<&(u64, LogLine)> = log
+                    .lines
+                    .iter()
+                    .filter(|(n, _)| *n > log.uploaded)
+                    .collect();
+                let first = lines.first().map_or(log.last + 1, |(n, _)| *n);
+                LogBatch {
+                    tenant: log.tenant.clone(),
+                    device: device.clone(),
+                    first,
+                    last: log.last,
+                    lost: first - log.uploaded - 1,
+                    lines: lines.into_iter().map(|(_, l)| l.clone()).collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// `device`'s lines up to number `last` are stored.
+    pub fn uploaded(&self, device: &str, last: u64) {
+        if let Some(log) = lock(&self.logs).get_mut(device) {
+            log.uploaded = log.uploaded.max(last);
         }
     }
 
@@ -279,11 +347,13 @@ impl Live {
     ) -> (usize, Vec<LogLine>) {
         let query = query.map(str::to_lowercase);
         let logs = lock(&self.logs);
-        let Some((_, lines)) = logs.get(device) else {
+        let Some(log) = logs.get(device) else {
             return (0, Vec::new());
         };
-        let matching: Vec<&LogLine> = lines
+        let matching: Vec<&LogLine> = log
+            .lines
             .iter()
+            .map(|(_, line)| line)
             .rev()
             .filter(|l| {
                 query

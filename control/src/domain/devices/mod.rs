@@ -3,6 +3,7 @@
 //! speak the protocol of `ws::intercom` (docs/intercom.md).
 
 pub mod live;
+pub mod upload;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

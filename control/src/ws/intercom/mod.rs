@@ -599,6 +599,7 @@ impl Driver {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned));
                 live.log(
+                    &device.tenant,
                     &device.device,
                     LogLine {
                         received_at: now_ms(),
