@@ -22,7 +22,7 @@ pub use link::Link;
 pub use message::ChatMessage;
 pub use recording::{Recording, RecordingState};
 pub use tenant::Tenant;
-pub use user::{ApiToken, Role, Session, User};
+pub use user::{ApiToken, Role, Session, TokenScope, User};
 
 /// Declares the fields filters may use on a record type: a typed constant each
 /// (`Interaction::AGENT`), and the list the engines index (`INDEXED`).

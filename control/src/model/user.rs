@@ -92,6 +92,18 @@ super::fields!(Session {
     EXPIRES_AT: "expires_at"
 });
 
+/// What an API token is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenScope {
+    /// The HTTP API, as its user (tokens made before scopes existed are these).
+    #[default]
+    Api,
+    /// Intercoms' `hello` only (`GET /intercom`): a fleet's management system logs
+    /// its tenant's panels in with it; refused by the API.
+    Intercom,
+}
+
 /// An API token for integrations; acts as its user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiToken {
@@ -105,6 +117,9 @@ pub struct ApiToken {
     pub label: String,
     /// Unix ms.
     pub created_at: i64,
+    /// What it may be used for.
+    #[serde(default)]
+    pub scope: TokenScope,
 }
 record!(ApiToken, Collection::ApiTokens);
 super::fields!(ApiToken { USER: "user" });

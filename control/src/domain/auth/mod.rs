@@ -17,7 +17,7 @@ use crate::config::Secret;
 use crate::domain::fields::Text;
 use crate::domain::{DomainError, DomainResult};
 use crate::model::tenant::{ROOT, subtree};
-use crate::model::{ApiToken, Role, Session, Tenant, User};
+use crate::model::{ApiToken, Role, Session, Tenant, TokenScope, User};
 use crate::store::ids::{digest, now_ms, random_token};
 use crate::store::{Filter, Store};
 use ratelimit::LoginLimiter;
@@ -115,6 +115,10 @@ impl Auth {
                 let Some(t) = store.get::<ApiToken>(&digest(token)).await? else {
                     return Err(DomainError::Unauthorized);
                 };
+                // An intercom token logs panels in, nothing else.
+                if t.scope != TokenScope::Api {
+                    return Err(DomainError::Unauthorized);
+                }
                 t.user
             }
             Credential::Session(secret) => {
@@ -225,12 +229,21 @@ impl Auth {
         Ok(())
     }
 
-    /// Makes an API token that acts as `caller`; the token is shown once.
-    pub async fn create_token(&self, caller: &Caller, label: Text<100>) -> DomainResult<String> {
+    /// Makes an API token that acts as `caller`, for `scope`; the token is shown once.
+    /// Intercom tokens are made by admins (who add devices).
+    pub async fn create_token(
+        &self,
+        caller: &Caller,
+        label: Text<100>,
+        scope: TokenScope,
+    ) -> DomainResult<String> {
         if caller.is_bootstrap() {
             return Err(DomainError::Forbidden(
                 "the bootstrap token cannot make tokens; log in as a user".into(),
             ));
+        }
+        if scope == TokenScope::Intercom {
+            caller.require(Role::Admin)?;
         }
         let token = format!("vct_{}", random_token(32));
         self.0
@@ -241,9 +254,29 @@ impl Auth {
                 user: caller.user.clone(),
                 label: label.into_string(),
                 created_at: now_ms(),
+                scope,
             })
             .await?;
         Ok(token)
+    }
+
+    /// The tenants an intercom token may log panels in for: its user's tenant and
+    /// those below it, while the user is an enabled admin; `None` for any other token.
+    pub async fn intercom_scope(&self, token: &str) -> DomainResult<Option<Vec<String>>> {
+        let store = &self.0.store;
+        let Some(t) = store.get::<ApiToken>(&digest(token)).await? else {
+            return Ok(None);
+        };
+        if t.scope != TokenScope::Intercom {
+            return Ok(None);
+        }
+        let Some(user) = store.get::<User>(&t.user).await? else {
+            return Ok(None);
+        };
+        if user.disabled || user.role != Role::Admin {
+            return Ok(None);
+        }
+        Ok(Some(self.scope(&user.tenant).await?))
     }
 
     /// Deletes login sessions past their end (they no longer log anyone in; this keeps

@@ -346,25 +346,31 @@ impl Devices {
         })
     }
 
-    /// The device a `hello` names, if its secret is right (and its tenant, when the
-    /// hello names one).
+    /// The device a `hello` names, if its secret is right — or its token is an
+    /// intercom token of an admin of the device's tenant or one above it — and its
+    /// tenant is the one the hello names, when it names one.
     pub async fn authenticate(&self, hello: &Hello) -> DomainResult<Option<Device>> {
-        let Some(secret) = hello.secret.as_deref() else {
+        let Some(device) = self.0.store.get_unique::<Device>(&hello.device).await? else {
             return Ok(None);
         };
-        Ok(self
-            .0
-            .store
-            .get_unique::<Device>(&hello.device)
-            .await?
-            .filter(|d| {
-                hello.tenant.as_ref().is_none_or(|t| *t == d.tenant)
-                    && aws_lc_rs::constant_time::verify_slices_are_equal(
-                        d.secret_digest.as_bytes(),
-                        digest(secret).as_bytes(),
-                    )
-                    .is_ok()
-            }))
+        if hello.tenant.as_ref().is_some_and(|t| *t != device.tenant) {
+            return Ok(None);
+        }
+        let proven = match (hello.secret.as_deref(), hello.token.as_deref()) {
+            (Some(secret), _) => aws_lc_rs::constant_time::verify_slices_are_equal(
+                device.secret_digest.as_bytes(),
+                digest(secret).as_bytes(),
+            )
+            .is_ok(),
+            (None, Some(token)) => self
+                .0
+                .auth
+                .intercom_scope(token)
+                .await?
+                .is_some_and(|tenants| tenants.contains(&device.tenant)),
+            (None, None) => false,
+        };
+        Ok(proven.then_some(device))
     }
 
     /// A device opened a session: keeps what its `hello` said. Returns how many

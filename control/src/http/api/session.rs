@@ -17,7 +17,7 @@ use crate::domain::users::UserView;
 use crate::http::error::ApiResult;
 use crate::http::extract::{ApiJson, Caller, cookie};
 use crate::http::openapi::{Authed, LoggingIn, LoggingOut};
-use crate::model::Role;
+use crate::model::{Role, TokenScope};
 use crate::state::AppState;
 
 /// The routes.
@@ -60,6 +60,10 @@ pub struct Me {
 pub struct NewToken {
     /// What the token is for.
     pub label: Text<100>,
+    /// `api` (the default): the HTTP API as the caller; `intercom`: intercoms'
+    /// `hello` only, for the caller's tenant and those below it (admins).
+    #[serde(default)]
+    pub scope: TokenScope,
 }
 
 /// A new token, shown once.
@@ -69,6 +73,8 @@ pub struct TokenCreated {
     pub token: String,
     /// Its label.
     pub label: String,
+    /// What it may be used for.
+    pub scope: TokenScope,
 }
 
 fn session_cookie(value: &str, max_age: u64) -> HeaderValue {
@@ -127,7 +133,14 @@ async fn create_token(
     Caller(c): Caller,
     ApiJson(request): ApiJson<NewToken>,
 ) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
-    let label = request.label.as_str().to_string();
-    let token = auth.create_token(&c, request.label).await?;
-    Ok((StatusCode::CREATED, Json(TokenCreated { token, label })))
+    let (label, scope) = (request.label.as_str().to_string(), request.scope);
+    let token = auth.create_token(&c, request.label, scope).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenCreated {
+            token,
+            label,
+            scope,
+        }),
+    ))
 }

@@ -515,7 +515,7 @@ impl Driver {
                     Ok(None) => {
                         live.login_failed(self.peer.ip(), now);
                         if live.log_due(&format!("auth:{}", hello.device), now) {
-                            tracing::warn!(device = %hello.device, peer = %self.peer, "intercom: wrong device id or secret");
+                            tracing::warn!(device = %hello.device, peer = %self.peer, "intercom: wrong device id, secret or token");
                         }
                         self.session.reject();
                     }
