@@ -27,6 +27,10 @@ struct Args {
     /// The same speech, 48 kHz mono s16le (a browser's side, for the way down).
     #[arg(long)]
     speech48k: std::path::PathBuf,
+    /// The same speech, 16 kHz mono s16le (an L16 panel's side: the transcoding path
+    /// as vchat runs it, scored wideband).
+    #[arg(long)]
+    speech16k: std::path::PathBuf,
     /// Where the JSON goes.
     #[arg(long)]
     out: std::path::PathBuf,
@@ -47,6 +51,7 @@ struct Args {
 }
 
 const FRAME_8K: usize = 160;
+const FRAME_16K: usize = 320;
 const FRAME_48K: usize = 960;
 
 fn read_s16(path: &std::path::Path) -> anyhow::Result<Vec<i16>> {
@@ -114,6 +119,10 @@ fn best_lag(reference: &[f32], test: &[f32]) -> usize {
 
 struct Measured {
     complexity: i32,
+    /// An L16 panel's way up (Opus encode at 16 kHz) and down (the room's Opus
+    /// decoded at 16 kHz, written as L16).
+    up16_us: f64,
+    down16_us: f64,
     up_us: f64,
     down_us: f64,
     lsd_db: f64,
@@ -146,8 +155,64 @@ fn main() -> anyhow::Result<()> {
         room_packets.push(packet[..n].to_vec());
     }
 
+    // An L16 panel's speech (16 kHz, nothing lost on its way): the wideband reference.
+    let speech16 = read_s16(&args.speech16k)?;
+    let frames16 = speech16.len() / FRAME_16K;
+    let reference16: Vec<f32> = speech16[..frames16 * FRAME_16K]
+        .iter()
+        .map(|&s| s as f32 / 32768.0)
+        .collect();
+    let raw: Vec<u8> = speech16[..frames16 * FRAME_16K]
+        .iter()
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
+    std::fs::write(args.decoded_dir.join("reference16.raw"), raw)?;
+
     let mut results = Vec::new();
     for complexity in [0, 1, 2, 3, 5, 7, 9, 10] {
+        // Up from an L16 panel: Opus at its own 16 kHz, as the bridge encodes it.
+        let (mut up16_best, mut down16_best) = (f64::MAX, f64::MAX);
+        let mut decoded16 = Vec::with_capacity(speech16.len());
+        for _ in 0..args.passes {
+            let mut enc = Encoder::new(16_000, Channels::Mono, Application::Voip)?;
+            enc.set_bitrate(Bitrate::Bits(24_000))?;
+            enc.set_complexity(complexity)?;
+            enc.set_inband_fec(true)?;
+            enc.set_packet_loss_perc(5)?;
+            let mut packets = Vec::with_capacity(frames16);
+            let start = Instant::now();
+            for chunk in speech16.chunks_exact(FRAME_16K) {
+                let n = enc.encode(chunk, &mut packet)?;
+                packets.push(packet[..n].to_vec());
+            }
+            up16_best = up16_best.min(start.elapsed().as_secs_f64() * 1e6 / frames16 as f64);
+            let mut dec = Decoder::new(16_000, Channels::Mono)?;
+            decoded16.clear();
+            let mut out = [0i16; FRAME_16K];
+            for p in &packets {
+                let n = dec.decode(p, &mut out, false)?;
+                decoded16.extend(out[..n].iter().map(|&s| s as f32 / 32768.0));
+            }
+            let mut down = Decoder::new(16_000, Channels::Mono)?;
+            let mut l16 = [0u8; 2 * FRAME_16K];
+            let start = Instant::now();
+            for p in &room_packets {
+                let n = down.decode(p, &mut out, false)?;
+                for (i, s) in out[..n].iter().enumerate() {
+                    l16[2 * i..2 * i + 2].copy_from_slice(&s.to_le_bytes());
+                }
+                std::hint::black_box(&l16);
+            }
+            down16_best =
+                down16_best.min(start.elapsed().as_secs_f64() * 1e6 / room_packets.len() as f64);
+        }
+        let lag16 = best_lag(&reference16, &decoded16);
+        let aligned: Vec<u8> = decoded16[lag16..]
+            .iter()
+            .flat_map(|&v| ((v * 32768.0) as i16).to_le_bytes())
+            .collect();
+        std::fs::write(args.decoded_dir.join(format!("w{complexity}.raw")), aligned)?;
+
         let (mut up_best, mut down_best) = (f64::MAX, f64::MAX);
         let mut decoded = Vec::with_capacity(codes.len());
         let mut bytes = 0usize;
@@ -200,6 +265,8 @@ fn main() -> anyhow::Result<()> {
         );
         results.push(Measured {
             complexity,
+            up16_us: up16_best,
+            down16_us: down16_best,
             up_us: up_best,
             down_us: down_best,
             lsd_db: lsd,
@@ -258,15 +325,22 @@ fn main() -> anyhow::Result<()> {
         None => None,
     };
     let pesq = |c: i32| scores.as_ref().and_then(|s| s.get(&c.to_string()).copied());
+    let pesq_wb = |c: i32| {
+        scores
+            .as_ref()
+            .and_then(|s| s.get(&format!("wb{c}")).copied())
+    };
+    // The transcoding path as vchat runs it is the L16 panel's (G.711 passes through):
+    // its wideband score chooses.
     let default = match &scores {
         Some(_) => {
             let best = results
                 .iter()
-                .filter_map(|r| pesq(r.complexity))
+                .filter_map(|r| pesq_wb(r.complexity))
                 .fold(f64::MIN, f64::max);
             results
                 .iter()
-                .find(|r| pesq(r.complexity).is_some_and(|p| p >= best - 0.05))
+                .find(|r| pesq_wb(r.complexity).is_some_and(|p| p >= best - 0.05))
                 .map_or(9, |r| r.complexity)
         }
         None => {
@@ -278,10 +352,11 @@ fn main() -> anyhow::Result<()> {
         }
     };
     for r in &results {
-        if let Some(p) = pesq(r.complexity) {
+        if let (Some(p), Some(w)) = (pesq(r.complexity), pesq_wb(r.complexity)) {
             println!(
-                "complexity {:>2}: PESQ (P.862, narrowband MOS-LQO) {p:.2}",
-                r.complexity
+                "complexity {:>2}: PESQ narrowband (P.862, G.711 panel) {p:.2}, wideband (P.862.2, L16 panel) {w:.2}; L16 codecs {:.1} µs per call per 20 ms",
+                r.complexity,
+                r.up16_us + r.down16_us
             );
         }
     }
@@ -289,19 +364,21 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .find(|r| r.complexity == default)
         .expect("measured");
-    let per_call = chosen.up_us + chosen.down_us;
+    let per_call = chosen.up16_us + chosen.down16_us;
     println!(
-        "default complexity {default}: {per_call:.1} µs per call per 20 ms for the codecs, {:.0} calls per core (codecs only)",
+        "default complexity {default}: {per_call:.1} µs per L16 call per 20 ms for the codecs, {:.0} calls per core (codecs only)",
         20_000.0 / per_call
     );
     let json = serde_json::json!({
         "command": "bash benches/intercom/codecs.sh",
-        "measure": "PESQ (ITU-T P.862 narrowband, MOS-LQO, python pesq 0.0.4) of what the room decodes against the panel's G.711 speech, higher is better; and the log-spectral distance in dB (20 ms frames, 0-4 kHz), lower is closer",
-        "default_rule": "the cheapest complexity whose PESQ is within 0.05 of the best",
+        "measure": "PESQ (python pesq 0.0.4, MOS-LQO, higher is better) of what the room decodes: ITU-T P.862 narrowband against a G.711 panel's speech transcoded at 8 kHz, and P.862.2 wideband against an L16 panel's 16 kHz speech transcoded at 16 kHz (the path vchat runs); and the narrowband log-spectral distance in dB (20 ms frames, 0-4 kHz), lower is closer",
+        "default_rule": "the cheapest complexity whose wideband PESQ (L16 panels, the transcoding path vchat runs) is within 0.05 of the best",
         "rows": results.iter().map(|r| serde_json::json!({
             "complexity": r.complexity, "up_us": r.up_us, "down_us": r.down_us,
             "codec_us_per_call": r.up_us + r.down_us, "calls_per_core_codecs_only": 20_000.0 / (r.up_us + r.down_us),
             "lsd_db": r.lsd_db, "pesq_nb_mos_lqo": pesq(r.complexity), "bytes_per_packet": r.bytes_per_frame,
+            "l16_up_us": r.up16_us, "l16_down_us": r.down16_us, "l16_codec_us_per_call": r.up16_us + r.down16_us,
+            "l16_calls_per_core_codecs_only": 20_000.0 / (r.up16_us + r.down16_us), "pesq_wb_mos_lqo": pesq_wb(r.complexity),
         })).collect::<Vec<_>>(),
         "default_complexity": default,
         "pass_through_device_side_us": pass_best,
@@ -309,7 +386,7 @@ fn main() -> anyhow::Result<()> {
     });
     std::fs::write(&args.out, serde_json::to_string_pretty(&json)? + "\n")?;
     let chart = line_chart(
-        "Opus complexity: cost and quality (G.711 panel ↔ room)",
+        "Opus complexity: cost and quality (G.711 and L16 panels ↔ room)",
         "complexity",
         "µs per call per 20 ms / PESQ × 20",
         &[
@@ -321,10 +398,24 @@ fn main() -> anyhow::Result<()> {
                     .collect(),
             },
             Series {
-                name: "PESQ MOS-LQO × 20".into(),
+                name: "PESQ narrowband × 20".into(),
                 points: results
                     .iter()
                     .filter_map(|r| pesq(r.complexity).map(|p| (r.complexity as f64, p * 20.0)))
+                    .collect(),
+            },
+            Series {
+                name: "L16 codec µs per call per 20 ms".into(),
+                points: results
+                    .iter()
+                    .map(|r| (r.complexity as f64, r.up16_us + r.down16_us))
+                    .collect(),
+            },
+            Series {
+                name: "PESQ wideband × 20".into(),
+                points: results
+                    .iter()
+                    .filter_map(|r| pesq_wb(r.complexity).map(|p| (r.complexity as f64, p * 20.0)))
                     .collect(),
             },
         ],

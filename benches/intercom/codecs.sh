@@ -24,7 +24,8 @@ done
 ls "$work"/*.wav | sort | sed "s/^/file '/; s/$/'/" > "$work/list.txt"
 ffmpeg -hide_banner -loglevel error -f concat -safe 0 -i "$work/list.txt" -ac 1 -ar 8000 -f s16le "$work/speech8k.raw"
 ffmpeg -hide_banner -loglevel error -f concat -safe 0 -i "$work/list.txt" -ac 1 -ar 48000 -f s16le "$work/speech48k.raw"
-args=(--speech8k "$work/speech8k.raw" --speech48k "$work/speech48k.raw" --decoded-dir "$work/decoded"
+ffmpeg -hide_banner -loglevel error -f concat -safe 0 -i "$work/list.txt" -ac 1 -ar 16000 -f s16le "$work/speech16k.raw"
+args=(--speech8k "$work/speech8k.raw" --speech48k "$work/speech48k.raw" --speech16k "$work/speech16k.raw" --decoded-dir "$work/decoded"
       --out "$root/benches/results/intercom-codecs.json" --chart "$root/benches/results/intercom-codecs.svg")
 taskset -c 1 "$bin/vchat-intercom-codecs" "${args[@]}" > /dev/null
 "$venv/bin/python" benches/intercom/score_pesq.py "$work/decoded" > "$work/pesq.json"
