@@ -136,8 +136,8 @@ pub struct InteractionView {
     /// The record.
     #[serde(flatten)]
     pub interaction: Interaction,
-    /// The client's link.
-    pub link_url: String,
+    /// The client's link; `null` for an intercom's call (nobody opens a link to it).
+    pub link_url: Option<String>,
 }
 
 /// `{"reason": "..."}` of end and cancel (optional).
@@ -220,7 +220,8 @@ impl Interactions {
     /// The interaction as the API shows it.
     pub fn view(&self, i: Interaction) -> InteractionView {
         InteractionView {
-            link_url: format!("{}/j/{}", self.0.public_base, i.link),
+            link_url: (i.kind == crate::model::interaction::Kind::Client)
+                .then(|| format!("{}/j/{}", self.0.public_base, i.link)),
             interaction: i,
         }
     }
