@@ -75,7 +75,10 @@ async fn rings_reach_the_tenants_agents_and_end_cleanly() -> anyhow::Result<()> 
             .await?;
         assert_eq!(ringing_ids(&list), vec![first.clone()], "{agent}: {list}");
         assert_eq!(list[0]["kind"], "intercom");
-        assert!(list[0]["link_url"].is_null(), "no link to an intercom's call");
+        assert!(
+            list[0]["link_url"].is_null(),
+            "no link to an intercom's call"
+        );
         assert_eq!(list[0]["agent"], "");
         assert_eq!(list[0]["client"]["name"], "Lenina 5, entrance 2 · 42");
         assert_eq!(list[0]["intercom"]["flat"], "42");
