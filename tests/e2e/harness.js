@@ -105,6 +105,10 @@ export function createNamespace(tag) {
   ip('netns', 'add', name);
   const remove = () => { try { ip('netns', 'del', name); } catch (_) { /* gone already */ } };
   try {
+    // IPv4 only: an IPv6 link-local address finishing its duplicate detection a second
+    // or two after the link comes up is a network change to Chromium, which then
+    // aborts the page loads in flight (net::ERR_NETWORK_CHANGED).
+    execFileSync('ip', ['netns', 'exec', name, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'], { stdio: ['ignore', 'ignore', 'pipe'] });
     ip('-n', name, 'link', 'set', 'lo', 'up');
     ip('-n', name, 'link', 'add', 'vfa', 'type', 'veth', 'peer', 'name', 'vfb');
     ip('-n', name, 'addr', 'add', `${addr}/24`, 'dev', 'vfa');
