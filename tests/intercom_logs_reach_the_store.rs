@@ -21,6 +21,23 @@ enum Objects {
 }
 
 impl Objects {
+    /// The objects under `prefix` once they hold `lines` lines (or after 10 s).
+    async fn until_lines(
+        &self,
+        prefix: &str,
+        lines: usize,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            got = self.under(prefix).await?;
+            if got.iter().map(|(_, t)| t.lines().count()).sum::<usize>() >= lines {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(got)
+    }
+
     /// (key, content) of every object under `prefix`, by key.
     async fn under(&self, prefix: &str) -> anyhow::Result<Vec<(String, String)>> {
         let mut out = Vec::new();
@@ -33,9 +50,13 @@ impl Objects {
                     };
                     for e in entries {
                         let path = e?.path();
+                        let hidden = path
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
                         if path.is_dir() {
                             dirs.push(path);
-                        } else {
+                        } else if !hidden {
+                            // (A `.name.partial` is an object being written.)
                             let key = path.strip_prefix(root)?.to_string_lossy().into_owned();
                             out.push((key, std::fs::read_to_string(&path)?));
                         }
@@ -84,27 +105,14 @@ async fn lines_reach(
     }
     let lines_in =
         |got: &[(String, String)]| got.iter().map(|(_, t)| t.lines().count()).sum::<usize>();
-    let mut got = Vec::new();
-    for _ in 0..100 {
-        got = objects.under(&prefix).await?;
-        if lines_in(&got) >= 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let got = objects.until_lines(&prefix, 3).await?;
     assert_eq!(lines_in(&got), 3, "the first upload(s): {got:?}");
     let before = got.len();
     // Two more lines: the next upload takes only those.
     for i in 3..5 {
         send(&mut door, say(i)).await?;
     }
-    for _ in 0..100 {
-        got = objects.under(&prefix).await?;
-        if lines_in(&got) >= 5 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut got = objects.until_lines(&prefix, 5).await?;
     println!("{got:#?}");
     assert!(
         got.len() > before,

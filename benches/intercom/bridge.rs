@@ -213,15 +213,9 @@ fn talk(net: &mut TestNet, steps: u64, first: u64, codec: Option<BridgeCodec>, r
             let start = Instant::now();
             if at >= last_read + LINK_READ {
                 last_read = at;
-                let mut k = 0;
-                while k < on_the_way.len() {
-                    if on_the_way[k].0 <= at {
-                        let (arrived, call, m) = on_the_way.swap_remove(k);
-                        net.engine
-                            .handle_bridge_frame(at, panel(call), &device(m, arrived));
-                    } else {
-                        k += 1;
-                    }
+                for (arrived, call, m) in on_the_way.extract_if(.., |f| f.0 <= at) {
+                    net.engine
+                        .handle_bridge_frame(at, panel(call), &device(m, arrived));
                 }
             }
             if at == end {

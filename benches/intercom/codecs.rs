@@ -117,6 +117,17 @@ fn best_lag(reference: &[f32], test: &[f32]) -> usize {
         .unwrap_or(0)
 }
 
+/// Opus at `rate` as the bridge sets it up for the room (`vchat_sfu::bridge`): VoIP,
+/// 24 kbit/s, in-band FEC, a 5 % loss hint, at `complexity`.
+fn bridge_encoder(rate: u32, complexity: i32) -> Result<Encoder, opus::Error> {
+    let mut enc = Encoder::new(rate, Channels::Mono, Application::Voip)?;
+    enc.set_bitrate(Bitrate::Bits(24_000))?;
+    enc.set_complexity(complexity)?;
+    enc.set_inband_fec(true)?;
+    enc.set_packet_loss_perc(5)?;
+    Ok(enc)
+}
+
 struct Measured {
     complexity: i32,
     /// An L16 panel's way up (Opus encode at 16 kHz) and down (the room's Opus
@@ -174,11 +185,7 @@ fn main() -> anyhow::Result<()> {
         let (mut up16_best, mut down16_best) = (f64::MAX, f64::MAX);
         let mut decoded16 = Vec::with_capacity(speech16.len());
         for _ in 0..args.passes {
-            let mut enc = Encoder::new(16_000, Channels::Mono, Application::Voip)?;
-            enc.set_bitrate(Bitrate::Bits(24_000))?;
-            enc.set_complexity(complexity)?;
-            enc.set_inband_fec(true)?;
-            enc.set_packet_loss_perc(5)?;
+            let mut enc = bridge_encoder(16_000, complexity)?;
             let mut packets = Vec::with_capacity(frames16);
             let start = Instant::now();
             for chunk in speech16.chunks_exact(FRAME_16K) {
@@ -218,11 +225,7 @@ fn main() -> anyhow::Result<()> {
         let mut bytes = 0usize;
         for _ in 0..args.passes {
             // Up: G.711 decode, Opus encode at 8 kHz (then, in the room, the browser decodes).
-            let mut enc = Encoder::new(8_000, Channels::Mono, Application::Voip)?;
-            enc.set_bitrate(Bitrate::Bits(24_000))?;
-            enc.set_complexity(complexity)?;
-            enc.set_inband_fec(true)?;
-            enc.set_packet_loss_perc(5)?;
+            let mut enc = bridge_encoder(8_000, complexity)?;
             let mut pcm = [0i16; FRAME_8K];
             let mut packets = Vec::with_capacity(frames);
             let start = Instant::now();

@@ -22,7 +22,7 @@ use crate::domain::{DomainError, DomainResult, service};
 use crate::model::event::Kind;
 use crate::model::{Event, FileMeta, Interaction};
 use crate::store::Filter;
-use crate::store::ids::{is_id, now_ms};
+use crate::store::ids::{is_id, now_ms, utc};
 
 /// The largest screenshot accepted (a 4K JPEG is a few megabytes).
 pub const MAX_BYTES: u64 = 32 * 1024 * 1024;
@@ -367,12 +367,6 @@ fn dms(value: f64) -> Vec<uR64> {
             denominator: 10_000,
         },
     ]
-}
-
-/// UTC calendar fields of Unix ms.
-fn utc(ms: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 fn file_time(ms: i64) -> String {

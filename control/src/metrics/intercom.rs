@@ -87,6 +87,17 @@ impl IntercomMetrics {
         let counter = |name: &str, help: &str| {
             reg(registry, IntCounter::new(name, help).expect("valid metric"))
         };
+        // A counter by `label`, each of its `values` exported at 0.
+        let counters = |name: &str, help: &str, label: &str, values: &[&str]| {
+            let c = reg(
+                registry,
+                IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric"),
+            );
+            for v in values {
+                c.with_label_values(&[v]);
+            }
+            c
+        };
         // The names are written out whole, so that a search (and deploy/check.sh) finds them.
         let kind = |k: &str, [started, speak, failed, duration]: [&str; 4]| KindMetrics {
             started: counter(started, &format!("Intercom {k} calls that rang.")),
@@ -109,34 +120,18 @@ impl IntercomMetrics {
                 .expect("valid metric"),
             ),
         };
-        let refused = reg(
-            registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "vchat_intercom_refused_total",
-                    "Intercom frames and sessions vchat refused, by reason.",
-                ),
-                &["reason"],
-            )
-            .expect("valid metric"),
+        let refused = counters(
+            "vchat_intercom_refused_total",
+            "Intercom frames and sessions vchat refused, by reason.",
+            "reason",
+            &REFUSALS,
         );
-        for reason in REFUSALS {
-            refused.with_label_values(&[reason]);
-        }
-        let bridge = reg(
-            registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "vchat_intercom_bridge_frames_total",
-                    "Intercom call audio through the bridge, by what happened to it.",
-                ),
-                &["what"],
-            )
-            .expect("valid metric"),
+        let bridge = counters(
+            "vchat_intercom_bridge_frames_total",
+            "Intercom call audio through the bridge, by what happened to it.",
+            "what",
+            &BRIDGE_FRAMES,
         );
-        for what in BRIDGE_FRAMES {
-            bridge.with_label_values(&[what]);
-        }
         let bridged = reg(
             registry,
             prometheus::IntGaugeVec::new(
@@ -148,20 +143,12 @@ impl IntercomMetrics {
             )
             .expect("valid metric"),
         );
-        let log_lines = reg(
-            registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "vchat_intercom_log_lines_total",
-                    "Intercom log lines uploaded to the store, or rotated out before an upload.",
-                ),
-                &["what"],
-            )
-            .expect("valid metric"),
+        let log_lines = counters(
+            "vchat_intercom_log_lines_total",
+            "Intercom log lines uploaded to the store, or rotated out before an upload.",
+            "what",
+            &LOG_LINES,
         );
-        for what in LOG_LINES {
-            log_lines.with_label_values(&[what]);
-        }
         IntercomMetrics {
             log_lines,
             log_uploads_failed: counter(

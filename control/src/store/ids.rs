@@ -22,6 +22,12 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// UTC calendar fields of Unix ms.
+pub fn utc(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
 /// A new time-ordered id.
 pub fn new_id() -> String {
     let ms = u64::try_from(now_ms()).unwrap_or(0) & ((1 << 48) - 1);

@@ -11,7 +11,7 @@ use ffmpeg_next as ffmpeg;
 
 use super::audio::{BLOCK, PartyAudio, RATE};
 use super::codec_parameters;
-use super::party::{PartyTrack, ReadStats};
+use super::party::{AudioCodec, PartyTrack, ReadStats};
 use super::passthrough::{self, PartySlots, SLOT, SlotStats};
 use super::video::{ClientVideo, VideoCodec, VideoFrame, VideoStats};
 use super::{CallCaptures, TrackFile};
@@ -141,7 +141,7 @@ fn all_fit_grid(captures: &CallCaptures) -> bool {
         .iter()
         .chain(&captures.agent_audio)
         .all(|file| {
-            file.header.codec == "opus"
+            AudioCodec::from_name(&file.header.codec) == Some(AudioCodec::Opus)
                 && match file.open() {
                     Ok(stream) => super::CaptureFrames(stream)
                         .filter(|f| !f.payload.is_empty())

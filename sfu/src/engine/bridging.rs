@@ -16,6 +16,7 @@ use crate::forward::{Rewrite, matching_pt};
 use crate::ids::{RoomId, SessionId};
 use crate::message::{ParticipantInfo, PeerSignal, TrackKind};
 use crate::slab::Key;
+use crate::tap::Tapped;
 
 /// The m-line name of a virtual participant's one audio track.
 const BRIDGE_MID: &str = "intercom";
@@ -152,7 +153,14 @@ impl Engine {
             return;
         };
         if publisher.recording {
-            self.tap_bridge(from, seq, time, marker, payload, &params, now);
+            let tapped = Tapped {
+                arrival_us: self.wall.at(now),
+                seq,
+                rtp_ts: time,
+                marker,
+                ssrc: bridge.ssrc,
+            };
+            self.tap_bridge(from, tapped, payload, &params);
         }
         let Some(publisher) = self.peers.get(from) else {
             return;

@@ -85,33 +85,21 @@ impl Engine {
         tap.push(tapped, &packet.payload, params);
     }
 
-    /// Taps a slot of a virtual participant (an intercom) at RTP time `time`: one
-    /// audio track of one layer, nothing to choose or rewrite.
-    #[allow(clippy::too_many_arguments)]
+    /// Taps a slot of a virtual participant (an intercom): one audio track of one
+    /// layer, nothing to choose or rewrite.
     pub(super) fn tap_bridge(
         &mut self,
         from: Key,
-        seq: u64,
-        time: u64,
-        marker: bool,
+        tapped: Tapped,
         payload: &[u8],
         params: &PayloadParams,
-        now: Instant,
     ) {
-        let arrival_us = self.wall.at(now);
-        let Some(publisher) = self.peers.get_mut(from) else {
+        let Some(t) = self
+            .peers
+            .get_mut(from)
+            .and_then(|p| p.tracks_in.first_mut())
+        else {
             return;
-        };
-        let ssrc = publisher.bridge.as_ref().map_or(0, |b| b.ssrc);
-        let Some(t) = publisher.tracks_in.first_mut() else {
-            return;
-        };
-        let tapped = Tapped {
-            arrival_us,
-            seq,
-            rtp_ts: time,
-            marker,
-            ssrc,
         };
         t.tap
             .get_or_insert_with(TapBuffer::default)

@@ -133,7 +133,7 @@ pub struct LogBatch {
     pub tenant: String,
     /// The device id.
     pub device: String,
-    /// The first line's number and the last's.
+    /// The first line's number.
     pub first: u64,
     /// The last line's number.
     pub last: u64,

@@ -13,7 +13,7 @@ use vchat_recorder::store::FileStore;
 use super::live::{Live, LogBatch};
 use crate::domain::Deps;
 use crate::metrics::intercom::IntercomMetrics;
-use crate::store::ids::now_ms;
+use crate::store::ids::{self, now_ms};
 
 /// Starts the uploads (nothing when they are off); a last one runs when the server
 /// starts draining.
@@ -127,21 +127,10 @@ fn text(batch: &LogBatch) -> String {
 
 /// A Unix time in ms as its UTC date (`YYYY-MM-DD`) and time (`HHMMSS`).
 fn utc(ms: i64) -> (String, String) {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days to a civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let t = ids::utc(ms);
     (
-        format!("{year:04}-{month:02}-{day:02}"),
-        format!("{:02}{:02}{:02}", rest / 3600, rest % 3600 / 60, rest % 60),
+        format!("{:04}-{:02}-{:02}", t.year(), t.month() as u8, t.day()),
+        format!("{:02}{:02}{:02}", t.hour(), t.minute(), t.second()),
     )
 }
 
